@@ -1,0 +1,131 @@
+//! After decoding: per-class thresholds, class allow-list, NMS, detection cap, and boxes mapped
+//! to source-frame pixels. Works in one reused buffer.
+
+use super::nms::{Nms, sort_by_score};
+use super::{Decoder, Detection};
+use crate::engine::Outputs;
+use crate::error::Result;
+use crate::preprocess::Geometry;
+
+/// Which classes are reported and from which score, by class id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassPolicy {
+    /// Threshold for classes without their own (a detection must score strictly above it).
+    pub default_threshold: f32,
+    /// Threshold per class id; `None` means the default.
+    pub thresholds: Vec<Option<f32>>,
+    /// When set, only these class ids are reported.
+    pub allow: Option<Vec<bool>>,
+}
+
+impl ClassPolicy {
+    pub fn new(default_threshold: f32) -> ClassPolicy {
+        ClassPolicy { default_threshold, thresholds: Vec::new(), allow: None }
+    }
+
+    pub fn set_threshold(&mut self, class: u32, t: f32) {
+        let i = class as usize;
+        if self.thresholds.len() <= i {
+            self.thresholds.resize(i + 1, None);
+        }
+        self.thresholds[i] = Some(t);
+    }
+
+    pub fn allow_only(&mut self, classes: &[u32]) {
+        let n = classes.iter().map(|&c| c as usize + 1).max().unwrap_or(0);
+        let mut v = vec![false; n];
+        for &c in classes {
+            v[c as usize] = true;
+        }
+        self.allow = Some(v);
+    }
+
+    pub fn threshold(&self, class: u32) -> f32 {
+        self.thresholds.get(class as usize).copied().flatten().unwrap_or(self.default_threshold)
+    }
+
+    pub fn allowed(&self, class: u32) -> bool {
+        match &self.allow {
+            None => true,
+            Some(v) => v.get(class as usize).copied().unwrap_or(false),
+        }
+    }
+
+    /// Lowest threshold of any reported class: what the decoder may skip below.
+    pub fn min_threshold(&self) -> f32 {
+        let mut m = self.default_threshold;
+        for (i, t) in self.thresholds.iter().enumerate() {
+            if let Some(t) = t
+                && self.allowed(i as u32)
+            {
+                m = m.min(*t);
+            }
+        }
+        m
+    }
+}
+
+pub struct PostProcess {
+    policy: ClassPolicy,
+    min_score: f32,
+    nms_iou: f32,
+    max_detections: usize,
+    nms: Nms,
+    dets: Vec<Detection>,
+}
+
+impl PostProcess {
+    pub fn new(policy: ClassPolicy, nms_iou: f32, max_detections: usize) -> PostProcess {
+        PostProcess {
+            min_score: policy.min_threshold(),
+            policy,
+            nms_iou,
+            max_detections,
+            nms: Nms::default(),
+            dets: Vec::with_capacity(256),
+        }
+    }
+
+    pub fn policy(&self) -> &ClassPolicy {
+        &self.policy
+    }
+
+    /// Decodes the engine outputs and returns the final detections, boxes in source pixels,
+    /// highest score first.
+    pub fn run(&mut self, decoder: &mut dyn Decoder, outputs: &dyn Outputs, geometry: &Geometry) -> Result<&[Detection]> {
+        self.dets.clear();
+        decoder.decode(outputs, self.min_score, &mut self.dets)?;
+        let policy = &self.policy;
+        self.dets.retain(|d| policy.allowed(d.class_id) && d.score > policy.threshold(d.class_id));
+        if decoder.nms_in_graph() {
+            sort_by_score(&mut self.dets);
+        } else {
+            self.nms.run(&mut self.dets, self.nms_iou);
+        }
+        self.dets.truncate(self.max_detections);
+        for d in &mut self.dets {
+            d.bbox = geometry.to_source(d.bbox);
+        }
+        Ok(&self.dets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_thresholds_and_allow_list() {
+        let mut p = ClassPolicy::new(0.35);
+        p.set_threshold(32, 0.6);
+        p.set_threshold(7, 0.2);
+        assert_eq!(p.threshold(32), 0.6);
+        assert_eq!(p.threshold(0), 0.35);
+        assert_eq!(p.threshold(500), 0.35);
+        assert_eq!(p.min_threshold(), 0.2);
+        p.allow_only(&[0, 32]);
+        assert!(p.allowed(0) && p.allowed(32) && !p.allowed(7) && !p.allowed(81));
+        // Class 7 is no longer reported, so its low threshold no longer lowers the decoder's floor.
+        assert_eq!(p.min_threshold(), 0.35);
+    }
+}

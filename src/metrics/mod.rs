@@ -1,0 +1,5 @@
+//! Metrics: latency histograms, FPS and per-stream counters.
+
+pub mod stats;
+
+pub use stats::{Histogram, RunStats, StageTimes};

@@ -1,0 +1,181 @@
+//! Fixed-size latency histograms (0.05 ms buckets up to 5 s), so a run of any length costs the
+//! same memory and percentiles need no sample buffer.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+const BUCKET_MS: f64 = 0.05;
+const BUCKETS: usize = 100_000;
+
+#[derive(Clone)]
+pub struct Histogram {
+    counts: Vec<u32>,
+    overflow: u64,
+    n: u64,
+    sum_ms: f64,
+    max_ms: f64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram { counts: vec![0; BUCKETS], overflow: 0, n: 0, sum_ms: 0.0, max_ms: 0.0 }
+    }
+}
+
+impl Histogram {
+    pub fn record_ms(&mut self, ms: f64) {
+        let ms = ms.max(0.0);
+        let b = (ms / BUCKET_MS) as usize;
+        match self.counts.get_mut(b) {
+            Some(c) => *c = c.saturating_add(1),
+            None => self.overflow += 1,
+        }
+        self.n += 1;
+        self.sum_ms += ms;
+        self.max_ms = self.max_ms.max(ms);
+    }
+
+    pub fn record(&mut self, d: Duration) {
+        self.record_ms(d.as_secs_f64() * 1e3);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.n
+    }
+
+    pub fn mean_ms(&self) -> f64 {
+        if self.n == 0 { 0.0 } else { self.sum_ms / self.n as f64 }
+    }
+
+    pub fn max_ms(&self) -> f64 {
+        self.max_ms
+    }
+
+    /// Upper edge of the bucket holding the q-quantile (q in 0..=1), in ms.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        if self.n == 0 {
+            return 0.0;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * self.n as f64).ceil() as u64).max(1);
+        let mut seen = 0u64;
+        for (i, &c) in self.counts.iter().enumerate() {
+            seen += c as u64;
+            if seen >= rank {
+                return ((i + 1) as f64 * BUCKET_MS).min(self.max_ms);
+            }
+        }
+        self.max_ms
+    }
+}
+
+/// Time spent in each stage for one frame.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StageTimes {
+    pub preprocess: Duration,
+    pub inference: Duration,
+    pub decode: Duration,
+}
+
+/// Whole-run statistics, printed as the stats line at the end.
+pub struct RunStats {
+    started: Option<Instant>,
+    last: Option<Instant>,
+    pub frames: u64,
+    pub dropped: u64,
+    pub latency: Histogram,
+    pub preprocess: Histogram,
+    pub inference: Histogram,
+    pub decode: Histogram,
+}
+
+impl Default for RunStats {
+    fn default() -> Self {
+        RunStats {
+            started: None,
+            last: None,
+            frames: 0,
+            dropped: 0,
+            latency: Histogram::default(),
+            preprocess: Histogram::default(),
+            inference: Histogram::default(),
+            decode: Histogram::default(),
+        }
+    }
+}
+
+impl RunStats {
+    /// Marks the start of the measured period (first frame requested).
+    pub fn start(&mut self) {
+        if self.started.is_none() {
+            self.started = Some(Instant::now());
+        }
+    }
+
+    pub fn record(&mut self, latency: Duration, t: &StageTimes) {
+        self.start();
+        self.frames += 1;
+        self.last = Some(Instant::now());
+        self.latency.record(latency);
+        self.preprocess.record(t.preprocess);
+        self.inference.record(t.inference);
+        self.decode.record(t.decode);
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        match (self.started, self.last) {
+            (Some(s), Some(l)) => l.saturating_duration_since(s),
+            _ => Duration::ZERO,
+        }
+    }
+
+    pub fn fps(&self) -> f64 {
+        let secs = self.elapsed().as_secs_f64();
+        if secs <= 0.0 { 0.0 } else { self.frames as f64 / secs }
+    }
+
+    /// `stats: frames=… fps=… latency_ms_mean=… latency_ms_p95=… …`: one line, key=value pairs.
+    pub fn line(&self, engine: &str) -> String {
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            "stats: frames={} dropped={} fps={:.1} latency_ms_mean={:.1} latency_ms_p95={:.1} \
+             preprocess_ms_mean={:.2} inference_ms_mean={:.1} inference_ms_p95={:.1} decode_ms_mean={:.2} elapsed_s={:.1} engine={engine}",
+            self.frames,
+            self.dropped,
+            self.fps(),
+            self.latency.mean_ms(),
+            self.latency.quantile_ms(0.95),
+            self.preprocess.mean_ms(),
+            self.inference.mean_ms(),
+            self.inference.quantile_ms(0.95),
+            self.decode.mean_ms(),
+            self.elapsed().as_secs_f64(),
+        );
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_of_uniform_samples() {
+        let mut h = Histogram::default();
+        for i in 1..=100 {
+            h.record_ms(i as f64);
+        }
+        assert!((h.mean_ms() - 50.5).abs() < 1e-9);
+        assert!((h.quantile_ms(0.95) - 95.05).abs() < 1e-6, "{}", h.quantile_ms(0.95));
+        assert_eq!(h.quantile_ms(1.0), 100.0);
+        assert_eq!(Histogram::default().quantile_ms(0.5), 0.0);
+    }
+
+    #[test]
+    fn overflow_is_counted_and_bounded_by_max() {
+        let mut h = Histogram::default();
+        h.record_ms(10_000.0);
+        assert_eq!(h.count(), 1);
+        assert_eq!(h.quantile_ms(0.5), 10_000.0);
+    }
+}

@@ -1,0 +1,334 @@
+//! CPU preprocessing: bilinear resize into the letterbox, normalisation, channel order and layout,
+//! in one pass from the decoded frame straight into the engine's input tensor.
+//!
+//! Rows are converted (YUV) and resampled horizontally only when the vertical pass needs them,
+//! two at a time; normalisation is a 256-entry table per channel, `(v - mean) / std` in single
+//! precision like NumPy. All buffers live in the struct and change only with the source size.
+
+use super::frame::{FrameView, PixelFormat};
+use super::geometry::Geometry;
+use super::resize::{Tap, column_taps, horizontal, row_taps, vertical};
+use super::spec::{ChannelOrder, InputSpec, Layout, Pad};
+use super::TensorMut;
+
+/// Per-channel lookup from an 8-bit value to the tensor element.
+struct Lut<T> {
+    table: [[T; 256]; 3],
+    pad: [T; 3],
+}
+
+pub struct CpuPreprocessor {
+    spec: InputSpec,
+    geometry: Option<Geometry>,
+    resampler: Resampler,
+    lut_f32: Lut<f32>,
+    lut_u8: Lut<u8>,
+}
+
+/// Resize tables and the rows in flight.
+#[derive(Default)]
+struct Resampler {
+    xtaps: Vec<Tap>,
+    ytaps: Vec<Tap>,
+    /// Horizontal sums of the two source rows the current output row blends.
+    rows: [Vec<i32>; 2],
+    row_src: [usize; 2],
+    /// A converted YUV row.
+    scratch: Vec<u8>,
+}
+
+fn normalise(v: f32, mean: f32, std: f32) -> f32 {
+    (v - mean) / std
+}
+
+impl CpuPreprocessor {
+    pub fn new(spec: InputSpec) -> CpuPreprocessor {
+        let mut lut_f32 = Lut { table: [[0.0; 256]; 3], pad: [0.0; 3] };
+        let mut lut_u8 = Lut { table: [[0; 256]; 3], pad: [0; 3] };
+        for c in 0..3 {
+            for v in 0..256 {
+                let x = normalise(v as f32, spec.mean[c], spec.std[c]);
+                lut_f32.table[c][v] = x;
+                lut_u8.table[c][v] = x.round().clamp(0.0, 255.0) as u8;
+            }
+            let pad = match spec.pad {
+                Pad::Tensor(t) => t,
+                Pad::Pixel(p) => normalise(p, spec.mean[c], spec.std[c]),
+            };
+            lut_f32.pad[c] = pad;
+            lut_u8.pad[c] = pad.round().clamp(0.0, 255.0) as u8;
+        }
+        CpuPreprocessor {
+            spec,
+            geometry: None,
+            resampler: Resampler::default(),
+            lut_f32,
+            lut_u8,
+        }
+    }
+
+    pub fn spec(&self) -> &InputSpec {
+        &self.spec
+    }
+
+    /// Geometry for a frame of this size; rebuilds the resize tables when the size changed.
+    fn geometry_for(&mut self, w: u32, h: u32) -> Geometry {
+        if let Some(g) = self.geometry
+            && g.src_w == w
+            && g.src_h == h
+        {
+            return g;
+        }
+        let g = Geometry::new(w, h, self.spec.width, self.spec.height, self.spec.letterbox);
+        let rs = &mut self.resampler;
+        column_taps(w, g.new_w, &mut rs.xtaps);
+        row_taps(h, g.new_h, &mut rs.ytaps);
+        for r in &mut rs.rows {
+            r.clear();
+            r.resize(g.new_w as usize * 3, 0);
+        }
+        self.geometry = Some(g);
+        g
+    }
+
+    /// Writes `frame` into `out` (one image in the spec's layout) and returns the geometry
+    /// that maps boxes back to the frame.
+    pub fn run(&mut self, frame: &FrameView<'_>, out: TensorMut<'_>) -> Result<Geometry, String> {
+        frame.check()?;
+        let need = self.spec.len();
+        if out.len() != need {
+            return Err(format!(
+                "input tensor holds {} values, the model input {}x{}x3 needs {need}",
+                out.len(),
+                self.spec.width,
+                self.spec.height
+            ));
+        }
+        let g = self.geometry_for(frame.width, frame.height);
+        let order = match frame.format {
+            PixelFormat::Packed(o) => o,
+            PixelFormat::I420(_) => ChannelOrder::Bgr,
+        };
+        // Tensor channel c reads row channel src_ch[c].
+        let src_ch: [usize; 3] = if order == self.spec.channel_order { [0, 1, 2] } else { [2, 1, 0] };
+        let (spec, rs) = (&self.spec, &mut self.resampler);
+        match out {
+            TensorMut::F32(t) => rs.fill(spec, frame, &g, src_ch, &self.lut_f32, t),
+            TensorMut::U8(t) => rs.fill(spec, frame, &g, src_ch, &self.lut_u8, t),
+        }
+        Ok(g)
+    }
+}
+
+impl Resampler {
+    fn fill<T: Copy>(&mut self, spec: &InputSpec, frame: &FrameView<'_>, g: &Geometry, src_ch: [usize; 3], lut: &Lut<T>, t: &mut [T]) {
+        self.row_src = [usize::MAX; 2];
+        let (w, h) = (spec.width as usize, spec.height as usize);
+        let (ox, oy) = (g.off_x as usize, g.off_y as usize);
+        let (nw, nh) = (g.new_w as usize, g.new_h as usize);
+        fill_padding(t, spec.layout, w, h, (ox, oy, nw, nh), lut.pad);
+        for y in 0..nh {
+            let tap = self.ytaps[y];
+            self.load_rows(frame, tap);
+            let (r0, r1) = (&self.rows[0], &self.rows[1]);
+            match spec.layout {
+                Layout::Nchw => {
+                    for (c, &sc) in src_ch.iter().enumerate() {
+                        let start = c * w * h + (oy + y) * w + ox;
+                        let dst = &mut t[start..start + nw];
+                        let table = &lut.table[c];
+                        for (x, d) in dst.iter_mut().enumerate() {
+                            let i = x * 3 + sc;
+                            *d = table[vertical(r0[i], r1[i], tap.w0, tap.w1) as usize];
+                        }
+                    }
+                }
+                Layout::Nhwc => {
+                    let start = ((oy + y) * w + ox) * 3;
+                    let dst = &mut t[start..start + nw * 3];
+                    for (x, px) in dst.chunks_exact_mut(3).enumerate() {
+                        for (c, &sc) in src_ch.iter().enumerate() {
+                            let i = x * 3 + sc;
+                            px[c] = lut.table[c][vertical(r0[i], r1[i], tap.w0, tap.w1) as usize];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Puts the horizontal sums of the two source rows of `tap` into `rows`, reusing what is
+    /// already there (consecutive output rows mostly share a source row).
+    fn load_rows(&mut self, frame: &FrameView<'_>, tap: Tap) {
+        if self.row_src[0] != tap.i0 {
+            if self.row_src[1] == tap.i0 {
+                self.rows.swap(0, 1);
+                self.row_src.swap(0, 1);
+            } else {
+                let (row, _) = frame.row(tap.i0, &mut self.scratch);
+                horizontal(row, &self.xtaps, &mut self.rows[0]);
+                self.row_src[0] = tap.i0;
+            }
+        }
+        if self.row_src[1] != tap.i1 {
+            if tap.i1 == tap.i0 {
+                let (a, b) = self.rows.split_at_mut(1);
+                b[0].copy_from_slice(&a[0]);
+            } else {
+                let (row, _) = frame.row(tap.i1, &mut self.scratch);
+                horizontal(row, &self.xtaps, &mut self.rows[1]);
+            }
+            self.row_src[1] = tap.i1;
+        }
+    }
+}
+
+/// Writes the pad value everywhere outside the image rectangle `(x, y, w, h)`.
+fn fill_padding<T: Copy>(t: &mut [T], layout: Layout, w: usize, h: usize, rect: (usize, usize, usize, usize), pad: [T; 3]) {
+    let (x0, y0, rw, rh) = rect;
+    let (x1, y1) = (x0 + rw, y0 + rh);
+    if x0 == 0 && y0 == 0 && x1 == w && y1 == h {
+        return;
+    }
+    match layout {
+        Layout::Nchw => {
+            for (c, plane) in t.chunks_exact_mut(w * h).enumerate() {
+                for (y, row) in plane.chunks_exact_mut(w).enumerate() {
+                    if y < y0 || y >= y1 {
+                        row.fill(pad[c]);
+                    } else {
+                        row[..x0].fill(pad[c]);
+                        row[x1..].fill(pad[c]);
+                    }
+                }
+            }
+        }
+        Layout::Nhwc => {
+            for (i, px) in t.chunks_exact_mut(3).enumerate() {
+                let (x, y) = (i % w, i / w);
+                if y < y0 || y >= y1 || x < x0 || x >= x1 {
+                    px.copy_from_slice(&pad);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::preprocess::spec::{DType, Letterbox};
+    use crate::preprocess::yuv::{Matrix, YuvCoefficients, YuvConversion};
+
+    fn spec(w: u32, h: u32, layout: Layout, order: ChannelOrder, letterbox: Letterbox, pad: Pad) -> InputSpec {
+        InputSpec { width: w, height: h, layout, dtype: DType::F32, channel_order: order, mean: [0.0; 3], std: [1.0; 3], letterbox, pad }
+    }
+
+    /// A frame whose pixel (x, y) has channels (x, y, 7), with row padding to exercise the stride.
+    fn frame_data(w: usize, h: usize, stride: usize) -> Vec<u8> {
+        let mut d = vec![0u8; stride * h];
+        for y in 0..h {
+            for x in 0..w {
+                d[y * stride + x * 3] = x as u8;
+                d[y * stride + x * 3 + 1] = y as u8;
+                d[y * stride + x * 3 + 2] = 7;
+            }
+        }
+        d
+    }
+
+    #[test]
+    fn same_size_is_a_copy_with_layout_and_channel_swap() {
+        let data = frame_data(5, 4, 16);
+        let f = FrameView::packed(&data, 5, 4, 16, ChannelOrder::Bgr);
+        let mut p = CpuPreprocessor::new(spec(5, 4, Layout::Nchw, ChannelOrder::Rgb, Letterbox::TopLeft, Pad::Tensor(0.0)));
+        let mut t = vec![0.0f32; 60];
+        p.run(&f, TensorMut::F32(&mut t)).unwrap();
+        // RGB tensor from a BGR frame: channel 0 (R) holds the frame's third byte (7).
+        assert!(t[0..20].iter().all(|&v| v == 7.0));
+        assert_eq!(t[20 + 3 * 5 + 2], 3.0, "G holds y");
+        assert_eq!(t[40 + 3 * 5 + 2], 2.0, "B holds x");
+    }
+
+    #[test]
+    fn downscale_by_two_averages_pixel_pairs() {
+        let data = frame_data(8, 8, 24);
+        let f = FrameView::packed(&data, 8, 8, 24, ChannelOrder::Rgb);
+        let mut p = CpuPreprocessor::new(spec(4, 4, Layout::Nhwc, ChannelOrder::Rgb, Letterbox::Stretch, Pad::Tensor(0.0)));
+        let mut t = vec![0.0f32; 48];
+        p.run(&f, TensorMut::F32(&mut t)).unwrap();
+        // pixel (1, 2): x = mean(2, 3) = 2.5 -> 3; y = mean(4, 5) = 4.5 -> 5.
+        assert_eq!(&t[(2 * 4 + 1) * 3..(2 * 4 + 1) * 3 + 3], &[3.0, 5.0, 7.0]);
+    }
+
+    #[test]
+    fn letterbox_pads_with_normalised_pixel_value() {
+        let data = frame_data(4, 2, 12);
+        let f = FrameView::packed(&data, 4, 2, 12, ChannelOrder::Rgb);
+        let mut s = spec(4, 4, Layout::Nchw, ChannelOrder::Rgb, Letterbox::Center, Pad::Pixel(114.0));
+        s.std = [255.0; 3];
+        let mut p = CpuPreprocessor::new(s);
+        let mut t = vec![-1.0f32; 48];
+        let g = p.run(&f, TensorMut::F32(&mut t)).unwrap();
+        assert_eq!((g.off_y, g.new_h), (1, 2));
+        let pad = 114.0 / 255.0;
+        assert_eq!(t[0], pad, "top row is padding");
+        assert_eq!(t[15], pad, "bottom row is padding");
+        assert_eq!(t[4 + 1], 1.0 / 255.0, "image row holds x");
+        assert!(t.iter().all(|&v| v >= 0.0), "every element written");
+    }
+
+    #[test]
+    fn normalisation_divides_like_numpy() {
+        let data = [200u8, 100, 50];
+        let f = FrameView::packed(&data, 1, 1, 3, ChannelOrder::Bgr);
+        let mut s = spec(1, 1, Layout::Nchw, ChannelOrder::Bgr, Letterbox::TopLeft, Pad::Tensor(0.0));
+        s.mean = [103.53, 116.28, 123.675];
+        s.std = [57.375, 57.12, 58.395];
+        let mut t = vec![0.0f32; 3];
+        CpuPreprocessor::new(s).run(&f, TensorMut::F32(&mut t)).unwrap();
+        assert_eq!(t, vec![(200.0f32 - 103.53) / 57.375, (100.0f32 - 116.28) / 57.12, (50.0f32 - 123.675) / 58.395]);
+    }
+
+    #[test]
+    fn u8_nhwc_output() {
+        let data = frame_data(2, 2, 6);
+        let f = FrameView::packed(&data, 2, 2, 6, ChannelOrder::Rgb);
+        let mut s = spec(2, 2, Layout::Nhwc, ChannelOrder::Rgb, Letterbox::Stretch, Pad::Pixel(0.0));
+        s.dtype = DType::U8;
+        let mut t = vec![0u8; 12];
+        CpuPreprocessor::new(s).run(&f, TensorMut::U8(&mut t)).unwrap();
+        assert_eq!(t, vec![0, 0, 7, 1, 0, 7, 0, 1, 7, 1, 1, 7]);
+    }
+
+    #[test]
+    fn i420_frames_are_converted_per_row() {
+        // 2x2 limited-range white with neutral chroma: planes Y (2x2), U (1x1), V (1x1).
+        let data = [235u8, 235, 235, 235, 128, 128];
+        let f = FrameView {
+            data: &data,
+            width: 2,
+            height: 2,
+            format: PixelFormat::I420(YuvConversion::Video(YuvCoefficients::new(Matrix::Bt601, false))),
+            offsets: [0, 4, 5],
+            strides: [2, 1, 1],
+        };
+        let mut t = vec![0.0f32; 12];
+        CpuPreprocessor::new(spec(2, 2, Layout::Nchw, ChannelOrder::Rgb, Letterbox::Stretch, Pad::Tensor(0.0)))
+            .run(&f, TensorMut::F32(&mut t))
+            .unwrap();
+        assert!(t.iter().all(|&v| v == 255.0), "{t:?}");
+    }
+
+    #[test]
+    fn wrong_tensor_size_and_short_frame_are_errors() {
+        let data = frame_data(2, 2, 6);
+        let mut p = CpuPreprocessor::new(spec(2, 2, Layout::Nhwc, ChannelOrder::Rgb, Letterbox::Stretch, Pad::Tensor(0.0)));
+        let f = FrameView::packed(&data, 2, 2, 6, ChannelOrder::Rgb);
+        let mut t = vec![0.0f32; 11];
+        assert!(p.run(&f, TensorMut::F32(&mut t)).is_err());
+        let short = FrameView::packed(&data[..10], 2, 2, 6, ChannelOrder::Rgb);
+        let mut t = vec![0.0f32; 12];
+        assert!(p.run(&short, TensorMut::F32(&mut t)).is_err());
+    }
+}

@@ -1,0 +1,80 @@
+//! JSON-lines sink: to standard output or appended to a file, one `write` per event so a crash
+//! never leaves half a line and no event waits in a buffer.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{Event, Sink};
+use crate::error::{Error, Result};
+
+enum Target {
+    Stdout,
+    File { file: File, path: PathBuf },
+}
+
+pub struct JsonlSink {
+    target: Target,
+    line: Vec<u8>,
+    written: u64,
+}
+
+impl JsonlSink {
+    pub fn stdout() -> JsonlSink {
+        JsonlSink { target: Target::Stdout, line: Vec::with_capacity(4096), written: 0 }
+    }
+
+    pub fn file(path: &Path) -> Result<JsonlSink> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir()
+        {
+            return Err(Error::output(format!(
+                "event file {}: directory {} does not exist; create it or change output.jsonl.path",
+                path.display(),
+                dir.display()
+            )));
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
+            Error::output(format!("cannot open event file {} for appending: {e}; check the path and permissions", path.display()))
+        })?;
+        Ok(JsonlSink { target: Target::File { file, path: path.to_path_buf() }, line: Vec::with_capacity(4096), written: 0 })
+    }
+
+    /// Events written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    fn describe(&self) -> String {
+        match &self.target {
+            Target::Stdout => "standard output".into(),
+            Target::File { path, .. } => path.display().to_string(),
+        }
+    }
+}
+
+impl Sink for JsonlSink {
+    fn emit(&mut self, event: &Event<'_>) -> Result<()> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, event).map_err(|e| Error::output(format!("cannot encode event: {e}")))?;
+        self.line.push(b'\n');
+        let res = match &mut self.target {
+            Target::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&self.line).and_then(|_| out.flush())
+            }
+            Target::File { file, .. } => file.write_all(&self.line),
+        };
+        res.map_err(|e| Error::output(format!("cannot write events to {}: {e}", self.describe())))?;
+        self.written += 1;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let res = match &mut self.target {
+            Target::Stdout => std::io::stdout().flush(),
+            Target::File { file, .. } => file.sync_data(),
+        };
+        res.map_err(|e| Error::output(format!("cannot flush events to {}: {e}", self.describe())))
+    }
+}
