@@ -70,8 +70,9 @@ enum Command {
 }
 
 fn parse_family(s: &str) -> std::result::Result<Family, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_string()))
-        .map_err(|_| format!("unknown family {s:?}; expected nanodet, ssd, yolov5, yolov8 or yolox"))
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| {
+        format!("unknown family {s:?}; expected nanodet, ssd, yolov5, yolov8 or yolox")
+    })
 }
 
 fn init_logging(level: log::LevelFilter) {
@@ -107,15 +108,22 @@ fn detect_config(
         (None, None) if default.exists() => config::load_file(default)?,
         (None, Some(m)) => {
             let Some(f) = family else {
-                return Err(Error::config("--model needs --family (nanodet, ssd, yolov5, yolov8 or yolox) when no --config is given"));
+                return Err(Error::config(
+                    "--model needs --family (nanodet, ssd, yolov5, yolov8 or yolox) when no --config is given",
+                ));
             };
             Config {
                 origin: None,
-                device: config::DeviceConfig { name: "edgesight".into(), log_level: log::LevelFilter::Info },
+                device: config::DeviceConfig {
+                    name: "edgesight".into(),
+                    log_level: log::LevelFilter::Info,
+                },
                 model: ModelConfig::new(m.clone(), f),
                 pipeline: Default::default(),
                 streams: Vec::new(),
-                output: config::OutputConfig { jsonl: config::EventTarget::Stdout },
+                output: config::OutputConfig {
+                    jsonl: config::EventTarget::Stdout,
+                },
             }
         }
         (None, None) => {
@@ -135,7 +143,9 @@ fn detect_config(
     }
     if let Some(t) = score_threshold {
         if !(0.0..=1.0).contains(&t) {
-            return Err(Error::config(format!("--score-threshold {t} is out of range, expected 0..=1")));
+            return Err(Error::config(format!(
+                "--score-threshold {t} is out of range, expected 0..=1"
+            )));
         }
         cfg.model.score_threshold = t;
     }
@@ -155,7 +165,15 @@ fn dispatch(cli: Cli) -> Result<()> {
             eprintln!("{}", report.stats.line(report.engine));
             Ok(())
         }
-        Command::Detect { config, model, family, labels, score_threshold, every, inputs } => {
+        Command::Detect {
+            config,
+            model,
+            family,
+            labels,
+            score_threshold,
+            every,
+            inputs,
+        } => {
             let cfg = detect_config(config.as_deref(), model, family, labels, score_threshold)?;
             init_logging(cfg.device.log_level.min(log::LevelFilter::Warn));
             let stop = stop_flag()?;

@@ -19,7 +19,11 @@ pub struct LaunchOptions {
 
 impl Default for LaunchOptions {
     fn default() -> Self {
-        LaunchOptions { transport: Transport::Tcp, latency_ms: 200, jetson: false }
+        LaunchOptions {
+            transport: Transport::Tcp,
+            latency_ms: 200,
+            jetson: false,
+        }
     }
 }
 
@@ -48,7 +52,10 @@ pub fn format_name(order: ChannelOrder) -> &'static str {
 pub fn source_part(spec: &SourceSpec, opts: &LaunchOptions) -> String {
     match spec {
         SourceSpec::File { path } => {
-            format!("filesrc location={} ! decodebin name=dec", quote(&path.to_string_lossy()))
+            format!(
+                "filesrc location={} ! decodebin name=dec",
+                quote(&path.to_string_lossy())
+            )
         }
         SourceSpec::Rtsp { url, .. } => {
             // Credentials are set as properties on `src` after parsing, never in this string.
@@ -62,11 +69,19 @@ pub fn source_part(spec: &SourceSpec, opts: &LaunchOptions) -> String {
                 opts.latency_ms
             )
         }
-        SourceSpec::Test { pattern, width, height, fps } => format!(
+        SourceSpec::Test {
+            pattern,
+            width,
+            height,
+            fps,
+        } => format!(
             "videotestsrc is-live=true pattern={pattern} ! video/x-raw,width={width},height={height},framerate={fps}/1"
         ),
         SourceSpec::V4l2 { device } => {
-            format!("v4l2src device={} ! decodebin name=dec", quote(&device.to_string_lossy()))
+            format!(
+                "v4l2src device={} ! decodebin name=dec",
+                quote(&device.to_string_lossy())
+            )
         }
         SourceSpec::Csi { sensor_id } => format!(
             "nvarguscamerasrc sensor-id={sensor_id} ! video/x-raw(memory:NVMM),format=NV12 ! nvvidconv ! video/x-raw,format=BGRx"
@@ -78,11 +93,12 @@ pub fn source_part(spec: &SourceSpec, opts: &LaunchOptions) -> String {
 pub fn launch(spec: &SourceSpec, opts: &LaunchOptions) -> String {
     // On Jetson, decoded frames may sit in NVMM memory: nvvidconv brings them to system memory
     // (the CSI source part already ends in nvvidconv).
-    let to_system = if opts.jetson && !matches!(spec, SourceSpec::Csi { .. } | SourceSpec::Test { .. }) {
-        "nvvidconv ! video/x-raw,format=BGRx ! "
-    } else {
-        ""
-    };
+    let to_system =
+        if opts.jetson && !matches!(spec, SourceSpec::Csi { .. } | SourceSpec::Test { .. }) {
+            "nvvidconv ! video/x-raw,format=BGRx ! "
+        } else {
+            ""
+        };
     // Scale before converting: the scaler works on the smaller YUV frame, the converter on the
     // smaller result.
     format!(
@@ -97,12 +113,21 @@ mod tests {
     use std::path::PathBuf;
 
     fn opts() -> LaunchOptions {
-        LaunchOptions { transport: Transport::Tcp, latency_ms: 200, jetson: false }
+        LaunchOptions {
+            transport: Transport::Tcp,
+            latency_ms: 200,
+            jetson: false,
+        }
     }
 
     #[test]
     fn file_paths_are_quoted() {
-        let s = launch(&SourceSpec::File { path: PathBuf::from("/data/my \"clip\".mp4") }, &opts());
+        let s = launch(
+            &SourceSpec::File {
+                path: PathBuf::from("/data/my \"clip\".mp4"),
+            },
+            &opts(),
+        );
         assert_eq!(
             s,
             "filesrc location=\"/data/my \\\"clip\\\".mp4\" ! decodebin name=dec ! queue max-size-buffers=2 ! videoscale ! \
@@ -112,19 +137,36 @@ mod tests {
 
     #[test]
     fn rtsp_has_transport_latency_and_no_credentials() {
-        let spec = SourceSpec::Rtsp { url: "rtsp://cam/s1".into(), user: Some("u".into()), password: Some("pw".into()) };
+        let spec = SourceSpec::Rtsp {
+            url: "rtsp://cam/s1".into(),
+            user: Some("u".into()),
+            password: Some("pw".into()),
+        };
         let mut o = opts();
         o.transport = Transport::Udp;
         o.latency_ms = 50;
         let s = launch(&spec, &o);
-        assert!(s.starts_with("rtspsrc name=src location=\"rtsp://cam/s1\" protocols=udp latency=50 ! decodebin"));
+        assert!(s.starts_with(
+            "rtspsrc name=src location=\"rtsp://cam/s1\" protocols=udp latency=50 ! decodebin"
+        ));
         assert!(!s.contains("pw") && !s.contains("user"));
     }
 
     #[test]
     fn test_pattern_caps() {
-        let s = source_part(&SourceSpec::Test { pattern: "ball".into(), width: 320, height: 240, fps: 5 }, &opts());
-        assert_eq!(s, "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=5/1");
+        let s = source_part(
+            &SourceSpec::Test {
+                pattern: "ball".into(),
+                width: 320,
+                height: 240,
+                fps: 5,
+            },
+            &opts(),
+        );
+        assert_eq!(
+            s,
+            "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=5/1"
+        );
     }
 
     #[test]
@@ -135,10 +177,26 @@ mod tests {
         assert!(csi.starts_with(
             "nvarguscamerasrc sensor-id=1 ! video/x-raw(memory:NVMM),format=NV12 ! nvvidconv ! video/x-raw,format=BGRx ! queue"
         ));
-        assert!(csi.contains("BGRx ! queue max-size-buffers=2 ! videoscale ! videoconvert ! capsfilter"));
-        let rtsp = launch(&SourceSpec::Rtsp { url: "rtsp://c/s".into(), user: None, password: None }, &o);
+        assert!(
+            csi.contains(
+                "BGRx ! queue max-size-buffers=2 ! videoscale ! videoconvert ! capsfilter"
+            )
+        );
+        let rtsp = launch(
+            &SourceSpec::Rtsp {
+                url: "rtsp://c/s".into(),
+                user: None,
+                password: None,
+            },
+            &o,
+        );
         assert!(rtsp.contains("queue max-size-buffers=2 ! nvvidconv ! video/x-raw,format=BGRx ! videoscale ! videoconvert ! capsfilter"));
-        let v4l2 = launch(&SourceSpec::V4l2 { device: PathBuf::from("/dev/video0") }, &opts());
+        let v4l2 = launch(
+            &SourceSpec::V4l2 {
+                device: PathBuf::from("/dev/video0"),
+            },
+            &opts(),
+        );
         assert!(v4l2.starts_with("v4l2src device=\"/dev/video0\" ! decodebin name=dec"));
     }
 }

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 use super::schema::{EngineKind, RawConfig, RawModel, RawStream};
-use super::{Config, DeviceConfig, EventTarget, ModelConfig, OutputConfig, PipelineConfig, StreamConfig, defaults};
+use super::{
+    Config, DeviceConfig, EventTarget, ModelConfig, OutputConfig, PipelineConfig, StreamConfig,
+    defaults,
+};
 use crate::capture::{SourceSpec, Transport};
 use crate::detect::family::{DecodeOptions, InputOverrides};
 use crate::error::{Error, Result};
@@ -42,13 +45,24 @@ impl Issues<'_> {
         self.list.push(format!("{pos}: {key}: {msg}"));
     }
 
-    fn unit<T: Copy + Into<f64>>(&mut self, v: &Option<Spanned<T>>, key: &str, lo: f64, hi: f64, default: f32) -> f32 {
+    fn unit<T: Copy + Into<f64>>(
+        &mut self,
+        v: &Option<Spanned<T>>,
+        key: &str,
+        lo: f64,
+        hi: f64,
+        default: f32,
+    ) -> f32 {
         match v {
             None => default,
             Some(s) => {
                 let x: f64 = (*s.get_ref()).into();
                 if !(lo..=hi).contains(&x) {
-                    self.at(Some(s.span()), key, format!("{x} is out of range, expected a number in {lo}..={hi}"));
+                    self.at(
+                        Some(s.span()),
+                        key,
+                        format!("{x} is out of range, expected a number in {lo}..={hi}"),
+                    );
                 }
                 x as f32
             }
@@ -61,7 +75,11 @@ impl Issues<'_> {
             Some(s) => {
                 let x = *s.get_ref();
                 if !(lo..=hi).contains(&x) {
-                    self.at(Some(s.span()), key, format!("{x} is out of range, expected a whole number in {lo}..={hi}"));
+                    self.at(
+                        Some(s.span()),
+                        key,
+                        format!("{x} is out of range, expected a whole number in {lo}..={hi}"),
+                    );
                     return default;
                 }
                 x
@@ -69,15 +87,31 @@ impl Issues<'_> {
         }
     }
 
-    fn triple(&mut self, v: &Option<Spanned<Vec<f64>>>, key: &str, nonzero: bool) -> Option<[f32; 3]> {
+    fn triple(
+        &mut self,
+        v: &Option<Spanned<Vec<f64>>>,
+        key: &str,
+        nonzero: bool,
+    ) -> Option<[f32; 3]> {
         let s = v.as_ref()?;
         let vals = s.get_ref();
         if vals.len() != 3 {
-            self.at(Some(s.span()), key, format!("has {} values, expected 3 (one per channel, in tensor order)", vals.len()));
+            self.at(
+                Some(s.span()),
+                key,
+                format!(
+                    "has {} values, expected 3 (one per channel, in tensor order)",
+                    vals.len()
+                ),
+            );
             return None;
         }
-        if nonzero && vals.iter().any(|&x| x == 0.0) {
-            self.at(Some(s.span()), key, "contains 0, expected non-zero divisors");
+        if nonzero && vals.contains(&0.0) {
+            self.at(
+                Some(s.span()),
+                key,
+                "contains 0, expected non-zero divisors",
+            );
             return None;
         }
         Some([vals[0] as f32, vals[1] as f32, vals[2] as f32])
@@ -87,14 +121,21 @@ impl Issues<'_> {
 /// Reads and validates a config file.
 pub fn load_file(path: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::config(format!("cannot read config file {}: {e}; pass an existing file with --config", path.display()))
+        Error::config(format!(
+            "cannot read config file {}: {e}; pass an existing file with --config",
+            path.display()
+        ))
     })?;
     parse_str(&text, Some(path))
 }
 
 fn resolve(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
-    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
 }
 
 /// Parses and validates config text; relative paths are resolved against `origin`'s directory.
@@ -114,7 +155,11 @@ pub fn parse_str(text: &str, origin: Option<&Path>) -> Result<Config> {
         };
         Error::config(format!("{pos}: {}", e.message().trim()))
     })?;
-    let mut issues = Issues { file: &file, text, list: Vec::new() };
+    let mut issues = Issues {
+        file: &file,
+        text,
+        list: Vec::new(),
+    };
     let device = DeviceConfig {
         name: raw.device.name.as_ref().map_or_else(|| "edgesight".to_string(), |n| n.get_ref().clone()),
         log_level: match &raw.device.log_level {
@@ -132,7 +177,11 @@ pub fn parse_str(text: &str, origin: Option<&Path>) -> Result<Config> {
     let model = match &raw.model {
         Some(m) => Some(model_config(m.get_ref(), &base, &mut issues)),
         None => {
-            issues.at(None, "model", "missing [model] section; it needs at least path and family");
+            issues.at(
+                None,
+                "model",
+                "missing [model] section; it needs at least path and family",
+            );
             None
         }
     };
@@ -147,7 +196,11 @@ pub fn parse_str(text: &str, origin: Option<&Path>) -> Result<Config> {
         None => EventTarget::Stdout,
         Some(j) if j.path.get_ref() == "-" => EventTarget::Stdout,
         Some(j) if j.path.get_ref().trim().is_empty() => {
-            issues.at(Some(j.path.span()), "output.jsonl.path", "is empty, expected a file path or \"-\" for standard output");
+            issues.at(
+                Some(j.path.span()),
+                "output.jsonl.path",
+                "is empty, expected a file path or \"-\" for standard output",
+            );
             EventTarget::Stdout
         }
         Some(j) => EventTarget::File(resolve(&base, j.path.get_ref())),
@@ -156,13 +209,20 @@ pub fn parse_str(text: &str, origin: Option<&Path>) -> Result<Config> {
         return Err(Error::config(issues.list.join("\n")));
     }
     let Some(model) = model else {
-        return Err(Error::config(format!("{file}: model: missing [model] section")));
+        return Err(Error::config(format!(
+            "{file}: model: missing [model] section"
+        )));
     };
     Ok(Config {
         origin: origin.map(Path::to_path_buf),
         device,
         model,
-        pipeline: PipelineConfig { resize: raw.pipeline.resize.unwrap_or(PipelineConfig::default().resize) },
+        pipeline: PipelineConfig {
+            resize: raw
+                .pipeline
+                .resize
+                .unwrap_or(PipelineConfig::default().resize),
+        },
         streams,
         output: OutputConfig { jsonl },
     })
@@ -170,16 +230,35 @@ pub fn parse_str(text: &str, origin: Option<&Path>) -> Result<Config> {
 
 fn model_config(m: &RawModel, base: &Path, is: &mut Issues<'_>) -> ModelConfig {
     if m.path.get_ref().trim().is_empty() {
-        is.at(Some(m.path.span()), "model.path", "is empty, expected the path of an .onnx file");
+        is.at(
+            Some(m.path.span()),
+            "model.path",
+            "is empty, expected the path of an .onnx file",
+        );
     }
     let mut mc = ModelConfig::new(resolve(base, m.path.get_ref()), *m.family.get_ref());
-    mc.engine = m.engine.as_ref().map_or(EngineKind::OnnxCpu, |e| *e.get_ref());
+    mc.engine = m
+        .engine
+        .as_ref()
+        .map_or(EngineKind::OnnxCpu, |e| *e.get_ref());
     mc.labels = m.labels.as_ref().map(|l| resolve(base, l.get_ref()));
-    mc.score_threshold = is.unit(&m.score_threshold, "model.score_threshold", 0.0, 1.0, defaults::SCORE_THRESHOLD);
+    mc.score_threshold = is.unit(
+        &m.score_threshold,
+        "model.score_threshold",
+        0.0,
+        1.0,
+        defaults::SCORE_THRESHOLD,
+    );
     mc.nms_iou = is.unit(&m.nms_iou, "model.nms_iou", 0.0, 1.0, defaults::NMS_IOU);
     if let Some(ct) = &m.class_thresholds {
         for (name, v) in ct {
-            let t = is.unit(&Some(v.clone()), &format!("model.class_thresholds.{name:?}"), 0.0, 1.0, 0.0);
+            let t = is.unit(
+                &Some(v.clone()),
+                &format!("model.class_thresholds.{name:?}"),
+                0.0,
+                1.0,
+                0.0,
+            );
             mc.class_thresholds.push((name.clone(), t));
         }
     }
@@ -189,20 +268,45 @@ fn model_config(m: &RawModel, base: &Path, is: &mut Issues<'_>) -> ModelConfig {
             if c.get_ref().trim().is_empty() {
                 is.at(Some(c.span()), "model.classes", "contains an empty name");
             } else if !seen.insert(c.get_ref().clone()) {
-                is.at(Some(c.span()), "model.classes", format!("lists {:?} twice", c.get_ref()));
+                is.at(
+                    Some(c.span()),
+                    "model.classes",
+                    format!("lists {:?} twice", c.get_ref()),
+                );
             } else {
                 mc.classes.push(c.get_ref().clone());
             }
         }
     }
-    mc.max_detections = is.int(&m.max_detections, "model.max_detections", 1, 10_000, defaults::MAX_DETECTIONS as i64) as usize;
-    mc.threads = is.int(&m.threads, "model.threads", 0, 256, defaults::THREADS as i64) as usize;
-    mc.onnxruntime_lib = m.onnxruntime_lib.as_ref().map(|l| resolve(base, l.get_ref()));
+    mc.max_detections = is.int(
+        &m.max_detections,
+        "model.max_detections",
+        1,
+        10_000,
+        defaults::MAX_DETECTIONS as i64,
+    ) as usize;
+    mc.threads = is.int(
+        &m.threads,
+        "model.threads",
+        0,
+        256,
+        defaults::THREADS as i64,
+    ) as usize;
+    mc.onnxruntime_lib = m
+        .onnxruntime_lib
+        .as_ref()
+        .map(|l| resolve(base, l.get_ref()));
     let mut input = InputOverrides::default();
     if let Some(sz) = &m.input_size {
         match sz.get_ref().as_slice() {
-            &[w, h] if (1..=8192).contains(&w) && (1..=8192).contains(&h) => input.size = Some((w as u32, h as u32)),
-            other => is.at(Some(sz.span()), "model.input_size", format!("{other:?} is not [width, height] with each in 1..=8192")),
+            &[w, h] if (1..=8192).contains(&w) && (1..=8192).contains(&h) => {
+                input.size = Some((w as u32, h as u32))
+            }
+            other => is.at(
+                Some(sz.span()),
+                "model.input_size",
+                format!("{other:?} is not [width, height] with each in 1..=8192"),
+            ),
         }
     }
     input.layout = m.layout.as_ref().map(|v| *v.get_ref());
@@ -211,8 +315,20 @@ fn model_config(m: &RawModel, base: &Path, is: &mut Issues<'_>) -> ModelConfig {
     input.mean = is.triple(&m.mean, "model.mean", false);
     input.std = is.triple(&m.std, "model.std", true);
     match (&m.pad_pixel, &m.pad_value) {
-        (Some(_), Some(v)) => is.at(Some(v.span()), "model.pad_value", "set together with model.pad_pixel; keep one of them"),
-        (Some(p), None) => input.pad = Some(Pad::Pixel(is.unit(&Some(p.clone()), "model.pad_pixel", 0.0, 255.0, 0.0))),
+        (Some(_), Some(v)) => is.at(
+            Some(v.span()),
+            "model.pad_value",
+            "set together with model.pad_pixel; keep one of them",
+        ),
+        (Some(p), None) => {
+            input.pad = Some(Pad::Pixel(is.unit(
+                &Some(p.clone()),
+                "model.pad_pixel",
+                0.0,
+                255.0,
+                0.0,
+            )))
+        }
         (None, Some(v)) => input.pad = Some(Pad::Tensor(*v.get_ref() as f32)),
         (None, None) => {}
     }
@@ -221,7 +337,11 @@ fn model_config(m: &RawModel, base: &Path, is: &mut Issues<'_>) -> ModelConfig {
     if let Some(st) = &m.strides {
         let v = st.get_ref();
         if v.is_empty() || v.iter().any(|&s| !(1..=1024).contains(&s)) {
-            is.at(Some(st.span()), "model.strides", format!("{v:?} is not a non-empty list of strides in 1..=1024"));
+            is.at(
+                Some(st.span()),
+                "model.strides",
+                format!("{v:?} is not a non-empty list of strides in 1..=1024"),
+            );
         } else {
             decode.strides = Some(v.iter().map(|&s| s as u32).collect());
         }
@@ -233,12 +353,25 @@ fn model_config(m: &RawModel, base: &Path, is: &mut Issues<'_>) -> ModelConfig {
     mc
 }
 
-fn stream_config(s: &RawStream, base: &Path, is: &mut Issues<'_>, names: &mut HashSet<String>) -> Option<StreamConfig> {
+fn stream_config(
+    s: &RawStream,
+    base: &Path,
+    is: &mut Issues<'_>,
+    names: &mut HashSet<String>,
+) -> Option<StreamConfig> {
     let name = s.name.get_ref().trim().to_string();
     if name.is_empty() {
-        is.at(Some(s.name.span()), "stream.name", "is empty, expected a short unique name (it appears in every event)");
+        is.at(
+            Some(s.name.span()),
+            "stream.name",
+            "is empty, expected a short unique name (it appears in every event)",
+        );
     } else if !names.insert(name.clone()) {
-        is.at(Some(s.name.span()), "stream.name", format!("{name:?} is used by another [[stream]]; names must be unique"));
+        is.at(
+            Some(s.name.span()),
+            "stream.name",
+            format!("{name:?} is used by another [[stream]]; names must be unique"),
+        );
     }
     let source = match SourceSpec::parse(s.uri.get_ref(), base) {
         Ok(mut src) => {
@@ -250,10 +383,18 @@ fn stream_config(s: &RawStream, base: &Path, is: &mut Issues<'_>, names: &mut Ha
                     *password = s.password.clone();
                 }
             } else if s.user.is_some() || s.password.is_some() {
-                is.at(Some(s.uri.span()), &format!("stream {name:?}"), "user and password apply to rtsp:// sources only");
+                is.at(
+                    Some(s.uri.span()),
+                    &format!("stream {name:?}"),
+                    "user and password apply to rtsp:// sources only",
+                );
             }
             if s.realtime.is_some() && !matches!(src, SourceSpec::File { .. }) {
-                is.at(Some(s.uri.span()), &format!("stream {name:?}"), "realtime applies to file sources only (live sources are always realtime)");
+                is.at(
+                    Some(s.uri.span()),
+                    &format!("stream {name:?}"),
+                    "realtime applies to file sources only (live sources are always realtime)",
+                );
             }
             Some(src)
         }
@@ -262,7 +403,13 @@ fn stream_config(s: &RawStream, base: &Path, is: &mut Issues<'_>, names: &mut Ha
             None
         }
     };
-    let latency_ms = is.int(&s.latency_ms, "stream.latency_ms", 0, 60_000, defaults::RTSP_LATENCY_MS as i64) as u32;
+    let latency_ms = is.int(
+        &s.latency_ms,
+        "stream.latency_ms",
+        0,
+        60_000,
+        defaults::RTSP_LATENCY_MS as i64,
+    ) as u32;
     Some(StreamConfig {
         name,
         source: source?,
@@ -291,8 +438,13 @@ mod tests {
     #[test]
     fn unknown_key_names_file_line_and_key() {
         let text = format!("{MIN}scor_threshold = 0.5\n");
-        let e = parse_str(&text, Some(Path::new("a.toml"))).unwrap_err().to_string();
-        assert!(e.starts_with("a.toml:4:1: unknown field `scor_threshold`"), "{e}");
+        let e = parse_str(&text, Some(Path::new("a.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("a.toml:4:1: unknown field `scor_threshold`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -300,13 +452,24 @@ mod tests {
         let text = format!(
             "{MIN}score_threshold = 1.5\nnms_iou = -1\n[[stream]]\nname = \"a\"\nuri = \"test://\"\n[[stream]]\nname = \"a\"\nuri = \"ftp://x\"\n"
         );
-        let e = parse_str(&text, Some(Path::new("a.toml"))).unwrap_err().to_string();
+        let e = parse_str(&text, Some(Path::new("a.toml")))
+            .unwrap_err()
+            .to_string();
         let lines: Vec<&str> = e.lines().collect();
         assert_eq!(lines.len(), 4, "{e}");
-        assert!(lines[0].starts_with("a.toml:4:19: model.score_threshold: 1.5 is out of range"), "{e}");
+        assert!(
+            lines[0].starts_with("a.toml:4:19: model.score_threshold: 1.5 is out of range"),
+            "{e}"
+        );
         assert!(lines[1].starts_with("a.toml:5:11: model.nms_iou"), "{e}");
-        assert!(lines[2].starts_with("a.toml:10:8: stream.name: \"a\" is used by another"), "{e}");
-        assert!(lines[3].starts_with("a.toml:11:7: stream.uri: unsupported scheme \"ftp\""), "{e}");
+        assert!(
+            lines[2].starts_with("a.toml:10:8: stream.name: \"a\" is used by another"),
+            "{e}"
+        );
+        assert!(
+            lines[3].starts_with("a.toml:11:7: stream.uri: unsupported scheme \"ftp\""),
+            "{e}"
+        );
     }
 
     #[test]

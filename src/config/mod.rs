@@ -90,7 +90,9 @@ pub struct PipelineConfig {
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        PipelineConfig { resize: ResizeAt::Preprocess }
+        PipelineConfig {
+            resize: ResizeAt::Preprocess,
+        }
     }
 }
 

@@ -111,11 +111,16 @@ impl Family {
     pub fn resolve_input(self, declared: &TensorInfo, o: &InputOverrides) -> Result<InputSpec> {
         let mut spec = self.default_input();
         let err = |why: String| {
-            Error::model(format!("model input {declared} does not fit family \"{self}\": {why}"))
+            Error::model(format!(
+                "model input {declared} does not fit family \"{self}\": {why}"
+            ))
         };
         let s = &declared.shape;
         if s.len() != 4 {
-            return Err(err(format!("expected a 4-D image tensor, found rank {}", s.len())));
+            return Err(err(format!(
+                "expected a 4-D image tensor, found rank {}",
+                s.len()
+            )));
         }
         let shape_layout = match (s[1] == 3, s[3] == 3) {
             (true, false) => Some(Layout::Nchw),
@@ -138,11 +143,29 @@ impl Family {
         if chan >= 0 && chan != 3 {
             return Err(err(format!("expected 3 colour channels, found {chan}")));
         }
-        spec.dtype = match declared.dtype {
+        let declared_dtype = match declared.dtype {
             ElemType::F32 => DType::F32,
             ElemType::U8 => DType::U8,
-            ref other => return Err(err(format!("input element type {other} is not supported (f32 or u8)"))),
+            ref other => {
+                return Err(err(format!(
+                    "input element type {other} is not supported (f32 or u8)"
+                )));
+            }
         };
+        // A different element type than the family's usually means the wrong family; a config
+        // that sets its own normalisation has said what the model wants.
+        if declared_dtype != spec.dtype && o.mean.is_none() && o.std.is_none() {
+            return Err(Error::model(format!(
+                "model does not match family \"{self}\": its input {declared} is {}, the family takes {}; \
+                 check model.family (or set model.mean and model.std for an unusual export)",
+                declared.dtype,
+                match spec.dtype {
+                    DType::F32 => "f32",
+                    DType::U8 => "u8",
+                }
+            )));
+        }
+        spec.dtype = declared_dtype;
         let (dh, dw) = match spec.layout {
             Layout::Nchw => (s[2], s[3]),
             Layout::Nhwc => (s[1], s[2]),
@@ -176,17 +199,29 @@ impl Family {
         }
         if spec.dtype == DType::U8 && (spec.mean != [0.0; 3] || spec.std != [1.0; 3]) {
             return Err(err(
-                "a u8 input takes raw pixels: model.mean must be [0, 0, 0] and model.std [1, 1, 1]".into(),
+                "a u8 input takes raw pixels: model.mean must be [0, 0, 0] and model.std [1, 1, 1]"
+                    .into(),
             ));
         }
         Ok(spec)
     }
 
     /// Checks the model's outputs against the family and builds its decoder.
-    pub fn decoder(self, input: &InputSpec, outputs: &[TensorInfo], opts: &DecodeOptions) -> Result<Box<dyn Decoder>> {
+    pub fn decoder(
+        self,
+        input: &InputSpec,
+        outputs: &[TensorInfo],
+        opts: &DecodeOptions,
+    ) -> Result<Box<dyn Decoder>> {
         let strides = opts.strides.clone().unwrap_or_else(|| vec![8, 16, 32]);
         Ok(match self {
-            Family::Nanodet => Box::new(NanoDet::new(input.width, input.height, &strides, opts.reg_max, outputs)?),
+            Family::Nanodet => Box::new(NanoDet::new(
+                input.width,
+                input.height,
+                &strides,
+                opts.reg_max,
+                outputs,
+            )?),
             Family::Ssd => Box::new(Ssd::new(input.width, input.height, outputs)?),
             Family::Yolov5 => Box::new(YoloV5::new(outputs)?),
             Family::Yolov8 => Box::new(YoloV8::new(outputs)?),

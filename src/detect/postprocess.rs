@@ -20,7 +20,11 @@ pub struct ClassPolicy {
 
 impl ClassPolicy {
     pub fn new(default_threshold: f32) -> ClassPolicy {
-        ClassPolicy { default_threshold, thresholds: Vec::new(), allow: None }
+        ClassPolicy {
+            default_threshold,
+            thresholds: Vec::new(),
+            allow: None,
+        }
     }
 
     pub fn set_threshold(&mut self, class: u32, t: f32) {
@@ -41,7 +45,11 @@ impl ClassPolicy {
     }
 
     pub fn threshold(&self, class: u32) -> f32 {
-        self.thresholds.get(class as usize).copied().flatten().unwrap_or(self.default_threshold)
+        self.thresholds
+            .get(class as usize)
+            .copied()
+            .flatten()
+            .unwrap_or(self.default_threshold)
     }
 
     pub fn allowed(&self, class: u32) -> bool {
@@ -92,11 +100,17 @@ impl PostProcess {
 
     /// Decodes the engine outputs and returns the final detections, boxes in source pixels,
     /// highest score first.
-    pub fn run(&mut self, decoder: &mut dyn Decoder, outputs: &dyn Outputs, geometry: &Geometry) -> Result<&[Detection]> {
+    pub fn run(
+        &mut self,
+        decoder: &mut dyn Decoder,
+        outputs: &dyn Outputs,
+        geometry: &Geometry,
+    ) -> Result<&[Detection]> {
         self.dets.clear();
         decoder.decode(outputs, self.min_score, &mut self.dets)?;
         let policy = &self.policy;
-        self.dets.retain(|d| policy.allowed(d.class_id) && d.score > policy.threshold(d.class_id));
+        self.dets
+            .retain(|d| policy.allowed(d.class_id) && d.score > policy.threshold(d.class_id));
         if decoder.nms_in_graph() {
             sort_by_score(&mut self.dets);
         } else {

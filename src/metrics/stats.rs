@@ -18,7 +18,13 @@ pub struct Histogram {
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram { counts: vec![0; BUCKETS], overflow: 0, n: 0, sum_ms: 0.0, max_ms: 0.0 }
+        Histogram {
+            counts: vec![0; BUCKETS],
+            overflow: 0,
+            n: 0,
+            sum_ms: 0.0,
+            max_ms: 0.0,
+        }
     }
 }
 
@@ -44,7 +50,11 @@ impl Histogram {
     }
 
     pub fn mean_ms(&self) -> f64 {
-        if self.n == 0 { 0.0 } else { self.sum_ms / self.n as f64 }
+        if self.n == 0 {
+            0.0
+        } else {
+            self.sum_ms / self.n as f64
+        }
     }
 
     pub fn max_ms(&self) -> f64 {
@@ -77,6 +87,7 @@ pub struct StageTimes {
 }
 
 /// Whole-run statistics, printed as the stats line at the end.
+#[derive(Default)]
 pub struct RunStats {
     started: Option<Instant>,
     last: Option<Instant>,
@@ -86,21 +97,6 @@ pub struct RunStats {
     pub preprocess: Histogram,
     pub inference: Histogram,
     pub decode: Histogram,
-}
-
-impl Default for RunStats {
-    fn default() -> Self {
-        RunStats {
-            started: None,
-            last: None,
-            frames: 0,
-            dropped: 0,
-            latency: Histogram::default(),
-            preprocess: Histogram::default(),
-            inference: Histogram::default(),
-            decode: Histogram::default(),
-        }
-    }
 }
 
 impl RunStats {
@@ -130,7 +126,11 @@ impl RunStats {
 
     pub fn fps(&self) -> f64 {
         let secs = self.elapsed().as_secs_f64();
-        if secs <= 0.0 { 0.0 } else { self.frames as f64 / secs }
+        if secs <= 0.0 {
+            0.0
+        } else {
+            self.frames as f64 / secs
+        }
     }
 
     /// `stats: frames=… fps=… latency_ms_mean=… latency_ms_p95=… …`: one line, key=value pairs.
@@ -166,7 +166,11 @@ mod tests {
             h.record_ms(i as f64);
         }
         assert!((h.mean_ms() - 50.5).abs() < 1e-9);
-        assert!((h.quantile_ms(0.95) - 95.05).abs() < 1e-6, "{}", h.quantile_ms(0.95));
+        assert!(
+            (h.quantile_ms(0.95) - 95.05).abs() < 1e-6,
+            "{}",
+            h.quantile_ms(0.95)
+        );
         assert_eq!(h.quantile_ms(1.0), 100.0);
         assert_eq!(Histogram::default().quantile_ms(0.5), 0.0);
     }

@@ -5,11 +5,11 @@
 //! two at a time; normalisation is a 256-entry table per channel, `(v - mean) / std` in single
 //! precision like NumPy. All buffers live in the struct and change only with the source size.
 
+use super::TensorMut;
 use super::frame::{FrameView, PixelFormat};
 use super::geometry::Geometry;
 use super::resize::{Tap, column_taps, horizontal, row_taps, vertical};
 use super::spec::{ChannelOrder, InputSpec, Layout, Pad};
-use super::TensorMut;
 
 /// Per-channel lookup from an 8-bit value to the tensor element.
 struct Lut<T> {
@@ -43,8 +43,14 @@ fn normalise(v: f32, mean: f32, std: f32) -> f32 {
 
 impl CpuPreprocessor {
     pub fn new(spec: InputSpec) -> CpuPreprocessor {
-        let mut lut_f32 = Lut { table: [[0.0; 256]; 3], pad: [0.0; 3] };
-        let mut lut_u8 = Lut { table: [[0; 256]; 3], pad: [0; 3] };
+        let mut lut_f32 = Lut {
+            table: [[0.0; 256]; 3],
+            pad: [0.0; 3],
+        };
+        let mut lut_u8 = Lut {
+            table: [[0; 256]; 3],
+            pad: [0; 3],
+        };
         for c in 0..3 {
             for v in 0..256 {
                 let x = normalise(v as f32, spec.mean[c], spec.std[c]);
@@ -110,7 +116,11 @@ impl CpuPreprocessor {
             PixelFormat::I420(_) => ChannelOrder::Bgr,
         };
         // Tensor channel c reads row channel src_ch[c].
-        let src_ch: [usize; 3] = if order == self.spec.channel_order { [0, 1, 2] } else { [2, 1, 0] };
+        let src_ch: [usize; 3] = if order == self.spec.channel_order {
+            [0, 1, 2]
+        } else {
+            [2, 1, 0]
+        };
         let (spec, rs) = (&self.spec, &mut self.resampler);
         match out {
             TensorMut::F32(t) => rs.fill(spec, frame, &g, src_ch, &self.lut_f32, t),
@@ -121,7 +131,15 @@ impl CpuPreprocessor {
 }
 
 impl Resampler {
-    fn fill<T: Copy>(&mut self, spec: &InputSpec, frame: &FrameView<'_>, g: &Geometry, src_ch: [usize; 3], lut: &Lut<T>, t: &mut [T]) {
+    fn fill<T: Copy>(
+        &mut self,
+        spec: &InputSpec,
+        frame: &FrameView<'_>,
+        g: &Geometry,
+        src_ch: [usize; 3],
+        lut: &Lut<T>,
+        t: &mut [T],
+    ) {
         self.row_src = [usize::MAX; 2];
         let (w, h) = (spec.width as usize, spec.height as usize);
         let (ox, oy) = (g.off_x as usize, g.off_y as usize);
@@ -137,19 +155,25 @@ impl Resampler {
                         let start = c * w * h + (oy + y) * w + ox;
                         let dst = &mut t[start..start + nw];
                         let table = &lut.table[c];
-                        for (x, d) in dst.iter_mut().enumerate() {
-                            let i = x * 3 + sc;
-                            *d = table[vertical(r0[i], r1[i], tap.w0, tap.w1) as usize];
+                        for ((a, b), d) in r0
+                            .chunks_exact(3)
+                            .zip(r1.chunks_exact(3))
+                            .zip(dst.iter_mut())
+                        {
+                            *d = table[vertical(a[sc], b[sc], tap.w0, tap.w1) as usize];
                         }
                     }
                 }
                 Layout::Nhwc => {
                     let start = ((oy + y) * w + ox) * 3;
                     let dst = &mut t[start..start + nw * 3];
-                    for (x, px) in dst.chunks_exact_mut(3).enumerate() {
+                    for ((a, b), px) in r0
+                        .chunks_exact(3)
+                        .zip(r1.chunks_exact(3))
+                        .zip(dst.chunks_exact_mut(3))
+                    {
                         for (c, &sc) in src_ch.iter().enumerate() {
-                            let i = x * 3 + sc;
-                            px[c] = lut.table[c][vertical(r0[i], r1[i], tap.w0, tap.w1) as usize];
+                            px[c] = lut.table[c][vertical(a[sc], b[sc], tap.w0, tap.w1) as usize];
                         }
                     }
                 }
@@ -184,7 +208,14 @@ impl Resampler {
 }
 
 /// Writes the pad value everywhere outside the image rectangle `(x, y, w, h)`.
-fn fill_padding<T: Copy>(t: &mut [T], layout: Layout, w: usize, h: usize, rect: (usize, usize, usize, usize), pad: [T; 3]) {
+fn fill_padding<T: Copy>(
+    t: &mut [T],
+    layout: Layout,
+    w: usize,
+    h: usize,
+    rect: (usize, usize, usize, usize),
+    pad: [T; 3],
+) {
     let (x0, y0, rw, rh) = rect;
     let (x1, y1) = (x0 + rw, y0 + rh);
     if x0 == 0 && y0 == 0 && x1 == w && y1 == h {
@@ -220,8 +251,25 @@ mod tests {
     use crate::preprocess::spec::{DType, Letterbox};
     use crate::preprocess::yuv::{Matrix, YuvCoefficients, YuvConversion};
 
-    fn spec(w: u32, h: u32, layout: Layout, order: ChannelOrder, letterbox: Letterbox, pad: Pad) -> InputSpec {
-        InputSpec { width: w, height: h, layout, dtype: DType::F32, channel_order: order, mean: [0.0; 3], std: [1.0; 3], letterbox, pad }
+    fn spec(
+        w: u32,
+        h: u32,
+        layout: Layout,
+        order: ChannelOrder,
+        letterbox: Letterbox,
+        pad: Pad,
+    ) -> InputSpec {
+        InputSpec {
+            width: w,
+            height: h,
+            layout,
+            dtype: DType::F32,
+            channel_order: order,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            letterbox,
+            pad,
+        }
     }
 
     /// A frame whose pixel (x, y) has channels (x, y, 7), with row padding to exercise the stride.
@@ -241,7 +289,14 @@ mod tests {
     fn same_size_is_a_copy_with_layout_and_channel_swap() {
         let data = frame_data(5, 4, 16);
         let f = FrameView::packed(&data, 5, 4, 16, ChannelOrder::Bgr);
-        let mut p = CpuPreprocessor::new(spec(5, 4, Layout::Nchw, ChannelOrder::Rgb, Letterbox::TopLeft, Pad::Tensor(0.0)));
+        let mut p = CpuPreprocessor::new(spec(
+            5,
+            4,
+            Layout::Nchw,
+            ChannelOrder::Rgb,
+            Letterbox::TopLeft,
+            Pad::Tensor(0.0),
+        ));
         let mut t = vec![0.0f32; 60];
         p.run(&f, TensorMut::F32(&mut t)).unwrap();
         // RGB tensor from a BGR frame: channel 0 (R) holds the frame's third byte (7).
@@ -254,7 +309,14 @@ mod tests {
     fn downscale_by_two_averages_pixel_pairs() {
         let data = frame_data(8, 8, 24);
         let f = FrameView::packed(&data, 8, 8, 24, ChannelOrder::Rgb);
-        let mut p = CpuPreprocessor::new(spec(4, 4, Layout::Nhwc, ChannelOrder::Rgb, Letterbox::Stretch, Pad::Tensor(0.0)));
+        let mut p = CpuPreprocessor::new(spec(
+            4,
+            4,
+            Layout::Nhwc,
+            ChannelOrder::Rgb,
+            Letterbox::Stretch,
+            Pad::Tensor(0.0),
+        ));
         let mut t = vec![0.0f32; 48];
         p.run(&f, TensorMut::F32(&mut t)).unwrap();
         // pixel (1, 2): x = mean(2, 3) = 2.5 -> 3; y = mean(4, 5) = 4.5 -> 5.
@@ -265,7 +327,14 @@ mod tests {
     fn letterbox_pads_with_normalised_pixel_value() {
         let data = frame_data(4, 2, 12);
         let f = FrameView::packed(&data, 4, 2, 12, ChannelOrder::Rgb);
-        let mut s = spec(4, 4, Layout::Nchw, ChannelOrder::Rgb, Letterbox::Center, Pad::Pixel(114.0));
+        let mut s = spec(
+            4,
+            4,
+            Layout::Nchw,
+            ChannelOrder::Rgb,
+            Letterbox::Center,
+            Pad::Pixel(114.0),
+        );
         s.std = [255.0; 3];
         let mut p = CpuPreprocessor::new(s);
         let mut t = vec![-1.0f32; 48];
@@ -282,22 +351,47 @@ mod tests {
     fn normalisation_divides_like_numpy() {
         let data = [200u8, 100, 50];
         let f = FrameView::packed(&data, 1, 1, 3, ChannelOrder::Bgr);
-        let mut s = spec(1, 1, Layout::Nchw, ChannelOrder::Bgr, Letterbox::TopLeft, Pad::Tensor(0.0));
+        let mut s = spec(
+            1,
+            1,
+            Layout::Nchw,
+            ChannelOrder::Bgr,
+            Letterbox::TopLeft,
+            Pad::Tensor(0.0),
+        );
         s.mean = [103.53, 116.28, 123.675];
         s.std = [57.375, 57.12, 58.395];
         let mut t = vec![0.0f32; 3];
-        CpuPreprocessor::new(s).run(&f, TensorMut::F32(&mut t)).unwrap();
-        assert_eq!(t, vec![(200.0f32 - 103.53) / 57.375, (100.0f32 - 116.28) / 57.12, (50.0f32 - 123.675) / 58.395]);
+        CpuPreprocessor::new(s)
+            .run(&f, TensorMut::F32(&mut t))
+            .unwrap();
+        assert_eq!(
+            t,
+            vec![
+                (200.0f32 - 103.53) / 57.375,
+                (100.0f32 - 116.28) / 57.12,
+                (50.0f32 - 123.675) / 58.395
+            ]
+        );
     }
 
     #[test]
     fn u8_nhwc_output() {
         let data = frame_data(2, 2, 6);
         let f = FrameView::packed(&data, 2, 2, 6, ChannelOrder::Rgb);
-        let mut s = spec(2, 2, Layout::Nhwc, ChannelOrder::Rgb, Letterbox::Stretch, Pad::Pixel(0.0));
+        let mut s = spec(
+            2,
+            2,
+            Layout::Nhwc,
+            ChannelOrder::Rgb,
+            Letterbox::Stretch,
+            Pad::Pixel(0.0),
+        );
         s.dtype = DType::U8;
         let mut t = vec![0u8; 12];
-        CpuPreprocessor::new(s).run(&f, TensorMut::U8(&mut t)).unwrap();
+        CpuPreprocessor::new(s)
+            .run(&f, TensorMut::U8(&mut t))
+            .unwrap();
         assert_eq!(t, vec![0, 0, 7, 1, 0, 7, 0, 1, 7, 1, 1, 7]);
     }
 
@@ -309,21 +403,38 @@ mod tests {
             data: &data,
             width: 2,
             height: 2,
-            format: PixelFormat::I420(YuvConversion::Video(YuvCoefficients::new(Matrix::Bt601, false))),
+            format: PixelFormat::I420(YuvConversion::Video(YuvCoefficients::new(
+                Matrix::Bt601,
+                false,
+            ))),
             offsets: [0, 4, 5],
             strides: [2, 1, 1],
         };
         let mut t = vec![0.0f32; 12];
-        CpuPreprocessor::new(spec(2, 2, Layout::Nchw, ChannelOrder::Rgb, Letterbox::Stretch, Pad::Tensor(0.0)))
-            .run(&f, TensorMut::F32(&mut t))
-            .unwrap();
+        CpuPreprocessor::new(spec(
+            2,
+            2,
+            Layout::Nchw,
+            ChannelOrder::Rgb,
+            Letterbox::Stretch,
+            Pad::Tensor(0.0),
+        ))
+        .run(&f, TensorMut::F32(&mut t))
+        .unwrap();
         assert!(t.iter().all(|&v| v == 255.0), "{t:?}");
     }
 
     #[test]
     fn wrong_tensor_size_and_short_frame_are_errors() {
         let data = frame_data(2, 2, 6);
-        let mut p = CpuPreprocessor::new(spec(2, 2, Layout::Nhwc, ChannelOrder::Rgb, Letterbox::Stretch, Pad::Tensor(0.0)));
+        let mut p = CpuPreprocessor::new(spec(
+            2,
+            2,
+            Layout::Nhwc,
+            ChannelOrder::Rgb,
+            Letterbox::Stretch,
+            Pad::Tensor(0.0),
+        ));
         let f = FrameView::packed(&data, 2, 2, 6, ChannelOrder::Rgb);
         let mut t = vec![0.0f32; 11];
         assert!(p.run(&f, TensorMut::F32(&mut t)).is_err());

@@ -12,9 +12,9 @@ pub mod yuv;
 
 pub use cpu::CpuPreprocessor;
 pub use frame::{FrameView, PixelFormat};
-pub use yuv::{Matrix, YuvCoefficients, YuvConversion};
 pub use geometry::Geometry;
 pub use spec::{ChannelOrder, DType, InputSpec, Layout, Letterbox, Pad};
+pub use yuv::{Matrix, YuvCoefficients, YuvConversion};
 
 /// The engine's input buffer for one image, in the element type the model takes.
 pub enum TensorMut<'a> {

@@ -43,7 +43,12 @@ pub fn column_taps(src: u32, dst: u32, taps: &mut Vec<Tap>) {
             i = last;
             f = 0.0;
         }
-        taps.push(Tap { i0: i as usize, i1: (i + 1).min(last) as usize, w0: weight(1.0 - f), w1: weight(f) });
+        taps.push(Tap {
+            i0: i as usize,
+            i1: (i + 1).min(last) as usize,
+            w0: weight(1.0 - f),
+            w1: weight(f),
+        });
     }
 }
 
@@ -66,9 +71,9 @@ pub fn row_taps(src: u32, dst: u32, taps: &mut Vec<Tap>) {
 /// Horizontal pass of one row of packed 3-channel pixels into fixed-point sums.
 pub fn horizontal(src: &[u8], taps: &[Tap], out: &mut [i32]) {
     for (t, o) in taps.iter().zip(out.chunks_exact_mut(3)) {
-        let (a, b) = (t.i0 * 3, t.i1 * 3);
+        let (a, b) = (&src[t.i0 * 3..t.i0 * 3 + 3], &src[t.i1 * 3..t.i1 * 3 + 3]);
         for k in 0..3 {
-            o[k] = src[a + k] as i32 * t.w0 + src[b + k] as i32 * t.w1;
+            o[k] = a[k] as i32 * t.w0 + b[k] as i32 * t.w1;
         }
     }
 }
@@ -88,7 +93,11 @@ mod tests {
     fn same_size_is_identity() {
         let mut t = Vec::new();
         column_taps(5, 5, &mut t);
-        assert!(t.iter().enumerate().all(|(i, t)| t.i0 == i && t.w0 == 2048 && t.w1 == 0));
+        assert!(
+            t.iter()
+                .enumerate()
+                .all(|(i, t)| t.i0 == i && t.w0 == 2048 && t.w1 == 0)
+        );
         for p in [0u8, 1, 127, 254, 255] {
             let s = p as i32 * 2048;
             assert_eq!(vertical(s, s, 2048, 0), p);
@@ -99,7 +108,15 @@ mod tests {
     fn halving_averages_with_rounding() {
         let mut t = Vec::new();
         column_taps(4, 2, &mut t);
-        assert_eq!(t[0], Tap { i0: 0, i1: 1, w0: 1024, w1: 1024 });
+        assert_eq!(
+            t[0],
+            Tap {
+                i0: 0,
+                i1: 1,
+                w0: 1024,
+                w1: 1024
+            }
+        );
         let row = [10u8, 10, 10, 13, 13, 13, 0, 0, 0, 0, 0, 0];
         let mut h = [0i32; 6];
         horizontal(&row, &t, &mut h);

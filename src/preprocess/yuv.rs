@@ -77,12 +77,21 @@ impl YuvCoefficients {
         fn sat(x: i32) -> u8 {
             x.clamp(0, 255) as u8
         }
-        for (x, px) in out.chunks_exact_mut(3).enumerate().take(y.len()) {
-            let (cu, cv) = (u[x >> 1] as i32 * 8 - 1024, v[x >> 1] as i32 * 8 - 1024);
-            let l = mulhi(y[x] as i32 * 8 - self.y_off, self.y_mul);
-            px[0] = sat(l + mulhi(cu, self.ub));
-            px[1] = sat(l + mulhi(cu, self.ug) + mulhi(cv, self.vg));
-            px[2] = sat(l + mulhi(cv, self.vr));
+        // Two pixels share one chroma sample: its three terms are computed once per pair.
+        let pairs = y.chunks(2).zip(u.iter().zip(v)).zip(out.chunks_mut(6));
+        for ((ys, (&cu, &cv)), px) in pairs {
+            let (cu, cv) = (cu as i32 * 8 - 1024, cv as i32 * 8 - 1024);
+            let (b, g, r) = (
+                mulhi(cu, self.ub),
+                mulhi(cu, self.ug) + mulhi(cv, self.vg),
+                mulhi(cv, self.vr),
+            );
+            for (&yv, p) in ys.iter().zip(px.chunks_exact_mut(3)) {
+                let l = mulhi(yv as i32 * 8 - self.y_off, self.y_mul);
+                p[0] = sat(l + b);
+                p[1] = sat(l + g);
+                p[2] = sat(l + r);
+            }
         }
     }
 }
@@ -116,36 +125,43 @@ impl YuvConversion {
     }
 }
 
-/// libjpeg's h2v2 fancy upsampling of one chroma sample pair into output column `x`.
-#[inline(always)]
-fn fancy(c: ChromaRows<'_>, x: usize) -> i32 {
-    let n = c.near.len();
-    let col = |i: usize| c.near[i] as i32 * 3 + c.far[i] as i32;
-    let i = x >> 1;
-    let this = col(i);
-    if n == 1 {
-        return (this * 4 + 8 - (x as i32 & 1)) >> 4;
-    }
-    if x & 1 == 0 {
-        if i == 0 { (this * 4 + 8) >> 4 } else { (this * 3 + col(i - 1) + 8) >> 4 }
-    } else if i + 1 >= n {
-        (this * 4 + 7) >> 4
-    } else {
-        (this * 3 + col(i + 1) + 7) >> 4
-    }
-}
-
+/// Converts one row as libjpeg does: h2v2 "fancy" upsampling (each output chroma sample is
+/// 9/16 nearest, 3/16 each of the two next, 1/16 diagonal, with libjpeg's alternating rounding;
+/// edges repeat), then the JFIF YCbCr → RGB tables.
 fn jpeg_row_to_bgr(y: &[u8], u: ChromaRows<'_>, v: ChromaRows<'_>, out: &mut [u8]) {
     const HALF: i32 = 1 << 15;
-    for (x, px) in out.chunks_exact_mut(3).enumerate().take(y.len()) {
-        let (cb, cr) = (fancy(u, x) - 128, fancy(v, x) - 128);
-        let l = y[x] as i32;
-        let r = l + ((fix(1.402) * cr + HALF) >> 16);
-        let g = l + ((-fix(0.34414) * cb + HALF - fix(0.71414) * cr) >> 16);
-        let b = l + ((fix(1.772) * cb + HALF) >> 16);
-        px[0] = b.clamp(0, 255) as u8;
-        px[1] = g.clamp(0, 255) as u8;
-        px[2] = r.clamp(0, 255) as u8;
+    let n = u.near.len().min(v.near.len());
+    // Vertical pass: 3 × the chroma row of this luma row + the neighbouring chroma row.
+    let col = |c: &ChromaRows<'_>, i: usize| c.near[i] as i32 * 3 + c.far[i] as i32;
+    let mut prev = (col(&u, 0), col(&v, 0));
+    for (i, (ys, px)) in y.chunks(2).zip(out.chunks_mut(6)).enumerate().take(n) {
+        let this = (col(&u, i), col(&v, i));
+        let next = if i + 1 < n {
+            (col(&u, i + 1), col(&v, i + 1))
+        } else {
+            this
+        };
+        // Horizontal pass: even outputs lean left (+8), odd outputs right (+7).
+        let chroma = [
+            (
+                (this.0 * 3 + prev.0 + 8) >> 4,
+                (this.1 * 3 + prev.1 + 8) >> 4,
+            ),
+            (
+                (this.0 * 3 + next.0 + 7) >> 4,
+                (this.1 * 3 + next.1 + 7) >> 4,
+            ),
+        ];
+        for ((&l, p), (cb, cr)) in ys.iter().zip(px.chunks_exact_mut(3)).zip(chroma) {
+            let (l, cb, cr) = (l as i32, cb - 128, cr - 128);
+            let r = l + ((fix(1.402) * cr + HALF) >> 16);
+            let g = l + ((-fix(0.34414) * cb + HALF - fix(0.71414) * cr) >> 16);
+            let b = l + ((fix(1.772) * cb + HALF) >> 16);
+            p[0] = b.clamp(0, 255) as u8;
+            p[1] = g.clamp(0, 255) as u8;
+            p[2] = r.clamp(0, 255) as u8;
+        }
+        prev = this;
     }
 }
 
@@ -157,7 +173,10 @@ mod tests {
     fn bt601_limited_matches_swscale_constants() {
         // swscale: yCoeff 9539, vrCoeff 13075, ubCoeff 16525, ugCoeff -3209, vgCoeff -6660, yOffset 128.
         let c = YuvCoefficients::new(Matrix::Bt601, false);
-        assert_eq!((c.y_mul, c.y_off, c.vr, c.ub, c.ug, c.vg), (9539, 128, 13075, 16525, -3209, -6660));
+        assert_eq!(
+            (c.y_mul, c.y_off, c.vr, c.ub, c.ug, c.vg),
+            (9539, 128, 13075, 16525, -3209, -6660)
+        );
     }
 
     #[test]
@@ -176,15 +195,41 @@ mod tests {
 
     #[test]
     fn jpeg_fancy_upsampling_weights_near_chroma_three_to_one() {
-        let u = ChromaRows { near: &[100, 140], far: &[100, 140] };
-        // Interior columns 1 and 2 blend neighbours 3:1 (with libjpeg's alternating rounding).
-        assert_eq!(fancy(u, 0), (400 * 4 + 8) >> 4);
-        assert_eq!(fancy(u, 1), (400 * 3 + 560 + 7) >> 4);
-        assert_eq!(fancy(u, 2), (560 * 3 + 400 + 8) >> 4);
-        assert_eq!(fancy(u, 3), (560 * 4 + 7) >> 4);
-        let grey = ChromaRows { near: &[128], far: &[128] };
+        // Luma 128 everywhere: only chroma moves the output. Cr rows near = [100, 140] (far equal).
+        let grey = ChromaRows {
+            near: &[128, 128],
+            far: &[128, 128],
+        };
+        let cr = ChromaRows {
+            near: &[100, 140],
+            far: &[100, 140],
+        };
+        let mut out = [0u8; 12];
+        YuvConversion::Jpeg.row_to_bgr(&[128; 4], grey, cr, &mut out);
+        // Upsampled Cr (x16): column 0 edge 400*4+8, 1: 400*3+560+7, 2: 560*3+400+8, 3 edge 560*4+7.
+        let cr_up = [
+            (1600 + 8) >> 4,
+            (1200 + 560 + 7) >> 4,
+            (1680 + 400 + 8) >> 4,
+            (2240 + 7) >> 4,
+        ];
+        for (x, c) in cr_up.iter().enumerate() {
+            let red = 128 + ((fix(1.402) * (c - 128) + (1 << 15)) >> 16);
+            assert_eq!(out[x * 3 + 2] as i32, red, "column {x}");
+        }
         let mut out = [0u8; 6];
-        YuvConversion::Jpeg.row_to_bgr(&[0, 200], grey, grey, &mut out);
+        YuvConversion::Jpeg.row_to_bgr(
+            &[0, 200],
+            ChromaRows {
+                near: &[128],
+                far: &[128],
+            },
+            ChromaRows {
+                near: &[128],
+                far: &[128],
+            },
+            &mut out,
+        );
         assert_eq!(out, [0, 0, 0, 200, 200, 200]);
     }
 

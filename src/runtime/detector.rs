@@ -6,8 +6,8 @@ use std::time::Instant;
 use crate::capture::Frame;
 use crate::config::{EngineKind, ModelConfig};
 use crate::detect::{ClassPolicy, Decoder, Detection, Family, Labels, PostProcess};
-use crate::engine::Engine;
 use crate::engine::onnx::{OnnxEngine, OnnxOptions};
+use crate::engine::{Engine, TensorInfo};
 use crate::error::{Error, Result};
 use crate::metrics::StageTimes;
 use crate::preprocess::{CpuPreprocessor, InputSpec};
@@ -49,14 +49,21 @@ fn class_id(labels: &Labels, key: &str, name: &str, labels_path: &str) -> Result
         let hint = closest(name, labels.names().iter().map(String::as_str))
             .map(|c| format!(" (did you mean {c:?}?)"))
             .unwrap_or_default();
-        Error::config(format!("{key}: {name:?} is not a class of the model's labels ({labels_path}){hint}"))
+        Error::config(format!(
+            "{key}: {name:?} is not a class of the model's labels ({labels_path}){hint}"
+        ))
     })
 }
 
 /// Builds the class policy (thresholds, allow-list) from label names.
 fn class_policy(mc: &ModelConfig, labels: &Labels) -> Result<ClassPolicy> {
     let mut policy = ClassPolicy::new(mc.score_threshold);
-    let labels_path = mc.labels.as_ref().map_or("no model.labels set".to_string(), |p| p.display().to_string());
+    let labels_path = mc
+        .labels
+        .as_ref()
+        .map_or("no model.labels set".to_string(), |p| {
+            p.display().to_string()
+        });
     for (name, t) in &mc.class_thresholds {
         let id = class_id(labels, "model.class_thresholds", name, &labels_path)?;
         policy.set_threshold(id, *t);
@@ -72,12 +79,23 @@ fn class_policy(mc: &ModelConfig, labels: &Labels) -> Result<ClassPolicy> {
     Ok(policy)
 }
 
+/// Width and height of an image input with static spatial dimensions, NCHW or NHWC.
+fn static_size(input: &TensorInfo) -> Option<(u32, u32)> {
+    match input.shape.as_slice() {
+        &[_, 3, h, w] | &[_, h, w, 3] if h > 0 && w > 0 => Some((w as u32, h as u32)),
+        _ => None,
+    }
+}
+
 impl Detector {
     pub fn load(mc: &ModelConfig) -> Result<Detector> {
         let mut engine: Box<dyn Engine> = match mc.engine {
             EngineKind::OnnxCpu => Box::new(OnnxEngine::load(
                 &mc.path,
-                &OnnxOptions { threads: mc.threads, library: mc.onnxruntime_lib.clone() },
+                &OnnxOptions {
+                    threads: mc.threads,
+                    library: mc.onnxruntime_lib.clone(),
+                },
             )?),
             // Never fall back to the CPU silently: a GPU config on a CPU build is an error.
             EngineKind::Tensorrt => {
@@ -87,6 +105,14 @@ impl Detector {
                 ));
             }
         };
+        // The outputs are the clearest sign of a wrong family: check them against the family's
+        // default input (at the model's own size) before anything else.
+        let mut provisional = mc.family.default_input();
+        if let Some((w, h)) = static_size(engine.input()) {
+            (provisional.width, provisional.height) = (w, h);
+        }
+        mc.family
+            .decoder(&provisional, engine.outputs(), &mc.decode)?;
         let spec = mc.family.resolve_input(engine.input(), &mc.input)?;
         let decoder = mc.family.decoder(&spec, engine.outputs(), &mc.decode)?;
         engine.allocate(spec.shape())?;
@@ -98,7 +124,10 @@ impl Detector {
             if mc.labels.is_some() && labels.len() < n {
                 log::warn!(
                     "labels file {} names {} classes, the model scores {n}; the rest are reported as class<N>",
-                    mc.labels.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                    mc.labels
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
                     labels.len()
                 );
             }
@@ -144,9 +173,20 @@ impl Detector {
 
     /// Runs the model on one frame; boxes come back in the frame's source pixels, with the
     /// labels to name their classes.
-    pub fn detect(&mut self, frame: &Frame, times: &mut StageTimes) -> Result<(&[Detection], &Labels)> {
+    pub fn detect(
+        &mut self,
+        frame: &Frame,
+        times: &mut StageTimes,
+    ) -> Result<(&[Detection], &Labels)> {
         let t0 = Instant::now();
-        let Detector { engine, pre, decoder, post, labels, .. } = self;
+        let Detector {
+            engine,
+            pre,
+            decoder,
+            post,
+            labels,
+            ..
+        } = self;
         let input = engine.input_mut()?;
         let geometry = frame
             .with_view(|view| pre.run(&view, input))?

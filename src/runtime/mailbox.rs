@@ -45,7 +45,10 @@ const WAKE: Duration = Duration::from_millis(100);
 
 impl Mailbox {
     pub fn new(streams: usize) -> Mailbox {
-        Mailbox { slots: Mutex::new((0..streams).map(|_| Slot::default()).collect()), changed: Condvar::new() }
+        Mailbox {
+            slots: Mutex::new((0..streams).map(|_| Slot::default()).collect()),
+            changed: Condvar::new(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Slot>> {
@@ -62,10 +65,20 @@ impl Mailbox {
                 if stop.load(Ordering::SeqCst) {
                     return false;
                 }
-                slots = self.changed.wait_timeout(slots, WAKE).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0);
+                slots = self
+                    .changed
+                    .wait_timeout(slots, WAKE)
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
             }
         } else if slots[stream].frame.is_some() {
             slots[stream].dropped += 1;
+        }
+        let mut frame = frame;
+        if wait {
+            // A file processed frame by frame: latency counts from the hand-over, not from the
+            // time the frame waited for the engine to catch up with the decoder.
+            frame.captured = std::time::Instant::now();
         }
         slots[stream].frame = Some(frame);
         self.changed.notify_all();
@@ -97,7 +110,11 @@ impl Mailbox {
             if slots.iter().all(|s| s.finished.is_some()) {
                 return Take::AllFinished;
             }
-            slots = self.changed.wait_timeout(slots, WAKE).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0);
+            slots = self
+                .changed
+                .wait_timeout(slots, WAKE)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
         }
     }
 

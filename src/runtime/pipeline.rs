@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use super::mailbox::{Finish, Mailbox, Take};
 use super::{Detector, capture_options};
-use crate::capture::{CaptureOptions, GstCapture, Pull, SourceSpec};
 use crate::capture::gst::LaunchOptions;
+use crate::capture::{CaptureOptions, GstCapture, Pull, SourceSpec};
 use crate::config::{Config, EventTarget, StreamConfig};
 use crate::error::{Error, Result};
 use crate::metrics::{RunStats, StageTimes};
@@ -36,7 +36,11 @@ pub fn open_sink(cfg: &Config) -> Result<Box<dyn Sink>> {
 fn stream_capture_options(base: &CaptureOptions, s: &StreamConfig) -> CaptureOptions {
     let live = !matches!(s.source, SourceSpec::File { .. });
     CaptureOptions {
-        launch: LaunchOptions { transport: s.transport, latency_ms: s.latency_ms, ..base.launch.clone() },
+        launch: LaunchOptions {
+            transport: s.transport,
+            latency_ms: s.latency_ms,
+            ..base.launch.clone()
+        },
         sync: !live && s.realtime,
         leaky: live || s.realtime,
         ..base.clone()
@@ -44,7 +48,13 @@ fn stream_capture_options(base: &CaptureOptions, s: &StreamConfig) -> CaptureOpt
 }
 
 /// Pulls frames from one capture into its mailbox slot until end of stream, error or stop.
-fn capture_loop(index: usize, mut cap: GstCapture, wait: bool, mailbox: &Mailbox, stop: &AtomicBool) {
+fn capture_loop(
+    index: usize,
+    mut cap: GstCapture,
+    wait: bool,
+    mailbox: &Mailbox,
+    stop: &AtomicBool,
+) {
     let why = loop {
         if stop.load(Ordering::SeqCst) {
             break Finish::Stopped;
@@ -68,7 +78,9 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<RunReport> {
     if streams.is_empty() {
         return Err(Error::config(format!(
             "{}: no enabled [[stream]]; add one with name and uri (see configs/x86-dev.toml)",
-            cfg.origin.as_ref().map_or("<config>".into(), |p| p.display().to_string())
+            cfg.origin
+                .as_ref()
+                .map_or("<config>".into(), |p| p.display().to_string())
         )));
     }
     let mut detector = Detector::load(&cfg.model)?;
@@ -92,7 +104,11 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<RunReport> {
             .map_err(|e| Error::other(format!("cannot start a capture thread: {e}")))?;
         handles.push(h);
     }
-    log::info!("running {} stream(s) with engine {}", streams.len(), detector.engine_name());
+    log::info!(
+        "running {} stream(s) with engine {}",
+        streams.len(),
+        detector.engine_name()
+    );
     let mut stats = RunStats::default();
     let mut per_stream = vec![0u64; streams.len()];
     let mut times = StageTimes::default();
@@ -137,7 +153,8 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<RunReport> {
     for (i, why) in mailbox.take_finishes().into_iter().enumerate() {
         if let Some(Finish::Failed(e)) = why {
             log::error!("stream {:?}: {e}", streams[i].name);
-            first_stream_error.get_or_insert(Error::source(format!("stream {:?}: {e}", streams[i].name)));
+            first_stream_error
+                .get_or_insert(Error::source(format!("stream {:?}: {e}", streams[i].name)));
         }
     }
     if let Some(e) = failure.or(first_stream_error) {
@@ -146,7 +163,12 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<RunReport> {
     }
     Ok(RunReport {
         engine: detector.engine_name(),
-        streams: streams.iter().zip(per_stream).zip(dropped).map(|((s, n), d)| (s.name.clone(), n, d)).collect(),
+        streams: streams
+            .iter()
+            .zip(per_stream)
+            .zip(dropped)
+            .map(|((s, n), d)| (s.name.clone(), n, d))
+            .collect(),
         stats,
     })
 }

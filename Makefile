@@ -1,0 +1,39 @@
+# edgesight: `make demo` and `make test` set up everything they need on Debian/Ubuntu.
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+CARGO ?= cargo
+BIN := target/release/edgesight
+
+.PHONY: all deps onnxruntime test-deps build demo test lint fmt clean
+
+all: build
+
+deps:
+	scripts/setup.sh build
+
+onnxruntime:
+	scripts/setup.sh ort
+
+test-deps:
+	scripts/setup.sh test
+
+build: deps
+	$(CARGO) build --release --locked
+
+## Runs the bundled NanoDet model on the bundled clip: events on stdout, the stats line at the end.
+demo: build onnxruntime
+	$(BIN) run --config configs/x86-dev.toml
+
+## Unit and integration tests (real GStreamer pipelines and ONNX Runtime), formatting.
+test: deps onnxruntime test-deps
+	$(CARGO) fmt --check
+	$(CARGO) test --release --locked
+
+lint: deps
+	$(CARGO) clippy --release --locked --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt
+
+clean:
+	$(CARGO) clean

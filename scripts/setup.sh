@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Installs what edgesight needs on Debian/Ubuntu, only what is missing. Idempotent.
+#   scripts/setup.sh build   # apt packages for building and running, Rust >= 1.92
+#   scripts/setup.sh ort     # the ONNX Runtime library into .cache/onnxruntime (PyPI wheel)
+#   scripts/setup.sh test    # a Python venv with onnx + numpy for the test model generator
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ORT_VERSION="${ORT_VERSION:-1.32.0}"
+RUST_MIN="1.92"
+CACHE="$PWD/.cache"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+sudo_cmd() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        echo "error: need root (or sudo) to run: $*" >&2; exit 1
+    fi
+}
+
+apt_install() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if ! command -v apt-get >/dev/null; then
+        echo "error: missing packages ${missing[*]} and no apt-get; install their equivalents" >&2; exit 1
+    fi
+    say "installing ${missing[*]}"
+    sudo_cmd apt-get update -qq
+    sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -1)" = "$2" ]; }
+
+build_deps() {
+    apt_install ca-certificates curl gcc pkg-config python3 python3-pip python3-venv \
+        libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
+        gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+        gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+    local have=""
+    command -v cargo >/dev/null && have="$(rustc --version | awk '{print $2}')"
+    if [ -z "$have" ] && [ -x "$HOME/.cargo/bin/cargo" ]; then
+        export PATH="$HOME/.cargo/bin:$PATH"; have="$(rustc --version | awk '{print $2}')"
+    fi
+    if [ -z "$have" ]; then
+        say "installing Rust (rustup, stable)"
+        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+        echo "Rust installed in ~/.cargo/bin: open a new shell or run: . \"\$HOME/.cargo/env\"" >&2
+    elif ! version_ge "$have" "$RUST_MIN"; then
+        if command -v rustup >/dev/null; then
+            say "Rust $have is older than $RUST_MIN: updating stable"
+            rustup update stable
+        else
+            echo "error: Rust $have is older than $RUST_MIN (gstreamer-rs 0.25, ort 2.0); install rustup: https://rustup.rs" >&2
+            exit 1
+        fi
+    fi
+}
+
+ort_lib() {
+    local dir="$CACHE/onnxruntime"
+    [ -e "$dir/libonnxruntime.so" ] && return 0
+    local arch
+    case "$(uname -m)" in
+        x86_64) arch=x86_64 ;; aarch64|arm64) arch=aarch64 ;;
+        *) echo "error: no ONNX Runtime wheel for $(uname -m)" >&2; exit 1 ;;
+    esac
+    say "downloading ONNX Runtime $ORT_VERSION ($arch) from PyPI"
+    mkdir -p "$CACHE/wheels" "$dir"
+    python3 -m pip download -q --no-deps --only-binary=:all: --platform "manylinux_2_28_$arch" \
+        --python-version 3.11 --dest "$CACHE/wheels" "onnxruntime==$ORT_VERSION"
+    python3 - "$CACHE/wheels" "$dir" "$ORT_VERSION" "$arch" <<'PY'
+import glob, os, sys, zipfile
+wheels, out, version, arch = sys.argv[1:]
+(wheel,) = [w for w in glob.glob(os.path.join(wheels, f"onnxruntime-{version}-*.whl")) if arch in w]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        base = os.path.basename(name)
+        if name.startswith("onnxruntime/capi/lib") and ".so" in base:
+            with z.open(name) as src, open(os.path.join(out, base), "wb") as dst:
+                dst.write(src.read())
+lib = sorted(glob.glob(os.path.join(out, "libonnxruntime.so.*")))[-1]
+os.symlink(os.path.basename(lib), os.path.join(out, "libonnxruntime.so"))
+print(f"ONNX Runtime library: {lib}", file=sys.stderr)
+PY
+}
+
+test_deps() {
+    local venv="$CACHE/venv"
+    if ! "$venv/bin/python3" -c "import onnx, numpy" 2>/dev/null; then
+        say "creating $venv with onnx and numpy (test model generator)"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check onnx numpy
+    fi
+}
+
+for step in "$@"; do
+    case "$step" in
+        build) build_deps ;;
+        ort) ort_lib ;;
+        test) test_deps ;;
+        *) echo "usage: $0 build|ort|test ..." >&2; exit 2 ;;
+    esac
+done
