@@ -37,3 +37,6 @@ fmt:
 
 clean:
 	$(CARGO) clean
+
+# Packaging and cross-build targets (aarch64 smoke test, systemd and Yocto checks).
+-include mk/*.mk
