@@ -1,22 +1,19 @@
 //! Command line: argument parsing and dispatch. Each command is a thin call into the library;
-//! errors become one line on stderr and the exit code of DESIGN.md.
+//! errors become one line each on stderr and the exit code of DESIGN.md.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{self, Config, ModelConfig};
+use crate::config::environment::{self, EnvOptions};
+use crate::config::{self, Config, DEFAULT_PATH, ModelConfig};
 use crate::detect::Family;
 use crate::error::{Error, Result};
 use crate::runtime::detect_files::{DetectArgs, detect_files};
 use crate::runtime::pipeline;
+use crate::runtime::signals::Signals;
 use crate::sink::JsonlSink;
-
-/// Where the service's configuration lives on a device.
-pub const DEFAULT_CONFIG: &str = "/etc/edgesight/edgesight.toml";
 
 fn long_version() -> String {
     format!(
@@ -37,11 +34,31 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the configured streams through the detector and emit events until the streams end or a signal arrives.
+    /// Run the configured streams through the detector and emit events until the streams end or
+    /// SIGTERM/SIGINT; SIGHUP reloads the configuration.
     Run {
-        /// Configuration file.
-        #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+        /// Configuration file (its conf.d/*.toml drop-ins are read too).
+        #[arg(long, short, value_name = "FILE", default_value = DEFAULT_PATH)]
         config: PathBuf,
+        /// Validate everything `check` does, print the resolved configuration, and exit.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Validate the configuration (schema, then model, outputs and sources) and print it resolved,
+    /// with the file and line that set each value. Exit 0, or 2 config / 3 model / 4 source / 5 output.
+    Check {
+        /// Configuration file (its conf.d/*.toml drop-ins are read too).
+        #[arg(long, short, value_name = "FILE", default_value = DEFAULT_PATH)]
+        config: PathBuf,
+        /// Skip the checks that need the network (RTSP sources answering).
+        #[arg(long)]
+        offline: bool,
+        /// Only the schema stage: no model, output or source checks (for configs written off-device).
+        #[arg(long)]
+        schema_only: bool,
+        /// Do not print the resolved configuration.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Run the model on image or video files and print one event per processed frame.
     Detect {
@@ -75,26 +92,6 @@ fn parse_family(s: &str) -> std::result::Result<Family, String> {
     })
 }
 
-fn init_logging(level: log::LevelFilter) {
-    let mut b = env_logger::Builder::new();
-    b.filter_level(level);
-    // RUST_LOG, when set, overrides the configured level.
-    b.parse_env("RUST_LOG");
-    b.format_timestamp_millis();
-    let _ = b.try_init();
-}
-
-fn stop_flag() -> Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal while stopping ends the process at once.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))
-            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
-            .map_err(|e| Error::other(format!("cannot install signal handlers: {e}")))?;
-    }
-    Ok(stop)
-}
-
 fn detect_config(
     config: Option<&Path>,
     model: Option<PathBuf>,
@@ -102,7 +99,7 @@ fn detect_config(
     labels: Option<PathBuf>,
     score_threshold: Option<f32>,
 ) -> Result<Config> {
-    let default = Path::new(DEFAULT_CONFIG);
+    let default = Path::new(DEFAULT_PATH);
     let mut cfg = match (config, &model) {
         (Some(p), _) => config::load_file(p)?,
         (None, None) if default.exists() => config::load_file(default)?,
@@ -128,7 +125,7 @@ fn detect_config(
         }
         (None, None) => {
             return Err(Error::config(format!(
-                "no model: pass --config FILE (e.g. configs/x86-dev.toml) or --model PATH --family NAME ({DEFAULT_CONFIG} does not exist)"
+                "no model: pass --config FILE (e.g. configs/x86-dev.toml) or --model PATH --family NAME ({DEFAULT_PATH} does not exist)"
             )));
         }
     };
@@ -152,17 +149,83 @@ fn detect_config(
     Ok(cfg)
 }
 
+/// Both validation stages; prints the resolved configuration unless `quiet`.
+fn check(path: &Path, opts: &EnvOptions, schema_only: bool, quiet: bool) -> Result<Config> {
+    let loaded = config::load(path)?;
+    crate::logging::init(loaded.config.device.log_level.min(log::LevelFilter::Warn));
+    if !quiet {
+        print!("{}", config::report::resolved(&loaded));
+    }
+    if schema_only {
+        eprintln!(
+            "edgesight: {}: configuration valid (schema only)",
+            path.display()
+        );
+        return Ok(loaded.config);
+    }
+    let mut errors = environment::check(&loaded, opts);
+    if errors.is_empty() {
+        eprintln!("edgesight: {}: configuration valid", path.display());
+        return Ok(loaded.config);
+    }
+    // Exit code of the first problem in the order model, output, source.
+    errors.sort_by_key(|e| match e.kind() {
+        crate::ExitKind::Model => 0,
+        crate::ExitKind::Output => 1,
+        crate::ExitKind::Source => 2,
+        _ => 3,
+    });
+    let first = errors.remove(0);
+    for e in &errors {
+        report(e);
+    }
+    Err(first)
+}
+
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run { config } => {
-            let cfg = config::load_file(&config)?;
-            init_logging(cfg.device.log_level);
-            let stop = stop_flag()?;
-            let report = pipeline::run(&cfg, stop)?;
-            for (name, n, d) in &report.streams {
-                log::info!("stream {name:?}: {n} frames processed, {d} dropped");
+        Command::Check {
+            config,
+            offline,
+            schema_only,
+            quiet,
+        } => {
+            let opts = EnvOptions {
+                offline,
+                ..EnvOptions::default()
+            };
+            check(&config, &opts, schema_only, quiet).map(|_| ())
+        }
+        Command::Run {
+            config,
+            dry_run: true,
+        } => check(&config, &EnvOptions::default(), false, false).map(|_| ()),
+        Command::Run {
+            config,
+            dry_run: false,
+        } => {
+            let loaded = config::load(&config)?;
+            crate::logging::init(loaded.config.device.log_level);
+            let signals = Signals::install()?;
+            let report = pipeline::run(loaded.config.clone(), Some(config), signals)
+                .map_err(|e| loaded.locate(e))?;
+            for s in &report.streams {
+                log::info!(
+                    "stream \"{}\": {} frames processed, {} dropped (engine busy), {} dropped (fps_limit), {:?}",
+                    s.name,
+                    s.processed,
+                    s.dropped_busy,
+                    s.dropped_fps_limit,
+                    s.state
+                );
             }
-            eprintln!("{}", report.stats.line(report.engine));
+            let mut stats = report.stats;
+            stats.dropped = report
+                .streams
+                .iter()
+                .map(|s| s.dropped_busy + s.dropped_fps_limit)
+                .sum();
+            eprintln!("{}", stats.line(report.engine));
             Ok(())
         }
         Command::Detect {
@@ -175,13 +238,30 @@ fn dispatch(cli: Cli) -> Result<()> {
             inputs,
         } => {
             let cfg = detect_config(config.as_deref(), model, family, labels, score_threshold)?;
-            init_logging(cfg.device.log_level.min(log::LevelFilter::Warn));
-            let stop = stop_flag()?;
+            crate::logging::init(cfg.device.log_level.min(log::LevelFilter::Warn));
+            let signals = Signals::install()?;
             let mut sink = JsonlSink::stdout();
-            let stats = detect_files(&cfg, &DetectArgs { inputs, every }, &mut sink, &stop)?;
+            let stats = detect_files(
+                &cfg,
+                &DetectArgs { inputs, every },
+                &mut sink,
+                signals.terminate_flag(),
+            )?;
             eprintln!("{}", stats.line("onnx-cpu"));
             Ok(())
         }
+    }
+}
+
+/// Prints an error, one line per problem; under journald with the error priority.
+fn report(e: &Error) {
+    let prefix = if std::env::var_os("JOURNAL_STREAM").is_some() {
+        "<3>"
+    } else {
+        ""
+    };
+    for line in e.to_string().lines() {
+        eprintln!("{prefix}edgesight: {}: {line}", e.label());
     }
 }
 
@@ -191,10 +271,7 @@ pub fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // Config validation may report several problems, one per line.
-            for line in e.to_string().lines() {
-                eprintln!("edgesight: {}: {line}", e.label());
-            }
+            report(&e);
             ExitCode::from(e.exit_code())
         }
     }

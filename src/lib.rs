@@ -7,6 +7,7 @@ pub mod config;
 pub mod detect;
 pub mod engine;
 pub mod error;
+pub mod logging;
 pub mod metrics;
 pub mod preprocess;
 pub mod runtime;

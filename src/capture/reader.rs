@@ -39,7 +39,7 @@ pub struct Fit {
     pub letterbox: Letterbox,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CaptureOptions {
     pub order: ChannelOrder,
     /// When set, frames are scaled down in the pipeline (never up) before conversion.

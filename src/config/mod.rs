@@ -1,34 +1,134 @@
-//! Configuration: the TOML file parsed once into a validated, typed `Config`.
+//! Configuration: `/etc/edgesight/edgesight.toml` plus `conf.d/*.toml` drop-ins, parsed once into
+//! a validated, typed `Config`.
 //!
-//! `schema` is the file as written (unknown keys rejected), `load` reads and validates it; the
-//! rest of the program only ever sees the types below, with defaults applied and paths resolved
-//! against the config file's directory.
+//! `tree` reads the files into values that remember their file and position and merges the
+//! drop-ins; `schema` lists every key; `validate` checks the tree against it (stage a, schema);
+//! `build` turns it into `Config` with the checks that need several keys; `environment` is
+//! stage b (model, outputs, sources); `report` prints the resolved configuration.
 
-pub mod load;
+pub mod build;
+pub mod environment;
+pub mod report;
 pub mod schema;
+pub mod tree;
+pub mod validate;
 
-use std::path::PathBuf;
-
-pub use load::{load_file, parse_str};
-pub use schema::{EngineKind, ResizeAt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::capture::{SourceSpec, Transport};
 use crate::detect::Family;
 use crate::detect::family::{DecodeOptions, InputOverrides};
+use crate::error::{Error, Result};
+use tree::{Node, Origin, SourceFile};
 
-/// Defaults of optional keys (documented in configs/edgesight.toml).
+/// Defaults of optional keys (documented in configs/edgesight.toml and `schema`).
 pub mod defaults {
     pub const SCORE_THRESHOLD: f32 = 0.35;
     pub const NMS_IOU: f32 = 0.6;
     pub const MAX_DETECTIONS: usize = 100;
     pub const THREADS: usize = 0;
     pub const RTSP_LATENCY_MS: u32 = 200;
-    pub const LOG_LEVEL: &str = "info";
+    pub const SHUTDOWN_TIMEOUT_S: f64 = 5.0;
+}
+
+/// Where the service's configuration lives on a device.
+pub const DEFAULT_PATH: &str = "/etc/edgesight/edgesight.toml";
+
+/// One validation problem: where, which key, what was found and what is expected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issue {
+    pub origin: Option<Origin>,
+    pub key: String,
+    pub message: String,
+}
+
+impl Issue {
+    pub fn at(origin: &Origin, key: &str, message: impl Into<String>) -> Issue {
+        Issue {
+            origin: Some(origin.clone()),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub fn maybe_at(origin: Option<&Origin>, key: &str, message: impl Into<String>) -> Issue {
+        Issue {
+            origin: origin.cloned(),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Issues {
+    pub list: Vec<Issue>,
+}
+
+impl Issues {
+    pub fn push(&mut self, i: Issue) {
+        self.list.push(i);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+/// The files a configuration was read from, in the order they apply.
+#[derive(Debug, Clone, Default)]
+pub struct Layers {
+    pub files: Vec<SourceFile>,
+}
+
+impl Layers {
+    /// `file:line:col` of an origin.
+    pub fn position(&self, o: &Origin) -> String {
+        match self.files.get(o.file) {
+            Some(f) => {
+                let (l, c) = tree::line_col(&f.text, o.span.start);
+                format!("{}:{l}:{c}", f.path.display())
+            }
+            None => "<config>".into(),
+        }
+    }
+
+    pub fn dir_of(&self, o: &Origin) -> PathBuf {
+        self.files
+            .get(o.file)
+            .and_then(|f| f.path.parent())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    }
+
+    /// All issues as lines `file:line:col: key: message`, in file order.
+    pub fn render(&self, issues: &Issues) -> String {
+        let mut list = issues.list.clone();
+        list.sort_by_key(|i| {
+            i.origin
+                .as_ref()
+                .map_or((usize::MAX, 0), |o| (o.file, o.span.start))
+        });
+        list.dedup();
+        list.iter()
+            .map(|i| {
+                let pos = match &i.origin {
+                    Some(o) => self.position(o),
+                    None => self
+                        .files
+                        .first()
+                        .map_or("<config>".into(), |f| f.path.display().to_string()),
+                };
+                format!("{pos}: {}: {}", i.key, i.message)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// The file this came from (None for configs built from command-line flags).
+    /// The main file (None for configs built from command-line flags).
     pub origin: Option<PathBuf>,
     pub device: DeviceConfig,
     pub model: ModelConfig,
@@ -43,11 +143,32 @@ pub struct DeviceConfig {
     pub log_level: log::LevelFilter,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    OnnxCpu,
+    Tensorrt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreprocessKind {
+    Cpu,
+    Cuda,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResizeAt {
+    /// Convert at full size and resize only in the preprocessor (bit-faithful to OpenCV).
+    Preprocess,
+    /// Downscale in the GStreamer pipeline towards the model input, before colour conversion.
+    Capture,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelConfig {
     pub path: PathBuf,
     pub family: Family,
     pub engine: EngineKind,
+    pub preprocess: PreprocessKind,
     pub labels: Option<PathBuf>,
     pub score_threshold: f32,
     pub nms_iou: f32,
@@ -69,6 +190,7 @@ impl ModelConfig {
             path,
             family,
             engine: EngineKind::OnnxCpu,
+            preprocess: PreprocessKind::Cpu,
             labels: None,
             score_threshold: defaults::SCORE_THRESHOLD,
             nms_iou: defaults::NMS_IOU,
@@ -81,17 +203,34 @@ impl ModelConfig {
             decode: DecodeOptions::default(),
         }
     }
+
+    /// True when only post-processing keys differ (applied without reloading the model).
+    pub fn same_network(&self, other: &ModelConfig) -> bool {
+        self.path == other.path
+            && self.family == other.family
+            && self.engine == other.engine
+            && self.preprocess == other.preprocess
+            && self.labels == other.labels
+            && self.threads == other.threads
+            && self.onnxruntime_lib == other.onnxruntime_lib
+            && self.input == other.input
+            && self.decode == other.decode
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineConfig {
+    pub fps_limit: Option<f64>,
     pub resize: ResizeAt,
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
+            fps_limit: None,
             resize: ResizeAt::Preprocess,
+            shutdown_timeout: Duration::from_secs_f64(defaults::SHUTDOWN_TIMEOUT_S),
         }
     }
 }
@@ -101,6 +240,7 @@ pub struct StreamConfig {
     pub name: String,
     pub source: SourceSpec,
     pub enabled: bool,
+    pub fps_limit: Option<f64>,
     pub realtime: bool,
     pub transport: Transport,
     pub latency_ms: u32,
@@ -116,4 +256,117 @@ pub enum EventTarget {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutputConfig {
     pub jsonl: EventTarget,
+}
+
+/// A loaded configuration with the files and values it came from (for `check`'s report).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub layers: Layers,
+    pub tree: Node,
+}
+
+impl Loaded {
+    /// Gives a configuration error found after loading (e.g. a class name the model's labels do
+    /// not have) the file:line:col of the key it names (`model.classes: "persn" …`).
+    pub fn locate(&self, e: Error) -> Error {
+        let Error::Config(msg) = &e else { return e };
+        let Some((key, _)) = msg.split_once(": ") else {
+            return e;
+        };
+        let path: Vec<&str> = key.split('.').collect();
+        let Some(node) = validate::origin_node(&self.tree, &path) else {
+            return e;
+        };
+        // Point at the element or entry the message quotes, when there is one.
+        let quoted = msg.split('"').nth(1);
+        let origin = match (&node.value, quoted) {
+            (tree::Value::Array(items), Some(q)) => items
+                .iter()
+                .find(|n| n.value == tree::Value::Str(q.to_string()))
+                .map_or(&node.origin, |n| &n.origin),
+            (tree::Value::Table(entries), Some(q)) => entries
+                .iter()
+                .find(|en| en.key == q)
+                .map_or(&node.origin, |en| &en.key_origin),
+            _ => &node.origin,
+        };
+        Error::Config(format!("{}: {msg}", self.layers.position(origin)))
+    }
+}
+
+/// Reads `main` and its drop-ins, validates all of them and returns the typed configuration,
+/// or every problem found as a config error (one line each).
+pub fn load(main: &Path) -> Result<Loaded> {
+    let text = std::fs::read_to_string(main).map_err(|e| {
+        Error::config(format!(
+            "cannot read config file {}: {e}; pass an existing file with --config",
+            main.display()
+        ))
+    })?;
+    let mut files = vec![SourceFile {
+        path: main.to_path_buf(),
+        text,
+    }];
+    for p in tree::drop_ins(main) {
+        let text = std::fs::read_to_string(&p).map_err(|e| {
+            Error::config(format!(
+                "cannot read drop-in {}: {e}; fix its permissions or remove it",
+                p.display()
+            ))
+        })?;
+        files.push(SourceFile { path: p, text });
+    }
+    from_layers(Layers { files }, Some(main))
+}
+
+/// Validates already-read files (the first is the main one).
+pub fn from_layers(layers: Layers, origin: Option<&Path>) -> Result<Loaded> {
+    let mut issues = Issues::default();
+    let mut root: Option<Node> = None;
+    for (i, f) in layers.files.iter().enumerate() {
+        let (node, syntax) = tree::parse(&f.text, i);
+        for e in syntax {
+            let origin = e.span.map(|span| Origin { file: i, span });
+            issues.push(Issue::maybe_at(origin.as_ref(), "syntax", e.message));
+        }
+        match &mut root {
+            None => root = Some(node),
+            Some(r) => tree::merge(r, node),
+        }
+    }
+    let root = root.unwrap_or(Node {
+        value: tree::Value::Table(Vec::new()),
+        origin: Origin {
+            file: 0,
+            span: 0..0,
+        },
+    });
+    validate::check(&root, schema::ROOT, &mut issues);
+    let config = build::build(&root, &layers, origin, &mut issues);
+    match config {
+        Some(config) if issues.is_empty() => Ok(Loaded {
+            config,
+            layers,
+            tree: root,
+        }),
+        _ => Err(Error::config(layers.render(&issues))),
+    }
+}
+
+/// Parses a single file's text (tests, and `detect` with an explicit file).
+pub fn parse_str(text: &str, origin: Option<&Path>) -> Result<Config> {
+    let path = origin.map_or_else(|| PathBuf::from("<config>"), Path::to_path_buf);
+    let layers = Layers {
+        files: vec![SourceFile {
+            path,
+            text: text.to_string(),
+        }],
+    };
+    from_layers(layers, origin).map(|l| l.config)
+}
+
+/// Reads a config file and its drop-ins and returns the typed configuration.
+pub fn load_file(path: &Path) -> Result<Config> {
+    load(path).map(|l| l.config)
 }

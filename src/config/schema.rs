@@ -1,110 +1,358 @@
-//! The TOML file as written: serde structs that reject unknown keys. Values that get range checks
-//! keep their position (`Spanned`) so errors can point at file:line:col.
-//! Every key here is documented in configs/edgesight.toml and docs/ops/ops_runbook.md.
+//! Every configuration key: type, range, default and meaning. The validator walks the files
+//! against this table, `edgesight check` prints it with the resolved values, and a test makes
+//! sure configs/edgesight.toml and the ops runbook mention every key.
 
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
-use toml::Spanned;
-
-use crate::capture::Transport;
-use crate::detect::Family;
-use crate::preprocess::{ChannelOrder, Layout, Letterbox};
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawConfig {
-    #[serde(default)]
-    pub device: RawDevice,
-    pub model: Option<Spanned<RawModel>>,
-    #[serde(default)]
-    pub pipeline: RawPipeline,
-    #[serde(default, rename = "stream")]
-    pub streams: Vec<Spanned<RawStream>>,
-    #[serde(default)]
-    pub output: RawOutput,
+/// The type of a key's value, with its allowed range.
+#[derive(Debug)]
+pub enum Kind {
+    Str,
+    /// A file-system path (relative paths are relative to the file that sets them).
+    Path,
+    Bool,
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Float {
+        min: f64,
+        max: f64,
+    },
+    Enum(&'static [&'static str]),
+    /// An array of values; `len` fixes the length.
+    List {
+        item: &'static Kind,
+        len: Option<usize>,
+    },
+    Table(&'static [Field]),
+    /// `[[name]]` sections.
+    TableArray(&'static [Field]),
+    /// A table with free keys, each holding `Kind`.
+    Map(&'static Kind),
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawDevice {
-    pub name: Option<Spanned<String>>,
-    pub log_level: Option<Spanned<String>>,
+#[derive(Debug)]
+pub struct Field {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub required: bool,
+    /// The compiled-in default as shown to users ("none" when the key is simply absent).
+    pub default: &'static str,
+    pub doc: &'static str,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EngineKind {
-    OnnxCpu,
-    Tensorrt,
+const fn opt(name: &'static str, kind: Kind, default: &'static str, doc: &'static str) -> Field {
+    Field {
+        name,
+        kind,
+        required: false,
+        default,
+        doc,
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ResizeAt {
-    /// Downscale in the GStreamer pipeline towards the model input, before colour conversion.
-    Capture,
-    /// Convert at full size and resize only in the preprocessor (bit-faithful to the reference).
-    Preprocess,
+const fn req(name: &'static str, kind: Kind, doc: &'static str) -> Field {
+    Field {
+        name,
+        kind,
+        required: true,
+        default: "required",
+        doc,
+    }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawModel {
-    pub path: Spanned<String>,
-    pub family: Spanned<Family>,
-    pub engine: Option<Spanned<EngineKind>>,
-    pub labels: Option<Spanned<String>>,
-    pub score_threshold: Option<Spanned<f64>>,
-    pub nms_iou: Option<Spanned<f64>>,
-    pub class_thresholds: Option<BTreeMap<String, Spanned<f64>>>,
-    pub classes: Option<Spanned<Vec<Spanned<String>>>>,
-    pub max_detections: Option<Spanned<i64>>,
-    pub threads: Option<Spanned<i64>>,
-    pub onnxruntime_lib: Option<Spanned<String>>,
-    // Input contract overrides (docs/specs/model_interface.md).
-    pub input_size: Option<Spanned<Vec<i64>>>,
-    pub layout: Option<Spanned<Layout>>,
-    pub channel_order: Option<Spanned<ChannelOrder>>,
-    pub mean: Option<Spanned<Vec<f64>>>,
-    pub std: Option<Spanned<Vec<f64>>>,
-    pub letterbox: Option<Spanned<Letterbox>>,
-    pub pad_pixel: Option<Spanned<f64>>,
-    pub pad_value: Option<Spanned<f64>>,
-    pub strides: Option<Spanned<Vec<i64>>>,
-    pub reg_max: Option<Spanned<i64>>,
-}
+pub const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+pub const FAMILIES: &[&str] = &["nanodet", "ssd", "yolov5", "yolov8", "yolox"];
+pub const ENGINES: &[&str] = &["onnx-cpu", "tensorrt"];
+pub const PREPROCESSORS: &[&str] = &["cpu", "cuda"];
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawPipeline {
-    pub resize: Option<ResizeAt>,
-}
+const UNIT: Kind = Kind::Float { min: 0.0, max: 1.0 };
+const F32: Kind = Kind::Float {
+    min: f64::MIN,
+    max: f64::MAX,
+};
+const STR: Kind = Kind::Str;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawStream {
-    pub name: Spanned<String>,
-    pub uri: Spanned<String>,
-    pub enabled: Option<bool>,
-    /// Files: play at the clip's frame rate like a camera (newest frame wins) instead of
-    /// processing every frame as fast as the engine allows.
-    pub realtime: Option<bool>,
-    pub transport: Option<Transport>,
-    pub latency_ms: Option<Spanned<i64>>,
-    pub user: Option<String>,
-    pub password: Option<String>,
-}
+pub static DEVICE: &[Field] = &[
+    opt(
+        "name",
+        Kind::Str,
+        "\"edgesight\"",
+        "name of this device, for logs and status",
+    ),
+    opt(
+        "log_level",
+        Kind::Enum(LOG_LEVELS),
+        "\"info\"",
+        "log level; RUST_LOG overrides it",
+    ),
+];
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawOutput {
-    pub jsonl: Option<RawJsonl>,
-}
+pub static MODEL: &[Field] = &[
+    req("path", Kind::Path, "the model file (ONNX)"),
+    req(
+        "family",
+        Kind::Enum(FAMILIES),
+        "decoder family (docs/specs/model_interface.md)",
+    ),
+    opt(
+        "engine",
+        Kind::Enum(ENGINES),
+        "\"onnx-cpu\"",
+        "inference engine; tensorrt needs a Jetson build",
+    ),
+    opt(
+        "preprocess",
+        Kind::Enum(PREPROCESSORS),
+        "\"cpu\"",
+        "where preprocessing runs; cuda needs a Jetson build",
+    ),
+    opt(
+        "labels",
+        Kind::Path,
+        "none (class<N>)",
+        "class names, one per line, line n = class id n",
+    ),
+    opt(
+        "score_threshold",
+        UNIT,
+        "0.35",
+        "report detections scoring strictly above this",
+    ),
+    opt(
+        "nms_iou",
+        UNIT,
+        "0.6",
+        "per-class NMS: drop boxes overlapping a better one by more than this IoU",
+    ),
+    opt(
+        "class_thresholds",
+        Kind::Map(&UNIT),
+        "none",
+        "score thresholds per label, overriding score_threshold",
+    ),
+    opt(
+        "classes",
+        Kind::List {
+            item: &STR,
+            len: None,
+        },
+        "all",
+        "report only these labels",
+    ),
+    opt(
+        "max_detections",
+        Kind::Int {
+            min: 1,
+            max: 10_000,
+        },
+        "100",
+        "at most this many detections per frame",
+    ),
+    opt(
+        "threads",
+        Kind::Int { min: 0, max: 256 },
+        "0",
+        "ONNX Runtime intra-op threads (0 = one per core)",
+    ),
+    opt(
+        "onnxruntime_lib",
+        Kind::Path,
+        "searched",
+        "the ONNX Runtime library (libonnxruntime.so.1.x, >= 1.20)",
+    ),
+    opt(
+        "input_size",
+        Kind::List {
+            item: &Kind::Int { min: 1, max: 8192 },
+            len: Some(2),
+        },
+        "from the model",
+        "[width, height] for models with dynamic spatial dimensions",
+    ),
+    opt(
+        "layout",
+        Kind::Enum(&["nchw", "nhwc"]),
+        "from the model",
+        "input tensor layout",
+    ),
+    opt(
+        "channel_order",
+        Kind::Enum(&["rgb", "bgr"]),
+        "family default",
+        "channel order of the input tensor",
+    ),
+    opt(
+        "mean",
+        Kind::List {
+            item: &F32,
+            len: Some(3),
+        },
+        "family default",
+        "per-channel mean, tensor channel order",
+    ),
+    opt(
+        "std",
+        Kind::List {
+            item: &F32,
+            len: Some(3),
+        },
+        "family default",
+        "per-channel divisor, tensor channel order",
+    ),
+    opt(
+        "letterbox",
+        Kind::Enum(&["top-left", "center", "stretch"]),
+        "family default",
+        "how the frame is fitted into the input",
+    ),
+    opt(
+        "pad_pixel",
+        Kind::Float {
+            min: 0.0,
+            max: 255.0,
+        },
+        "family default",
+        "padding as a pixel value, normalised like the image",
+    ),
+    opt(
+        "pad_value",
+        F32,
+        "family default",
+        "padding written into the tensor as is",
+    ),
+    opt(
+        "strides",
+        Kind::List {
+            item: &Kind::Int { min: 1, max: 1024 },
+            len: None,
+        },
+        "[8, 16, 32]",
+        "feature-map strides (nanodet, yolox)",
+    ),
+    opt(
+        "reg_max",
+        Kind::Int { min: 1, max: 64 },
+        "from the outputs",
+        "NanoDet distribution bins minus one",
+    ),
+];
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawJsonl {
-    /// "-" for standard output, else a file path (appended to).
-    pub path: Spanned<String>,
+pub static PIPELINE: &[Field] = &[
+    opt(
+        "fps_limit",
+        Kind::Float {
+            min: 0.01,
+            max: 1000.0,
+        },
+        "none",
+        "at most this many frames per second through the engine, all streams together",
+    ),
+    opt(
+        "resize",
+        Kind::Enum(&["preprocess", "capture"]),
+        "\"preprocess\"",
+        "where frames are resized (capture = in GStreamer, before colour conversion)",
+    ),
+    opt(
+        "shutdown_timeout_s",
+        Kind::Float {
+            min: 0.1,
+            max: 300.0,
+        },
+        "5",
+        "on SIGTERM/SIGINT, the time allowed to drain frames and flush outputs",
+    ),
+];
+
+pub static STREAM: &[Field] = &[
+    req("name", Kind::Str, "unique stream name, in every event"),
+    req(
+        "uri",
+        Kind::Str,
+        "rtsp://, file://, file:rel, test://, v4l2:///dev/videoN, csi://N",
+    ),
+    opt("enabled", Kind::Bool, "true", "run this stream"),
+    opt(
+        "fps_limit",
+        Kind::Float {
+            min: 0.01,
+            max: 1000.0,
+        },
+        "none",
+        "at most this many frames per second from this stream",
+    ),
+    opt(
+        "transport",
+        Kind::Enum(&["tcp", "udp"]),
+        "\"tcp\"",
+        "RTSP transport",
+    ),
+    opt(
+        "latency_ms",
+        Kind::Int {
+            min: 0,
+            max: 60_000,
+        },
+        "200",
+        "RTSP jitter buffer",
+    ),
+    opt("user", Kind::Str, "none", "RTSP user (never logged)"),
+    opt(
+        "password",
+        Kind::Str,
+        "none",
+        "RTSP password (never logged)",
+    ),
+    opt(
+        "realtime",
+        Kind::Bool,
+        "false",
+        "files: play at the clip's rate like a camera instead of every frame",
+    ),
+];
+
+pub static JSONL: &[Field] = &[req(
+    "path",
+    Kind::Str,
+    "event file (appended to), or \"-\" for standard output",
+)];
+
+pub static OUTPUT: &[Field] = &[opt(
+    "jsonl",
+    Kind::Table(JSONL),
+    "standard output",
+    "events as JSON lines",
+)];
+
+pub static ROOT: &[Field] = &[
+    opt("device", Kind::Table(DEVICE), "", "this device"),
+    req("model", Kind::Table(MODEL), "the detector"),
+    opt("pipeline", Kind::Table(PIPELINE), "", "frame flow"),
+    opt(
+        "stream",
+        Kind::TableArray(STREAM),
+        "none",
+        "one per video source",
+    ),
+    opt("output", Kind::Table(OUTPUT), "", "where events go"),
+];
+
+/// Every key as a dotted path (`model.score_threshold`, `stream.uri`), for documentation checks.
+pub fn all_keys() -> Vec<String> {
+    fn walk(prefix: &str, fields: &[Field], out: &mut Vec<String>) {
+        for f in fields {
+            let path = if prefix.is_empty() {
+                f.name.to_string()
+            } else {
+                format!("{prefix}.{}", f.name)
+            };
+            match &f.kind {
+                Kind::Table(sub) | Kind::TableArray(sub) => walk(&path, sub, out),
+                _ => out.push(path),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk("", ROOT, &mut out);
+    out
 }

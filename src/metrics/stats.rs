@@ -97,6 +97,9 @@ pub struct RunStats {
     pub preprocess: Histogram,
     pub inference: Histogram,
     pub decode: Histogram,
+    /// Frames and start of the current FPS window, and the rate of the last complete window.
+    window: Option<(Instant, u64)>,
+    last_window_fps: f64,
 }
 
 impl RunStats {
@@ -115,6 +118,29 @@ impl RunStats {
         self.preprocess.record(t.preprocess);
         self.inference.record(t.inference);
         self.decode.record(t.decode);
+        let now = Instant::now();
+        match &mut self.window {
+            None => self.window = Some((now, 1)),
+            Some((start, n)) => {
+                *n += 1;
+                let secs = now.saturating_duration_since(*start).as_secs_f64();
+                if secs >= 5.0 {
+                    self.last_window_fps = *n as f64 / secs;
+                    self.window = Some((now, 0));
+                }
+            }
+        }
+    }
+
+    /// Frames per second over the last few seconds (for status lines).
+    pub fn recent_fps(&self) -> f64 {
+        match self.window {
+            Some((start, n)) if self.last_window_fps == 0.0 => {
+                let secs = start.elapsed().as_secs_f64();
+                if secs > 0.0 { n as f64 / secs } else { 0.0 }
+            }
+            _ => self.last_window_fps,
+        }
     }
 
     pub fn elapsed(&self) -> Duration {

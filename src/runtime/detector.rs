@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use crate::capture::Frame;
-use crate::config::{EngineKind, ModelConfig};
+use crate::config::{EngineKind, ModelConfig, PreprocessKind};
 use crate::detect::{ClassPolicy, Decoder, Detection, Family, Labels, PostProcess};
 use crate::engine::onnx::{OnnxEngine, OnnxOptions};
 use crate::engine::{Engine, TensorInfo};
@@ -21,34 +21,12 @@ pub struct Detector {
     family: Family,
 }
 
-/// Closest name by edit distance, for "did you mean" hints.
-pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    fn dist(a: &str, b: &str) -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut prev: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut cur = vec![i + 1];
-            for (j, cb) in b.iter().enumerate() {
-                let sub = prev[j] + usize::from(ca != *cb);
-                cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-            }
-            prev = cur;
-        }
-        prev[b.len()]
-    }
-    candidates
-        .into_iter()
-        .map(|c| (dist(name, c), c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
 fn class_id(labels: &Labels, key: &str, name: &str, labels_path: &str) -> Result<u32> {
     labels.id(name).ok_or_else(|| {
-        let hint = closest(name, labels.names().iter().map(String::as_str))
-            .map(|c| format!(" (did you mean {c:?}?)"))
-            .unwrap_or_default();
+        let hint =
+            crate::config::validate::closest(name, labels.names().iter().map(String::as_str))
+                .map(|c| format!(" (did you mean {c:?}?)"))
+                .unwrap_or_default();
         Error::config(format!(
             "{key}: {name:?} is not a class of the model's labels ({labels_path}){hint}"
         ))
@@ -89,6 +67,12 @@ fn static_size(input: &TensorInfo) -> Option<(u32, u32)> {
 
 impl Detector {
     pub fn load(mc: &ModelConfig) -> Result<Detector> {
+        if mc.preprocess == PreprocessKind::Cuda {
+            return Err(Error::model(
+                "model.preprocess = \"cuda\" needs a build with the `cuda` feature (Jetson image); \
+                 this binary preprocesses on the CPU: set model.preprocess = \"cpu\"",
+            ));
+        }
         let mut engine: Box<dyn Engine> = match mc.engine {
             EngineKind::OnnxCpu => Box::new(OnnxEngine::load(
                 &mc.path,
@@ -155,6 +139,20 @@ impl Detector {
         })
     }
 
+    /// Post-processing for new thresholds, allow-list, NMS and cap on the loaded model (a
+    /// reload that leaves the network alone). Fails on labels the model does not have.
+    pub fn postprocess_for(&self, mc: &ModelConfig) -> Result<PostProcess> {
+        Ok(PostProcess::new(
+            class_policy(mc, &self.labels)?,
+            mc.nms_iou,
+            mc.max_detections,
+        ))
+    }
+
+    pub fn set_postprocess(&mut self, post: PostProcess) {
+        self.post = post;
+    }
+
     pub fn input_spec(&self) -> &InputSpec {
         self.pre.spec()
     }
@@ -200,18 +198,5 @@ impl Detector {
         times.inference = t2 - t1;
         times.decode = t2.elapsed();
         Ok((dets, labels))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::closest;
-
-    #[test]
-    fn did_you_mean() {
-        let names = ["person", "bicycle", "car", "sports ball"];
-        assert_eq!(closest("persn", names), Some("person"));
-        assert_eq!(closest("sport ball", names), Some("sports ball"));
-        assert_eq!(closest("zebra", names), None);
     }
 }

@@ -1,30 +1,65 @@
-//! One-slot mailboxes between the capture threads and the inference loop.
+//! One-slot mailboxes between the capture threads and the inference loop, plus each stream's
+//! state and counters.
 //!
 //! Each stream has a slot holding at most one frame. A live stream overwrites its slot (the
-//! overwritten frame is counted as dropped), so the engine always sees the newest frame and
-//! latency cannot build up; a file processed frame by frame waits for its slot to empty instead.
-//! The consumer serves streams round-robin so a busy engine is shared fairly.
+//! overwritten frame is counted as dropped, reason `busy`), so the engine always sees the newest
+//! frame and latency cannot build up; a file processed frame by frame waits for its slot to empty
+//! instead. The consumer serves streams round-robin so a busy engine is shared fairly. Streams
+//! can be added and retired while running (configuration reload).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::capture::Frame;
-use crate::error::Error;
 
-/// Why a stream stopped delivering.
-#[derive(Debug)]
-pub enum Finish {
-    Eos,
-    Failed(Error),
+/// Where a stream is in its life.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamState {
+    /// Opened, no frame yet.
+    Starting,
+    /// Frames are arriving.
+    Up,
+    /// End of stream (files).
+    Ended,
+    /// Stopped by an error, with its message.
+    Failed(String),
+    /// Stopped on request (shutdown, reload).
     Stopped,
 }
 
-#[derive(Default)]
+impl StreamState {
+    pub fn finished(&self) -> bool {
+        matches!(
+            self,
+            StreamState::Ended | StreamState::Failed(_) | StreamState::Stopped
+        )
+    }
+}
+
+/// Why frames were dropped before inference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// A newer frame replaced it while the engine was busy.
+    Busy,
+    /// Above the stream's `fps_limit`.
+    FpsLimit,
+}
+
+/// Counters and state of one stream, as reported in logs and status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamStats {
+    pub name: String,
+    pub state: StreamState,
+    pub processed: u64,
+    pub dropped_busy: u64,
+    pub dropped_fps_limit: u64,
+}
+
 struct Slot {
+    stats: StreamStats,
+    active: bool,
     frame: Option<Frame>,
-    finished: Option<Finish>,
-    dropped: u64,
 }
 
 pub struct Mailbox {
@@ -35,96 +70,161 @@ pub struct Mailbox {
 /// What the consumer gets.
 pub enum Take {
     Frame(usize, Frame),
-    /// Every stream has finished and every slot is empty.
+    /// Nothing within the timeout.
+    Idle,
+    /// Every active stream has finished and every slot is empty.
     AllFinished,
-    /// The stop flag was raised.
-    Stopped,
 }
 
-const WAKE: Duration = Duration::from_millis(100);
-
-impl Mailbox {
-    pub fn new(streams: usize) -> Mailbox {
+impl Default for Mailbox {
+    fn default() -> Self {
         Mailbox {
-            slots: Mutex::new((0..streams).map(|_| Slot::default()).collect()),
+            slots: Mutex::new(Vec::new()),
             changed: Condvar::new(),
         }
     }
+}
 
+impl Mailbox {
     fn lock(&self) -> MutexGuard<'_, Vec<Slot>> {
         // A panicking holder cannot leave a slot half-written: recover the data.
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Adds a stream; returns its id (never reused).
+    pub fn add(&self, name: &str) -> usize {
+        let mut slots = self.lock();
+        slots.push(Slot {
+            stats: StreamStats {
+                name: name.to_string(),
+                state: StreamState::Starting,
+                processed: 0,
+                dropped_busy: 0,
+                dropped_fps_limit: 0,
+            },
+            active: true,
+            frame: None,
+        });
+        slots.len() - 1
+    }
+
+    /// Removes a stream from service (reload): its pending frame is discarded.
+    pub fn retire(&self, id: usize) {
+        let mut slots = self.lock();
+        if let Some(s) = slots.get_mut(id) {
+            s.active = false;
+            s.frame = None;
+        }
+        self.changed.notify_all();
+    }
+
     /// Hands over a frame. With `wait`, blocks until the slot is free (false if `stop` was
     /// raised meanwhile); without, replaces an unread frame and counts it as dropped.
-    pub fn put(&self, stream: usize, frame: Frame, wait: bool, stop: &AtomicBool) -> bool {
+    pub fn put(&self, id: usize, mut frame: Frame, wait: bool, stop: &AtomicBool) -> bool {
         let mut slots = self.lock();
         if wait {
-            while slots[stream].frame.is_some() {
+            while slots[id].frame.is_some() {
                 if stop.load(Ordering::SeqCst) {
                     return false;
                 }
                 slots = self
                     .changed
-                    .wait_timeout(slots, WAKE)
-                    .map(|(g, _)| g)
-                    .unwrap_or_else(|p| p.into_inner().0);
+                    .wait_timeout(slots, Duration::from_millis(100))
+                    .map_or_else(|p| p.into_inner().0, |(g, _)| g);
             }
-        } else if slots[stream].frame.is_some() {
-            slots[stream].dropped += 1;
-        }
-        let mut frame = frame;
-        if wait {
             // A file processed frame by frame: latency counts from the hand-over, not from the
             // time the frame waited for the engine to catch up with the decoder.
-            frame.captured = std::time::Instant::now();
+            frame.captured = Instant::now();
+        } else if slots[id].frame.is_some() {
+            slots[id].stats.dropped_busy += 1;
         }
-        slots[stream].frame = Some(frame);
+        let slot = &mut slots[id];
+        if slot.stats.state == StreamState::Starting {
+            slot.stats.state = StreamState::Up;
+        }
+        if slot.active {
+            slot.frame = Some(frame);
+        }
         self.changed.notify_all();
         true
     }
 
-    pub fn finish(&self, stream: usize, why: Finish) {
+    pub fn count_drop(&self, id: usize, reason: DropReason) {
         let mut slots = self.lock();
-        slots[stream].finished = Some(why);
-        self.changed.notify_all();
-    }
-
-    /// Next frame, round-robin from `*cursor`.
-    pub fn take(&self, cursor: &mut usize, stop: &AtomicBool) -> Take {
-        let mut slots = self.lock();
-        loop {
-            if stop.load(Ordering::SeqCst) {
-                return Take::Stopped;
-            }
-            let n = slots.len();
-            for k in 0..n {
-                let i = (*cursor + k) % n;
-                if let Some(f) = slots[i].frame.take() {
-                    *cursor = (i + 1) % n;
-                    self.changed.notify_all();
-                    return Take::Frame(i, f);
-                }
-            }
-            if slots.iter().all(|s| s.finished.is_some()) {
-                return Take::AllFinished;
-            }
-            slots = self
-                .changed
-                .wait_timeout(slots, WAKE)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
+        let s = &mut slots[id].stats;
+        match reason {
+            DropReason::Busy => s.dropped_busy += 1,
+            DropReason::FpsLimit => s.dropped_fps_limit += 1,
+        }
+        if s.state == StreamState::Starting {
+            s.state = StreamState::Up;
         }
     }
 
-    /// Frames overwritten before inference, per stream.
-    pub fn dropped(&self) -> Vec<u64> {
-        self.lock().iter().map(|s| s.dropped).collect()
+    pub fn set_state(&self, id: usize, state: StreamState) {
+        let mut slots = self.lock();
+        slots[id].stats.state = state;
+        self.changed.notify_all();
     }
 
-    /// Takes the finish reasons (None for streams still running).
-    pub fn take_finishes(&self) -> Vec<Option<Finish>> {
-        self.lock().iter_mut().map(|s| s.finished.take()).collect()
+    pub fn count_processed(&self, id: usize) {
+        self.lock()[id].stats.processed += 1;
+    }
+
+    fn next_frame(slots: &mut [Slot], cursor: &mut usize) -> Option<(usize, Frame)> {
+        let n = slots.len();
+        for k in 0..n {
+            let i = (*cursor + k) % n;
+            if slots[i].active
+                && let Some(f) = slots[i].frame.take()
+            {
+                *cursor = (i + 1) % n;
+                return Some((i, f));
+            }
+        }
+        None
+    }
+
+    /// Next frame, round-robin from `*cursor`, waiting up to `timeout`.
+    pub fn take(&self, cursor: &mut usize, timeout: Duration) -> Take {
+        let deadline = Instant::now() + timeout;
+        let mut slots = self.lock();
+        loop {
+            if let Some((i, f)) = Self::next_frame(&mut slots, cursor) {
+                self.changed.notify_all();
+                return Take::Frame(i, f);
+            }
+            if slots
+                .iter()
+                .filter(|s| s.active)
+                .all(|s| s.stats.state.finished())
+            {
+                return Take::AllFinished;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Take::Idle;
+            }
+            slots = self
+                .changed
+                .wait_timeout(slots, left)
+                .map_or_else(|p| p.into_inner().0, |(g, _)| g);
+        }
+    }
+
+    /// A pending frame, without waiting (draining at shutdown).
+    pub fn take_pending(&self, cursor: &mut usize) -> Option<(usize, Frame)> {
+        let r = Self::next_frame(&mut self.lock(), cursor);
+        self.changed.notify_all();
+        r
+    }
+
+    /// Stats of the active streams.
+    pub fn stats(&self) -> Vec<StreamStats> {
+        self.lock()
+            .iter()
+            .filter(|s| s.active)
+            .map(|s| s.stats.clone())
+            .collect()
     }
 }

@@ -3,7 +3,10 @@
 pub mod detect_files;
 pub mod detector;
 pub mod mailbox;
+pub mod notify;
 pub mod pipeline;
+pub mod signals;
+pub mod streams;
 
 pub use detector::Detector;
 

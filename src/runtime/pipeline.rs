@@ -1,19 +1,24 @@
 //! `edgesight run`: every enabled stream captured on its own thread, newest frame handed to one
-//! inference loop, events to the configured sink.
+//! inference loop, events to the configured sink; SIGHUP reloads the configuration, SIGTERM and
+//! SIGINT drain and stop; systemd is told about readiness, progress and shutdown.
 //!
-//! Start-up order is model, output, sources: a config that cannot run fails before any event
-//! is written, with the exit code of the part that failed.
+//! Start-up order is model, outputs, sources: a configuration that cannot run fails before any
+//! event is written, with the exit code of the part that failed. A reload is prepared completely
+//! (new model, outputs and streams opened) before anything running is touched, so an invalid or
+//! unusable new configuration leaves the running one as it was.
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use super::mailbox::{Finish, Mailbox, Take};
+use super::mailbox::{Mailbox, StreamState, StreamStats, Take};
+use super::notify::{Heartbeat, Notifier};
+use super::signals::Signals;
+use super::streams::{self, Runner};
 use super::{Detector, capture_options};
-use crate::capture::gst::LaunchOptions;
-use crate::capture::{CaptureOptions, GstCapture, Pull, SourceSpec};
-use crate::config::{Config, EventTarget, StreamConfig};
+use crate::capture::{CaptureOptions, Frame, GstCapture};
+use crate::config::{self, Config, EventTarget, StreamConfig};
 use crate::error::{Error, Result};
 use crate::metrics::{RunStats, StageTimes};
 use crate::sink::{Event, JsonlSink, Sink};
@@ -22,8 +27,7 @@ use crate::sink::{Event, JsonlSink, Sink};
 pub struct RunReport {
     pub stats: RunStats,
     pub engine: &'static str,
-    /// Per stream: name, frames processed, frames dropped.
-    pub streams: Vec<(String, u64, u64)>,
+    pub streams: Vec<StreamStats>,
 }
 
 pub fn open_sink(cfg: &Config) -> Result<Box<dyn Sink>> {
@@ -33,100 +37,105 @@ pub fn open_sink(cfg: &Config) -> Result<Box<dyn Sink>> {
     })
 }
 
-fn stream_capture_options(base: &CaptureOptions, s: &StreamConfig) -> CaptureOptions {
-    let live = !matches!(s.source, SourceSpec::File { .. });
-    CaptureOptions {
-        launch: LaunchOptions {
-            transport: s.transport,
-            latency_ms: s.latency_ms,
-            ..base.launch.clone()
-        },
-        sync: !live && s.realtime,
-        leaky: live || s.realtime,
-        ..base.clone()
-    }
+/// Hooks for tests that need a slow or wedged engine (documented in the ops runbook):
+/// `EDGESIGHT_TEST_INFERENCE_DELAY_MS` adds a delay to every inference,
+/// `EDGESIGHT_TEST_STALL_AFTER_FRAMES` wedges the inference loop after that many frames.
+#[derive(Debug, Default, Clone, Copy)]
+struct TestHooks {
+    delay: Option<Duration>,
+    stall_after: Option<u64>,
 }
 
-/// Pulls frames from one capture into its mailbox slot until end of stream, error or stop.
-fn capture_loop(
-    index: usize,
-    mut cap: GstCapture,
-    wait: bool,
-    mailbox: &Mailbox,
-    stop: &AtomicBool,
-) {
-    let why = loop {
-        if stop.load(Ordering::SeqCst) {
-            break Finish::Stopped;
-        }
-        match cap.pull(Duration::from_millis(200)) {
-            Ok(Pull::Frame(f)) => {
-                if !mailbox.put(index, f, wait, stop) {
-                    break Finish::Stopped;
-                }
-            }
-            Ok(Pull::Timeout) => {}
-            Ok(Pull::Eos) => break Finish::Eos,
-            Err(e) => break Finish::Failed(e),
-        }
-    };
-    mailbox.finish(index, why);
-}
-
-pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<RunReport> {
-    let streams: Vec<&StreamConfig> = cfg.streams.iter().filter(|s| s.enabled).collect();
-    if streams.is_empty() {
-        return Err(Error::config(format!(
-            "{}: no enabled [[stream]]; add one with name and uri (see configs/x86-dev.toml)",
-            cfg.origin
-                .as_ref()
-                .map_or("<config>".into(), |p| p.display().to_string())
-        )));
-    }
-    let mut detector = Detector::load(&cfg.model)?;
-    let mut sink = open_sink(cfg)?;
-    let base = capture_options(detector.input_spec(), cfg.pipeline.resize);
-    let mut captures = Vec::new();
-    for s in &streams {
-        let cap = GstCapture::open(&s.source, &stream_capture_options(&base, s))
-            .map_err(|e| Error::source(format!("stream {:?}: {e}", s.name)))?;
-        captures.push(cap);
-    }
-    let mailbox = Arc::new(Mailbox::new(streams.len()));
-    let mut handles = Vec::new();
-    for (i, cap) in captures.into_iter().enumerate() {
-        let (mb, st) = (Arc::clone(&mailbox), Arc::clone(&stop));
-        // A file processed frame by frame waits for the engine; everything else keeps the newest frame.
-        let wait = matches!(streams[i].source, SourceSpec::File { .. }) && !streams[i].realtime;
-        let h = thread::Builder::new()
-            .name(format!("capture-{}", streams[i].name))
-            .spawn(move || capture_loop(i, cap, wait, &mb, &st))
-            .map_err(|e| Error::other(format!("cannot start a capture thread: {e}")))?;
-        handles.push(h);
-    }
-    log::info!(
-        "running {} stream(s) with engine {}",
-        streams.len(),
-        detector.engine_name()
-    );
-    let mut stats = RunStats::default();
-    let mut per_stream = vec![0u64; streams.len()];
-    let mut times = StageTimes::default();
-    let mut cursor = 0;
-    let mut failure = None;
-    stats.start();
-    while let Take::Frame(i, frame) = mailbox.take(&mut cursor, &stop) {
-        let (dets, labels) = match detector.detect(&frame, &mut times) {
-            Ok(d) => d,
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
+impl TestHooks {
+    fn from_env() -> TestHooks {
+        let num = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+        let hooks = TestHooks {
+            delay: num("EDGESIGHT_TEST_INFERENCE_DELAY_MS").map(Duration::from_millis),
+            stall_after: num("EDGESIGHT_TEST_STALL_AFTER_FRAMES"),
         };
+        if hooks.delay.is_some() || hooks.stall_after.is_some() {
+            log::warn!("test hooks active: {hooks:?}");
+        }
+        hooks
+    }
+}
+
+fn enabled(cfg: &Config) -> Vec<StreamConfig> {
+    cfg.streams.iter().filter(|s| s.enabled).cloned().collect()
+}
+
+fn no_streams(cfg: &Config) -> Error {
+    Error::config(format!(
+        "{}: no enabled [[stream]]; add one with name and uri (see configs/x86-dev.toml)",
+        cfg.origin
+            .as_ref()
+            .map_or("<config>".into(), |p| p.display().to_string())
+    ))
+}
+
+/// Opens every stream or none: on the first failure the ones already opened are dropped.
+fn open_all(
+    list: &[StreamConfig],
+    base: &CaptureOptions,
+) -> Result<Vec<(StreamConfig, GstCapture)>> {
+    list.iter()
+        .map(|s| Ok((s.clone(), streams::open(s, base)?)))
+        .collect()
+}
+
+struct Runtime {
+    cfg: Config,
+    config_path: Option<PathBuf>,
+    detector: Detector,
+    sink: Box<dyn Sink>,
+    base: CaptureOptions,
+    mailbox: Arc<Mailbox>,
+    runners: Vec<Runner>,
+    retired: Vec<Runner>,
+    /// Stream name by mailbox id.
+    names: Vec<String>,
+    notifier: Notifier,
+    stats: RunStats,
+    times: StageTimes,
+    hooks: TestHooks,
+}
+
+impl Runtime {
+    fn start_streams(&mut self, opened: Vec<(StreamConfig, GstCapture)>) -> Result<()> {
+        for (sc, cap) in opened {
+            let id = self.mailbox.add(&sc.name);
+            self.names.push(sc.name.clone());
+            self.runners
+                .push(Runner::spawn(id, sc, cap, Arc::clone(&self.mailbox))?);
+        }
+        Ok(())
+    }
+
+    fn status_line(&self) -> String {
+        let stats = self.mailbox.stats();
+        let up = stats.iter().filter(|s| s.state == StreamState::Up).count();
+        let dropped: u64 = stats
+            .iter()
+            .map(|s| s.dropped_busy + s.dropped_fps_limit)
+            .sum();
+        format!(
+            "{up}/{} streams up, {:.1} fps, {} frames, {dropped} dropped",
+            stats.len(),
+            self.stats.recent_fps(),
+            self.stats.frames
+        )
+    }
+
+    /// Runs one frame through the detector and writes its event.
+    fn process(&mut self, id: usize, frame: Frame) -> Result<()> {
+        if let Some(d) = self.hooks.delay {
+            thread::sleep(d);
+        }
+        let (dets, labels) = self.detector.detect(&frame, &mut self.times)?;
         let latency = frame.captured.elapsed();
-        if let Err(e) = sink.emit(&Event {
+        self.sink.emit(&Event {
             ts: SystemTime::now(),
-            stream: &streams[i].name,
+            stream: &self.names[id],
             frame: frame.index,
             pts_ms: frame.pts_ms,
             width: frame.source_width,
@@ -134,41 +143,264 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<RunReport> {
             latency_ms: latency.as_secs_f64() * 1e3,
             detections: dets,
             labels,
-        }) {
-            failure = Some(e);
+        })?;
+        self.stats.record(latency, &self.times);
+        self.mailbox.count_processed(id);
+        Ok(())
+    }
+
+    /// Re-reads the configuration and applies it; on any problem the running one stays.
+    fn reload(&mut self) -> Result<String> {
+        let Some(path) = self.config_path.clone() else {
+            return Err(Error::config(
+                "this run has no configuration file to reload",
+            ));
+        };
+        let loaded = config::load(&path)?;
+        self.apply(loaded.config.clone())
+            .map_err(|e| loaded.locate(e))
+    }
+
+    fn apply(&mut self, new: Config) -> Result<String> {
+        let wanted = enabled(&new);
+        if wanted.is_empty() {
+            return Err(no_streams(&new));
+        }
+        // Prepare: everything that can fail happens before anything running changes.
+        let new_detector = if new.model.same_network(&self.cfg.model) {
+            None
+        } else {
+            Some(Detector::load(&new.model)?)
+        };
+        let new_post = match &new_detector {
+            None if new.model != self.cfg.model => Some(self.detector.postprocess_for(&new.model)?),
+            _ => None,
+        };
+        let new_sink = if new.output != self.cfg.output {
+            Some(open_sink(&new)?)
+        } else {
+            None
+        };
+        let spec = new_detector.as_ref().unwrap_or(&self.detector).input_spec();
+        let new_base = capture_options(spec, new.pipeline.resize);
+        let restart_all = new_base != self.base;
+        let keep = |r: &Runner| !restart_all && wanted.contains(&r.config);
+        let to_open: Vec<StreamConfig> = wanted
+            .iter()
+            .filter(|w| restart_all || !self.runners.iter().any(|r| r.config == **w))
+            .cloned()
+            .collect();
+        let opened = open_all(&to_open, &new_base)?;
+        // Commit.
+        let (mut stopped, mut kept) = (0, 0);
+        let mut running = Vec::new();
+        for r in std::mem::take(&mut self.runners) {
+            if keep(&r) {
+                kept += 1;
+                running.push(r);
+            } else {
+                r.stop();
+                self.mailbox.retire(r.id);
+                stopped += 1;
+                self.retired.push(r);
+            }
+        }
+        self.runners = running;
+        let started = opened.len();
+        if let Some(d) = new_detector {
+            self.detector = d;
+        }
+        if let Some(p) = new_post {
+            self.detector.set_postprocess(p);
+        }
+        if let Some(s) = new_sink {
+            let _ = self.sink.flush();
+            self.sink = s;
+        }
+        self.base = new_base;
+        crate::logging::set_level(new.device.log_level);
+        let model_note = if new.model == self.cfg.model {
+            "model unchanged"
+        } else {
+            "model settings applied"
+        };
+        self.cfg = new;
+        self.start_streams(opened)?;
+        Ok(format!(
+            "{kept} stream(s) kept, {stopped} stopped, {started} started; {model_note}"
+        ))
+    }
+
+    /// Joins capture threads that were asked to stop.
+    fn reap(&mut self) {
+        self.retired.retain_mut(|r| {
+            r.join(Instant::now());
+            false
+        });
+    }
+}
+
+/// Runs `cfg` until its streams end or a stop signal; `config_path` is re-read on SIGHUP.
+pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Result<RunReport> {
+    let wanted = enabled(&cfg);
+    if wanted.is_empty() {
+        return Err(no_streams(&cfg));
+    }
+    let detector = Detector::load(&cfg.model)?;
+    let sink = open_sink(&cfg)?;
+    let base = capture_options(detector.input_spec(), cfg.pipeline.resize);
+    let opened = open_all(&wanted, &base)?;
+    let heartbeat = Heartbeat::default();
+    heartbeat.beat();
+    let mut rt = Runtime {
+        detector,
+        sink,
+        base,
+        mailbox: Arc::new(Mailbox::default()),
+        runners: Vec::new(),
+        retired: Vec::new(),
+        names: Vec::new(),
+        notifier: Notifier::start(heartbeat),
+        stats: RunStats::default(),
+        times: StageTimes::default(),
+        hooks: TestHooks::from_env(),
+        config_path,
+        cfg,
+    };
+    rt.start_streams(opened)?;
+    log::info!(
+        "running {} stream(s) with engine {}",
+        rt.runners.len(),
+        rt.detector.engine_name()
+    );
+    rt.notifier.ready();
+    rt.stats.start();
+    let mut cursor = 0;
+    let mut next_at = Instant::now();
+    let mut last_status = Instant::now();
+    let mut failure = None;
+    loop {
+        rt.notifier.heartbeat().beat();
+        if signals.terminating() {
             break;
         }
-        stats.record(latency, &times);
-        per_stream[i] += 1;
-    }
-    // Stop the capture threads (they exit within one pull timeout) and collect why streams ended.
-    stop.store(true, Ordering::SeqCst);
-    for h in handles {
-        let _ = h.join();
-    }
-    sink.flush()?;
-    let dropped = mailbox.dropped();
-    stats.dropped = dropped.iter().sum();
-    let mut first_stream_error = None;
-    for (i, why) in mailbox.take_finishes().into_iter().enumerate() {
-        if let Some(Finish::Failed(e)) = why {
-            log::error!("stream {:?}: {e}", streams[i].name);
-            first_stream_error
-                .get_or_insert(Error::source(format!("stream {:?}: {e}", streams[i].name)));
+        if signals.take_reload() {
+            rt.notifier.reloading();
+            match rt.reload() {
+                Ok(summary) => log::info!("configuration reloaded: {summary}"),
+                Err(e) => {
+                    for line in e.to_string().lines() {
+                        log::error!("reload refused, the running configuration stays: {line}");
+                    }
+                }
+            }
+            rt.reap();
+            rt.notifier.ready();
+        }
+        if last_status.elapsed() >= Duration::from_secs(1) {
+            rt.notifier.set_status(rt.status_line());
+            last_status = Instant::now();
+        }
+        if let Some(n) = rt.hooks.stall_after
+            && rt.stats.frames >= n
+        {
+            // Wedged on purpose: no heartbeat until a stop signal.
+            while !signals.terminating() {
+                thread::sleep(Duration::from_millis(50));
+            }
+            break;
+        }
+        // Global fps_limit: the engine takes at most one frame per period, the mailboxes keep
+        // only the newest meanwhile.
+        let now = Instant::now();
+        if now < next_at {
+            thread::sleep((next_at - now).min(Duration::from_millis(100)));
+            continue;
+        }
+        match rt.mailbox.take(&mut cursor, Duration::from_millis(100)) {
+            Take::Frame(id, frame) => {
+                if let Err(e) = rt.process(id, frame) {
+                    failure = Some(e);
+                    break;
+                }
+                if let Some(fps) = rt.cfg.pipeline.fps_limit {
+                    let period = Duration::from_secs_f64(1.0 / fps);
+                    next_at = (next_at + period).max(Instant::now() - period);
+                }
+            }
+            Take::Idle => {}
+            Take::AllFinished => break,
         }
     }
-    if let Some(e) = failure.or(first_stream_error) {
-        eprintln!("{}", stats.line(detector.engine_name()));
+    shutdown(&mut rt, &signals, &mut cursor, failure)
+}
+
+/// Stops the sources, processes the frames already handed over, flushes the sink. Bounded by
+/// `pipeline.shutdown_timeout_s`: past it the process exits with what was written.
+fn shutdown(
+    rt: &mut Runtime,
+    signals: &Signals,
+    cursor: &mut usize,
+    failure: Option<Error>,
+) -> Result<RunReport> {
+    rt.notifier.stopping();
+    let timeout = rt.cfg.pipeline.shutdown_timeout;
+    let deadline = Instant::now() + timeout;
+    if signals.terminating() {
+        log::info!(
+            "stopping: draining frames in flight (at most {:.1} s)",
+            timeout.as_secs_f64()
+        );
+        let _ = thread::Builder::new()
+            .name("shutdown-timer".into())
+            .spawn(move || {
+                thread::sleep(timeout + Duration::from_millis(500));
+                log::error!(
+                    "shutdown took longer than {:.1} s; exiting now",
+                    timeout.as_secs_f64()
+                );
+                std::process::exit(0);
+            });
+    }
+    for r in &rt.runners {
+        r.stop();
+    }
+    for r in rt.runners.iter_mut().chain(rt.retired.iter_mut()) {
+        r.join(deadline);
+    }
+    let mut failure = failure;
+    if failure.is_none() {
+        while let Some((id, frame)) = rt.mailbox.take_pending(cursor) {
+            if let Err(e) = rt.process(id, frame) {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let flushed = rt.sink.flush();
+    let streams = rt.mailbox.stats();
+    let engine = rt.detector.engine_name();
+    let stats = std::mem::take(&mut rt.stats);
+    if let Some(e) = failure {
+        eprintln!("{}", stats.line(engine));
         return Err(e);
     }
-    Ok(RunReport {
-        engine: detector.engine_name(),
-        streams: streams
+    flushed?;
+    if !signals.terminating()
+        && let Some(StreamStats {
+            name,
+            state: StreamState::Failed(e),
+            ..
+        }) = streams
             .iter()
-            .zip(per_stream)
-            .zip(dropped)
-            .map(|((s, n), d)| (s.name.clone(), n, d))
-            .collect(),
+            .find(|s| matches!(s.state, StreamState::Failed(_)))
+    {
+        eprintln!("{}", stats.line(engine));
+        return Err(Error::source(format!("stream \"{name}\": {e}")));
+    }
+    Ok(RunReport {
         stats,
+        engine,
+        streams,
     })
 }

@@ -1,0 +1,450 @@
+//! From the validated tree to the typed `Config`, with the checks that involve more than one
+//! value (unique stream names, source URIs, keys that exclude each other). Wrong types were
+//! reported by `validate`; here they are skipped so every other problem is still found.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::tree::{Node, Value};
+use super::{
+    Config, DeviceConfig, EngineKind, EventTarget, Issue, Issues, Layers, ModelConfig,
+    OutputConfig, PipelineConfig, PreprocessKind, ResizeAt, StreamConfig, defaults,
+};
+use crate::capture::{SourceSpec, Transport};
+use crate::detect::Family;
+use crate::detect::family::{DecodeOptions, InputOverrides};
+use crate::preprocess::{ChannelOrder, Layout, Letterbox, Pad};
+
+fn str_of(n: Option<&Node>) -> Option<&str> {
+    match n.map(|n| &n.value) {
+        Some(Value::Str(s)) => Some(s),
+        _ => None,
+    }
+}
+
+fn int_of(n: Option<&Node>) -> Option<i64> {
+    match n.map(|n| &n.value) {
+        Some(Value::Int(i)) => Some(*i),
+        _ => None,
+    }
+}
+
+fn num_of(n: Option<&Node>) -> Option<f64> {
+    match n.map(|n| &n.value) {
+        Some(Value::Int(i)) => Some(*i as f64),
+        Some(Value::Float(f)) if f.is_finite() => Some(*f),
+        _ => None,
+    }
+}
+
+fn bool_of(n: Option<&Node>) -> Option<bool> {
+    match n.map(|n| &n.value) {
+        Some(Value::Bool(b)) => Some(*b),
+        _ => None,
+    }
+}
+
+fn list_of(n: Option<&Node>) -> Option<&[Node]> {
+    match n.map(|n| &n.value) {
+        Some(Value::Array(a)) => Some(a),
+        _ => None,
+    }
+}
+
+fn nums3(n: Option<&Node>) -> Option<[f32; 3]> {
+    let l = list_of(n)?;
+    match l {
+        [a, b, c] => Some([
+            num_of(Some(a))? as f32,
+            num_of(Some(b))? as f32,
+            num_of(Some(c))? as f32,
+        ]),
+        _ => None,
+    }
+}
+
+/// A path value resolved against the directory of the file that set it.
+fn path_of(n: Option<&Node>, layers: &Layers) -> Option<PathBuf> {
+    let n = n?;
+    let s = str_of(Some(n))?;
+    let p = Path::new(s);
+    Some(if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        layers.dir_of(&n.origin).join(p)
+    })
+}
+
+fn family(s: &str) -> Option<Family> {
+    Some(match s {
+        "nanodet" => Family::Nanodet,
+        "ssd" => Family::Ssd,
+        "yolov5" => Family::Yolov5,
+        "yolov8" => Family::Yolov8,
+        "yolox" => Family::Yolox,
+        _ => return None,
+    })
+}
+
+fn model(m: &Node, layers: &Layers, is: &mut Issues) -> Option<ModelConfig> {
+    let path_node = m.get("path");
+    if let (Some(n), Some(s)) = (path_node, str_of(path_node))
+        && s.trim().is_empty()
+    {
+        is.push(Issue::at(
+            &n.origin,
+            "model.path",
+            "is empty; expected the path of an .onnx file",
+        ));
+    }
+    let mut mc = ModelConfig::new(
+        path_of(path_node, layers)?,
+        family(str_of(m.get("family"))?)?,
+    );
+    mc.engine = match str_of(m.get("engine")) {
+        Some("tensorrt") => EngineKind::Tensorrt,
+        _ => EngineKind::OnnxCpu,
+    };
+    mc.preprocess = match str_of(m.get("preprocess")) {
+        Some("cuda") => PreprocessKind::Cuda,
+        _ => PreprocessKind::Cpu,
+    };
+    mc.labels = path_of(m.get("labels"), layers);
+    mc.score_threshold =
+        num_of(m.get("score_threshold")).map_or(defaults::SCORE_THRESHOLD, |v| v as f32);
+    mc.nms_iou = num_of(m.get("nms_iou")).map_or(defaults::NMS_IOU, |v| v as f32);
+    if let Some(t) = m.get("class_thresholds") {
+        for e in t.entries() {
+            if let Some(v) = num_of(Some(&e.node)) {
+                mc.class_thresholds.push((e.key.clone(), v as f32));
+            }
+        }
+    }
+    if let Some(list) = list_of(m.get("classes")) {
+        let mut seen = HashSet::new();
+        for c in list {
+            let Some(name) = str_of(Some(c)) else {
+                continue;
+            };
+            if name.trim().is_empty() {
+                is.push(Issue::at(
+                    &c.origin,
+                    "model.classes",
+                    "contains an empty name",
+                ));
+            } else if !seen.insert(name.to_string()) {
+                is.push(Issue::at(
+                    &c.origin,
+                    "model.classes",
+                    format!("lists \"{name}\" twice"),
+                ));
+            } else {
+                mc.classes.push(name.to_string());
+            }
+        }
+    }
+    mc.max_detections =
+        int_of(m.get("max_detections")).map_or(defaults::MAX_DETECTIONS, |v| v as usize);
+    mc.threads = int_of(m.get("threads")).map_or(defaults::THREADS, |v| v as usize);
+    mc.onnxruntime_lib = path_of(m.get("onnxruntime_lib"), layers);
+    let mut input = InputOverrides::default();
+    if let Some([w, h]) = list_of(m.get("input_size"))
+        && let (Some(w), Some(h)) = (int_of(Some(w)), int_of(Some(h)))
+    {
+        input.size = Some((w as u32, h as u32));
+    }
+    input.layout = match str_of(m.get("layout")) {
+        Some("nchw") => Some(Layout::Nchw),
+        Some("nhwc") => Some(Layout::Nhwc),
+        _ => None,
+    };
+    input.channel_order = match str_of(m.get("channel_order")) {
+        Some("rgb") => Some(ChannelOrder::Rgb),
+        Some("bgr") => Some(ChannelOrder::Bgr),
+        _ => None,
+    };
+    input.letterbox = match str_of(m.get("letterbox")) {
+        Some("top-left") => Some(Letterbox::TopLeft),
+        Some("center") => Some(Letterbox::Center),
+        Some("stretch") => Some(Letterbox::Stretch),
+        _ => None,
+    };
+    input.mean = nums3(m.get("mean"));
+    input.std = nums3(m.get("std"));
+    if let (Some(s), Some(n)) = (input.std, m.get("std"))
+        && s.contains(&0.0)
+    {
+        is.push(Issue::at(
+            &n.origin,
+            "model.std",
+            "contains 0; expected non-zero divisors",
+        ));
+    }
+    match (m.get("pad_pixel"), m.get("pad_value")) {
+        (Some(_), Some(v)) => is.push(Issue::at(
+            &v.origin,
+            "model.pad_value",
+            "set together with model.pad_pixel; keep one of them",
+        )),
+        (Some(p), None) => input.pad = num_of(Some(p)).map(|v| Pad::Pixel(v as f32)),
+        (None, Some(v)) => input.pad = num_of(Some(v)).map(|v| Pad::Tensor(v as f32)),
+        (None, None) => {}
+    }
+    mc.input = input;
+    mc.decode = DecodeOptions {
+        strides: list_of(m.get("strides")).and_then(|l| {
+            let v: Vec<u32> = l
+                .iter()
+                .filter_map(|n| int_of(Some(n)).map(|i| i as u32))
+                .collect();
+            (!v.is_empty()).then_some(v)
+        }),
+        reg_max: int_of(m.get("reg_max")).map(|v| v as u32),
+    };
+    if let Some(n) = m.get("strides")
+        && list_of(Some(n)).is_some_and(|l| l.is_empty())
+    {
+        is.push(Issue::at(
+            &n.origin,
+            "model.strides",
+            "is empty; expected e.g. [8, 16, 32]",
+        ));
+    }
+    Some(mc)
+}
+
+fn stream(
+    s: &Node,
+    layers: &Layers,
+    is: &mut Issues,
+    names: &mut HashSet<String>,
+) -> Option<StreamConfig> {
+    let name_node = s.get("name");
+    let name = str_of(name_node).map(|n| n.trim().to_string());
+    let label = name
+        .as_ref()
+        .map_or_else(|| "stream".to_string(), |n| format!("stream \"{n}\""));
+    if let (Some(n), Some(name)) = (name_node, &name) {
+        if name.is_empty() {
+            is.push(Issue::at(
+                &n.origin,
+                "stream.name",
+                "is empty; expected a short unique name (it appears in every event)",
+            ));
+        } else if name.contains(['"', '\n']) {
+            is.push(Issue::at(
+                &n.origin,
+                "stream.name",
+                "contains a quote or newline; expected a plain name",
+            ));
+        } else if !names.insert(name.clone()) {
+            is.push(Issue::at(
+                &n.origin,
+                &format!("{label}.name"),
+                "is used by another [[stream]]; names must be unique",
+            ));
+        }
+    }
+    let uri_node = s.get("uri")?;
+    let uri = str_of(Some(uri_node))?;
+    let source = match SourceSpec::parse(uri, &layers.dir_of(&uri_node.origin)) {
+        Ok(mut src) => {
+            let (user, password) = (str_of(s.get("user")), str_of(s.get("password")));
+            if let SourceSpec::Rtsp {
+                user: u,
+                password: p,
+                ..
+            } = &mut src
+            {
+                if user.is_some() {
+                    *u = user.map(str::to_string);
+                }
+                if password.is_some() {
+                    *p = password.map(str::to_string);
+                }
+            } else if let Some(n) = s.get("user").or(s.get("password")) {
+                is.push(Issue::at(
+                    &n.origin,
+                    &format!("{label}.user"),
+                    "user and password apply to rtsp:// sources only",
+                ));
+            }
+            if let Some(n) = s.get("realtime")
+                && !matches!(src, SourceSpec::File { .. })
+            {
+                is.push(Issue::at(
+                    &n.origin,
+                    &format!("{label}.realtime"),
+                    "applies to file sources only (live sources are always realtime)",
+                ));
+            }
+            if let Some(n) = s.get("transport").or(s.get("latency_ms"))
+                && !matches!(src, SourceSpec::Rtsp { .. })
+            {
+                is.push(Issue::at(
+                    &n.origin,
+                    &label,
+                    "transport and latency_ms apply to rtsp:// sources only",
+                ));
+            }
+            Some(src)
+        }
+        Err(e) => {
+            is.push(Issue::at(&uri_node.origin, &format!("{label}.uri"), e));
+            None
+        }
+    }?;
+    Some(StreamConfig {
+        name: name?,
+        source,
+        enabled: bool_of(s.get("enabled")).unwrap_or(true),
+        fps_limit: num_of(s.get("fps_limit")),
+        realtime: bool_of(s.get("realtime")).unwrap_or(false),
+        transport: match str_of(s.get("transport")) {
+            Some("udp") => Transport::Udp,
+            _ => Transport::Tcp,
+        },
+        latency_ms: int_of(s.get("latency_ms")).map_or(defaults::RTSP_LATENCY_MS, |v| v as u32),
+    })
+}
+
+/// Builds the typed configuration; problems go to `is`. None when required parts are unusable.
+pub fn build(
+    root: &Node,
+    layers: &Layers,
+    origin: Option<&Path>,
+    is: &mut Issues,
+) -> Option<Config> {
+    let dev = root.get("device");
+    let device = DeviceConfig {
+        name: str_of(dev.and_then(|d| d.get("name")))
+            .unwrap_or("edgesight")
+            .to_string(),
+        log_level: str_of(dev.and_then(|d| d.get("log_level")))
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(log::LevelFilter::Info),
+    };
+    let model = root.get("model").and_then(|m| model(m, layers, is));
+    let p = root.get("pipeline");
+    let pipeline = PipelineConfig {
+        fps_limit: num_of(p.and_then(|p| p.get("fps_limit"))),
+        resize: match str_of(p.and_then(|p| p.get("resize"))) {
+            Some("capture") => ResizeAt::Capture,
+            _ => ResizeAt::Preprocess,
+        },
+        shutdown_timeout: Duration::from_secs_f64(
+            num_of(p.and_then(|p| p.get("shutdown_timeout_s")))
+                .unwrap_or(defaults::SHUTDOWN_TIMEOUT_S),
+        ),
+    };
+    let mut names = HashSet::new();
+    let mut streams = Vec::new();
+    for s in list_of(root.get("stream")).unwrap_or(&[]) {
+        if let Some(sc) = stream(s, layers, is, &mut names) {
+            streams.push(sc);
+        }
+    }
+    let path = root
+        .get("output")
+        .and_then(|o| o.get("jsonl"))
+        .and_then(|j| j.get("path"));
+    let jsonl = match (path, str_of(path)) {
+        (_, None) | (_, Some("-")) => EventTarget::Stdout,
+        (Some(n), Some(s)) if s.trim().is_empty() => {
+            is.push(Issue::at(
+                &n.origin,
+                "output.jsonl.path",
+                "is empty; expected a file path or \"-\" for standard output",
+            ));
+            EventTarget::Stdout
+        }
+        (n, Some(_)) => EventTarget::File(path_of(n, layers)?),
+    };
+    Some(Config {
+        origin: origin.map(Path::to_path_buf),
+        device,
+        model: model?,
+        pipeline,
+        streams,
+        output: OutputConfig { jsonl },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::{EventTarget, parse_str};
+
+    const MIN: &str = "[model]\npath = \"m.onnx\"\nfamily = \"nanodet\"\n";
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = parse_str(MIN, Some(Path::new("/etc/edgesight/edgesight.toml"))).unwrap();
+        assert_eq!(c.model.path, Path::new("/etc/edgesight/m.onnx"));
+        assert_eq!(c.model.score_threshold, 0.35);
+        assert_eq!(c.output.jsonl, EventTarget::Stdout);
+        assert_eq!(c.pipeline.shutdown_timeout.as_secs(), 5);
+        assert!(c.streams.is_empty());
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_key_and_suggestion() {
+        let text = format!("{MIN}scor_threshold = 0.5\n");
+        let e = parse_str(&text, Some(Path::new("a.toml")))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "a.toml:4:1: model.scor_threshold: unknown key; did you mean `score_threshold`?"
+        );
+    }
+
+    #[test]
+    fn every_error_is_reported_in_file_order() {
+        let text = format!(
+            "{MIN}score_threshold = 1.5\nnms_iou = \"high\"\n[[stream]]\nname = \"a\"\nuri = \"test://\"\n[[stream]]\nname = \"a\"\nuri = \"ftp://x\"\n"
+        );
+        let e = parse_str(&text, Some(Path::new("a.toml")))
+            .unwrap_err()
+            .to_string();
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(lines.len(), 4, "{e}");
+        assert_eq!(
+            lines[0],
+            "a.toml:4:19: model.score_threshold: found 1.5, expected a number in 0..=1"
+        );
+        assert_eq!(
+            lines[1],
+            "a.toml:5:11: model.nms_iou: found \"high\", expected a number in 0..=1"
+        );
+        assert_eq!(
+            lines[2],
+            "a.toml:10:8: stream \"a\".name: is used by another [[stream]]; names must be unique"
+        );
+        assert!(
+            lines[3].starts_with("a.toml:11:7: stream \"a\".uri: unsupported scheme \"ftp\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_model_section_and_enum_suggestion() {
+        let e = parse_str("[device]\nname = \"x\"\n", Some(Path::new("a.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("model: missing [model] section"), "{e}");
+        let e = parse_str(
+            "[model]\npath = \"m\"\nfamily = \"nanodett\"\n",
+            Some(Path::new("a.toml")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("a.toml:3:10: model.family: found \"nanodett\", expected one of"),
+            "{e}"
+        );
+        assert!(e.contains("did you mean \"nanodet\"?"), "{e}");
+    }
+}

@@ -1,0 +1,247 @@
+//! Config files as a tree of values that remember where they came from, and the merge of the
+//! main file with its drop-ins (`conf.d/*.toml`, lexical order, later keys win per key).
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::de::{DeTable, DeValue};
+
+/// One file of the configuration.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// Where a value was written: file index into the layer list and byte span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: usize,
+    pub span: Range<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Datetime(String),
+    Array(Vec<Node>),
+    Table(Vec<Entry>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub key: String,
+    pub key_origin: Origin,
+    pub node: Node,
+}
+
+impl Value {
+    /// Name of the TOML type, for "found …, expected …" messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "a string",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a float",
+            Value::Bool(_) => "a boolean",
+            Value::Datetime(_) => "a date-time",
+            Value::Array(_) => "an array",
+            Value::Table(_) => "a table",
+        }
+    }
+}
+
+impl Node {
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Table(entries) => entries.iter().find(|e| e.key == key).map(|e| &e.node),
+            _ => None,
+        }
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        match &self.value {
+            Value::Table(entries) => entries,
+            _ => &[],
+        }
+    }
+}
+
+/// A parse failure of one file (TOML syntax), with position.
+#[derive(Debug, Clone)]
+pub struct SyntaxError {
+    pub file: usize,
+    pub span: Option<Range<usize>>,
+    pub message: String,
+}
+
+fn convert(v: &toml::Spanned<DeValue<'_>>, file: usize) -> Node {
+    let origin = Origin {
+        file,
+        span: v.span(),
+    };
+    let value = match v.get_ref() {
+        DeValue::String(s) => Value::Str(s.to_string()),
+        DeValue::Integer(i) => match i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
+            Ok(n) => Value::Int(n),
+            Err(_) => Value::Str(i.as_str().to_string()),
+        },
+        DeValue::Float(f) => Value::Float(f.as_str().replace('_', "").parse().unwrap_or(f64::NAN)),
+        DeValue::Boolean(b) => Value::Bool(*b),
+        DeValue::Datetime(d) => Value::Datetime(d.to_string()),
+        DeValue::Array(a) => Value::Array(a.iter().map(|e| convert(e, file)).collect()),
+        DeValue::Table(t) => Value::Table(convert_table(t, file)),
+    };
+    Node { value, origin }
+}
+
+fn convert_table(t: &DeTable<'_>, file: usize) -> Vec<Entry> {
+    t.iter()
+        .map(|(k, v)| Entry {
+            key: k.get_ref().to_string(),
+            key_origin: Origin {
+                file,
+                span: k.span(),
+            },
+            node: convert(v, file),
+        })
+        .collect()
+}
+
+/// Parses one file into a tree, collecting every syntax error TOML's parser can recover from.
+pub fn parse(text: &str, file: usize) -> (Node, Vec<SyntaxError>) {
+    let (doc, errors) = DeTable::parse_recoverable(text);
+    let node = Node {
+        value: Value::Table(convert_table(doc.get_ref(), file)),
+        origin: Origin { file, span: 0..0 },
+    };
+    let errors = errors
+        .into_iter()
+        .map(|e| SyntaxError {
+            file,
+            span: e.span(),
+            message: e.message().trim().to_string(),
+        })
+        .collect();
+    (node, errors)
+}
+
+/// Name of an array-of-tables element used to match drop-in entries (streams by `name`).
+fn element_name(n: &Node) -> Option<&str> {
+    match n.get("name").map(|v| &v.value) {
+        Some(Value::Str(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// Merges `over` into `base`: tables merge key by key; array-of-tables elements with the same
+/// `name` merge, new names are appended; anything else is replaced.
+pub fn merge(base: &mut Node, over: Node) {
+    match (&mut base.value, over.value) {
+        (Value::Table(b), Value::Table(o)) => {
+            for entry in o {
+                match b.iter_mut().find(|e| e.key == entry.key) {
+                    Some(existing) => merge(&mut existing.node, entry.node),
+                    None => b.push(entry),
+                }
+            }
+        }
+        (Value::Array(b), Value::Array(o))
+            if o.iter().all(|n| matches!(n.value, Value::Table(_)))
+                && b.iter().all(|n| matches!(n.value, Value::Table(_))) =>
+        {
+            for el in o {
+                let same = element_name(&el)
+                    .and_then(|name| b.iter().position(|x| element_name(x) == Some(name)));
+                match same {
+                    Some(i) => merge(&mut b[i], el),
+                    None => b.push(el),
+                }
+            }
+        }
+        (_, value) => {
+            base.value = value;
+            base.origin = over.origin;
+        }
+    }
+}
+
+/// The files that make up a configuration: `main` then `<dir of main>/conf.d/*.toml` by name.
+pub fn drop_ins(main: &Path) -> Vec<PathBuf> {
+    let dir = main
+        .parent()
+        .map_or_else(|| PathBuf::from("conf.d"), |d| d.join("conf.d"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(text: &str, file: usize) -> Node {
+        let (n, errors) = parse(text, file);
+        assert!(errors.is_empty(), "{errors:?}");
+        n
+    }
+
+    #[test]
+    fn drop_in_overrides_per_key_and_merges_streams_by_name() {
+        let mut base = tree(
+            "[model]\npath = \"a\"\nfamily = \"nanodet\"\n[[stream]]\nname = \"x\"\nuri = \"test://\"\n",
+            0,
+        );
+        let over = tree(
+            "[model]\npath = \"b\"\n[[stream]]\nname = \"x\"\nenabled = false\n[[stream]]\nname = \"y\"\nuri = \"test://\"\n",
+            1,
+        );
+        merge(&mut base, over);
+        let model = base.get("model").unwrap();
+        assert_eq!(model.get("path").unwrap().value, Value::Str("b".into()));
+        assert_eq!(model.get("path").unwrap().origin.file, 1);
+        assert_eq!(model.get("family").unwrap().origin.file, 0);
+        let Value::Array(streams) = &base.get("stream").unwrap().value else {
+            panic!()
+        };
+        assert_eq!(streams.len(), 2);
+        assert_eq!(streams[0].get("enabled").unwrap().value, Value::Bool(false));
+        assert_eq!(streams[0].get("uri").unwrap().origin.file, 0);
+    }
+
+    #[test]
+    fn syntax_errors_are_all_collected() {
+        let (_, errors) = parse("a = \nb = [1,\n[x\n", 0);
+        assert!(!errors.is_empty());
+        assert!(errors.iter().all(|e| e.span.is_some()));
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+}
