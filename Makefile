@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 BIN := target/release/edgesight
 
-.PHONY: all deps onnxruntime test-deps build demo test lint fmt clean
+.PHONY: all deps onnxruntime test-deps build demo test lint fmt clean soak
 
 all: build
 
@@ -28,6 +28,11 @@ demo: build onnxruntime
 test: deps onnxruntime test-deps
 	$(CARGO) fmt --check
 	$(CARGO) test --release --locked
+
+## Soak test (not in CI): 4 looped streams for MINUTES minutes, RSS at start and end.
+MINUTES ?= 10
+soak: build onnxruntime
+	scripts/soak.sh $(MINUTES)
 
 lint: deps
 	$(CARGO) clippy --release --locked --all-targets -- -D warnings

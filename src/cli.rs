@@ -87,9 +87,8 @@ enum Command {
 }
 
 fn parse_family(s: &str) -> std::result::Result<Family, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| {
-        format!("unknown family {s:?}; expected nanodet, ssd, yolov5, yolov8 or yolox")
-    })
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| format!("unknown family {s:?}; expected nanodet, ssd, yolov5, yolov8 or yolox"))
 }
 
 fn detect_config(
@@ -111,16 +110,12 @@ fn detect_config(
             };
             Config {
                 origin: None,
-                device: config::DeviceConfig {
-                    name: "edgesight".into(),
-                    log_level: log::LevelFilter::Info,
-                },
+                device: config::DeviceConfig { name: "edgesight".into(), log_level: log::LevelFilter::Info },
                 model: ModelConfig::new(m.clone(), f),
                 pipeline: Default::default(),
                 streams: Vec::new(),
-                output: config::OutputConfig {
-                    jsonl: config::EventTarget::Stdout,
-                },
+                output: config::OutputConfig { jsonl: config::EventTarget::Stdout },
+                metrics: Default::default(),
             }
         }
         (None, None) => {
@@ -140,9 +135,7 @@ fn detect_config(
     }
     if let Some(t) = score_threshold {
         if !(0.0..=1.0).contains(&t) {
-            return Err(Error::config(format!(
-                "--score-threshold {t} is out of range, expected 0..=1"
-            )));
+            return Err(Error::config(format!("--score-threshold {t} is out of range, expected 0..=1")));
         }
         cfg.model.score_threshold = t;
     }
@@ -157,10 +150,7 @@ fn check(path: &Path, opts: &EnvOptions, schema_only: bool, quiet: bool) -> Resu
         print!("{}", config::report::resolved(&loaded));
     }
     if schema_only {
-        eprintln!(
-            "edgesight: {}: configuration valid (schema only)",
-            path.display()
-        );
+        eprintln!("edgesight: {}: configuration valid (schema only)", path.display());
         return Ok(loaded.config);
     }
     let mut errors = environment::check(&loaded, opts);
@@ -184,31 +174,16 @@ fn check(path: &Path, opts: &EnvOptions, schema_only: bool, quiet: bool) -> Resu
 
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Check {
-            config,
-            offline,
-            schema_only,
-            quiet,
-        } => {
-            let opts = EnvOptions {
-                offline,
-                ..EnvOptions::default()
-            };
+        Command::Check { config, offline, schema_only, quiet } => {
+            let opts = EnvOptions { offline, ..EnvOptions::default() };
             check(&config, &opts, schema_only, quiet).map(|_| ())
         }
-        Command::Run {
-            config,
-            dry_run: true,
-        } => check(&config, &EnvOptions::default(), false, false).map(|_| ()),
-        Command::Run {
-            config,
-            dry_run: false,
-        } => {
+        Command::Run { config, dry_run: true } => check(&config, &EnvOptions::default(), false, false).map(|_| ()),
+        Command::Run { config, dry_run: false } => {
             let loaded = config::load(&config)?;
             crate::logging::init(loaded.config.device.log_level);
             let signals = Signals::install()?;
-            let report = pipeline::run(loaded.config.clone(), Some(config), signals)
-                .map_err(|e| loaded.locate(e))?;
+            let report = pipeline::run(loaded.config.clone(), Some(config), signals).map_err(|e| loaded.locate(e))?;
             for s in &report.streams {
                 log::info!(
                     "stream \"{}\": {} frames processed, {} dropped (engine busy), {} dropped (fps_limit), {:?}",
@@ -220,33 +195,16 @@ fn dispatch(cli: Cli) -> Result<()> {
                 );
             }
             let mut stats = report.stats;
-            stats.dropped = report
-                .streams
-                .iter()
-                .map(|s| s.dropped_busy + s.dropped_fps_limit)
-                .sum();
+            stats.dropped = report.streams.iter().map(|s| s.dropped_busy + s.dropped_fps_limit).sum();
             eprintln!("{}", stats.line(report.engine));
             Ok(())
         }
-        Command::Detect {
-            config,
-            model,
-            family,
-            labels,
-            score_threshold,
-            every,
-            inputs,
-        } => {
+        Command::Detect { config, model, family, labels, score_threshold, every, inputs } => {
             let cfg = detect_config(config.as_deref(), model, family, labels, score_threshold)?;
             crate::logging::init(cfg.device.log_level.min(log::LevelFilter::Warn));
             let signals = Signals::install()?;
             let mut sink = JsonlSink::stdout();
-            let stats = detect_files(
-                &cfg,
-                &DetectArgs { inputs, every },
-                &mut sink,
-                signals.terminate_flag(),
-            )?;
+            let stats = detect_files(&cfg, &DetectArgs { inputs, every }, &mut sink, signals.terminate_flag())?;
             eprintln!("{}", stats.line("onnx-cpu"));
             Ok(())
         }
@@ -255,11 +213,7 @@ fn dispatch(cli: Cli) -> Result<()> {
 
 /// Prints an error, one line per problem; under journald with the error priority.
 fn report(e: &Error) {
-    let prefix = if std::env::var_os("JOURNAL_STREAM").is_some() {
-        "<3>"
-    } else {
-        ""
-    };
+    let prefix = if std::env::var_os("JOURNAL_STREAM").is_some() { "<3>" } else { "" };
     for line in e.to_string().lines() {
         eprintln!("{prefix}edgesight: {}: {line}", e.label());
     }

@@ -29,11 +29,7 @@ impl RateLimiter {
     /// Whether a message from `site` may go out now, and how many were suppressed before it.
     pub fn allow(&self, site: (&str, u32), now: Instant) -> Option<u64> {
         let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let b = map.entry((site.0.to_string(), site.1)).or_insert(Bucket {
-            tokens: BURST,
-            at: now,
-            suppressed: 0,
-        });
+        let b = map.entry((site.0.to_string(), site.1)).or_insert(Bucket { tokens: BURST, at: now, suppressed: 0 });
         let refill = now.saturating_duration_since(b.at).as_secs_f64() / REFILL.as_secs_f64();
         b.tokens = (b.tokens + refill).min(BURST);
         b.at = now;
@@ -61,19 +57,13 @@ impl Log for Logger {
         if !self.inner.matches(record) {
             return;
         }
-        let site = (
-            record.file().unwrap_or(record.target()),
-            record.line().unwrap_or(0),
-        );
+        let site = (record.file().unwrap_or(record.target()), record.line().unwrap_or(0));
         match self.limiter.allow(site, Instant::now()) {
             None => {}
             Some(0) => self.inner.log(record),
             Some(n) => self.inner.log(
                 &Record::builder()
-                    .args(format_args!(
-                        "{} ({n} similar messages suppressed)",
-                        record.args()
-                    ))
+                    .args(format_args!("{} ({n} similar messages suppressed)", record.args()))
                     .metadata(record.metadata().clone())
                     .module_path(record.module_path())
                     .file(record.file())
@@ -117,10 +107,7 @@ pub fn init(level: LevelFilter) {
         } else {
             b.format_timestamp_millis();
         }
-        let logger = Logger {
-            inner: b.build(),
-            limiter: RateLimiter::default(),
-        };
+        let logger = Logger { inner: b.build(), limiter: RateLimiter::default() };
         let _ = log::set_boxed_logger(Box::new(logger));
     });
     set_level(level);
@@ -128,11 +115,7 @@ pub fn init(level: LevelFilter) {
 
 /// Applies the configured level, unless RUST_LOG decides.
 pub fn set_level(level: LevelFilter) {
-    log::set_max_level(if rust_log_set() {
-        LevelFilter::Trace
-    } else {
-        level
-    });
+    log::set_max_level(if rust_log_set() { LevelFilter::Trace } else { level });
 }
 
 #[cfg(test)]

@@ -16,10 +16,7 @@ struct Case {
 
 fn cases() -> Vec<Case> {
     let dir = root().join("tests/configs/broken");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("corpus")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("corpus").filter_map(|e| e.ok().map(|e| e.path())).collect();
     files.sort();
     files
         .into_iter()
@@ -27,9 +24,7 @@ fn cases() -> Vec<Case> {
         .map(|file| {
             let text = std::fs::read_to_string(&file).expect("read");
             let header = |k: &str| -> Vec<String> {
-                text.lines()
-                    .filter_map(|l| l.strip_prefix(&format!("# {k}: ")).map(str::to_string))
-                    .collect()
+                text.lines().filter_map(|l| l.strip_prefix(&format!("# {k}: ")).map(str::to_string)).collect()
             };
             Case {
                 exit: header("exit")
@@ -57,20 +52,12 @@ fn broken_configs_are_caught_with_position_and_key() {
         args.extend(["--config", p(&c.file)]);
         let o = edgesight(&args, &[]);
         let err = stderr(&o);
-        let name = c
-            .file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = c.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if err.contains("panicked") {
             failures.push(format!("{name}: panic: {err}"));
         }
         if o.status.code() != Some(c.exit) {
-            failures.push(format!(
-                "{name}: exit {:?}, expected {}: {err}",
-                o.status.code(),
-                c.exit
-            ));
+            failures.push(format!("{name}: exit {:?}, expected {}: {err}", o.status.code(), c.exit));
         }
         for e in &c.expect {
             if !err.contains(e.as_str()) {
@@ -86,31 +73,12 @@ fn broken_configs_are_caught_with_position_and_key() {
 
 #[test]
 fn the_shipped_configs_pass_check() {
-    let o = edgesight(
-        &[
-            "check",
-            "--offline",
-            "--config",
-            p(&root().join("configs/x86-dev.toml")),
-        ],
-        &[],
-    );
+    let o = edgesight(&["check", "--offline", "--config", p(&root().join("configs/x86-dev.toml"))], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("family = \"nanodet\""), "{out}");
-    assert!(
-        out.contains("x86-dev.toml:"),
-        "values name their file: {out}"
-    );
-    let o = edgesight(
-        &[
-            "check",
-            "--schema-only",
-            "--config",
-            p(&root().join("configs/edgesight.toml")),
-        ],
-        &[],
-    );
+    assert!(out.contains("x86-dev.toml:"), "values name their file: {out}");
+    let o = edgesight(&["check", "--schema-only", "--config", p(&root().join("configs/edgesight.toml"))], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
         stdout(&o).contains("password = \"********\"") || !stdout(&o).contains("password ="),
@@ -131,60 +99,29 @@ fn drop_ins_override_per_key_and_the_report_names_their_file() {
     )
     .expect("main");
     std::fs::create_dir(dir.path().join("conf.d")).expect("conf.d");
-    std::fs::write(
-        dir.path().join("conf.d/10-threshold.toml"),
-        "[model]\nscore_threshold = 0.5\n",
-    )
-    .expect("drop-in");
-    std::fs::write(
-        dir.path().join("conf.d/20-stream.toml"),
-        "[[stream]]\nname = \"a\"\nenabled = false\n",
-    )
-    .expect("drop-in");
+    std::fs::write(dir.path().join("conf.d/10-threshold.toml"), "[model]\nscore_threshold = 0.5\n").expect("drop-in");
+    std::fs::write(dir.path().join("conf.d/20-stream.toml"), "[[stream]]\nname = \"a\"\nenabled = false\n")
+        .expect("drop-in");
     let o = edgesight(&["check", "--offline", "--config", p(&main)], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
-    let line = |key: &str| {
-        out.lines()
-            .find(|l| l.starts_with(&format!("{key} =")))
-            .unwrap_or_default()
-            .to_string()
-    };
+    let line = |key: &str| out.lines().find(|l| l.starts_with(&format!("{key} ="))).unwrap_or_default().to_string();
     assert!(
-        line("score_threshold").contains("0.5")
-            && line("score_threshold").contains("10-threshold.toml:2"),
+        line("score_threshold").contains("0.5") && line("score_threshold").contains("10-threshold.toml:2"),
         "{out}"
     );
     assert!(line("threads").contains("edgesight.toml:5"), "{out}");
-    assert!(
-        line("enabled").contains("false") && line("enabled").contains("20-stream.toml:3"),
-        "{out}"
-    );
+    assert!(line("enabled").contains("false") && line("enabled").contains("20-stream.toml:3"), "{out}");
     // An error in a drop-in names the drop-in.
-    std::fs::write(
-        dir.path().join("conf.d/30-bad.toml"),
-        "[model]\nnms_iou = 3\n",
-    )
-    .expect("drop-in");
+    std::fs::write(dir.path().join("conf.d/30-bad.toml"), "[model]\nnms_iou = 3\n").expect("drop-in");
     let o = edgesight(&["check", "--offline", "--config", p(&main)], &[]);
     assert_fails(&o, 2, &["30-bad.toml:2:11: model.nms_iou: found 3"]);
 }
 
 #[test]
 fn dry_run_checks_and_exits_without_running() {
-    let o = edgesight(
-        &[
-            "run",
-            "--dry-run",
-            "--config",
-            p(&root().join("configs/x86-dev.toml")),
-        ],
-        &[],
-    );
+    let o = edgesight(&["run", "--dry-run", "--config", p(&root().join("configs/x86-dev.toml"))], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("configuration valid"));
-    assert!(
-        !stdout(&o).contains("\"detections\""),
-        "no events in a dry run"
-    );
+    assert!(!stdout(&o).contains("\"detections\""), "no events in a dry run");
 }

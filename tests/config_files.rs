@@ -11,17 +11,9 @@ fn root() -> &'static Path {
 
 #[test]
 fn x86_dev_config_is_complete_and_self_contained() {
-    let cfg =
-        config::load_file(&root().join("configs/x86-dev.toml")).expect("x86-dev.toml is valid");
-    assert!(
-        cfg.model.path.exists(),
-        "model {} exists",
-        cfg.model.path.display()
-    );
-    assert!(
-        cfg.model.labels.as_ref().is_some_and(|l| l.exists()),
-        "labels exist"
-    );
+    let cfg = config::load_file(&root().join("configs/x86-dev.toml")).expect("x86-dev.toml is valid");
+    assert!(cfg.model.path.exists(), "model {} exists", cfg.model.path.display());
+    assert!(cfg.model.labels.as_ref().is_some_and(|l| l.exists()), "labels exist");
     assert_eq!(cfg.model.family, Family::Nanodet);
     assert_eq!(cfg.output.jsonl, EventTarget::Stdout);
     assert_eq!(cfg.streams.len(), 1);
@@ -35,12 +27,8 @@ fn x86_dev_config_is_complete_and_self_contained() {
 
 #[test]
 fn reference_config_documents_every_section_and_is_valid() {
-    let cfg =
-        config::load_file(&root().join("configs/edgesight.toml")).expect("edgesight.toml is valid");
+    let cfg = config::load_file(&root().join("configs/edgesight.toml")).expect("edgesight.toml is valid");
     assert_eq!(cfg.model.classes.len(), 6);
-    assert_eq!(
-        cfg.model.class_thresholds,
-        vec![("sports ball".to_string(), 0.6)]
-    );
+    assert_eq!(cfg.model.class_thresholds, vec![("sports ball".to_string(), 0.6)]);
     assert_eq!(cfg.streams[0].name, "gate");
 }

@@ -6,10 +6,7 @@ use edgesight::config::{parse_str, schema};
 use proptest::prelude::*;
 
 fn keys() -> Vec<String> {
-    let mut k: Vec<String> = schema::all_keys()
-        .iter()
-        .map(|p| p.rsplit('.').next().unwrap_or(p).to_string())
-        .collect();
+    let mut k: Vec<String> = schema::all_keys().iter().map(|p| p.rsplit('.').next().unwrap_or(p).to_string()).collect();
     k.extend(["scor_threshold", "nme", "ur", "x", "colour", "🙂"].map(String::from));
     k
 }
@@ -17,11 +14,7 @@ fn keys() -> Vec<String> {
 fn value() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
         any::<i64>().prop_map(|i| i.to_string()),
-        any::<f64>().prop_map(|f| if f.is_finite() {
-            format!("{f:?}")
-        } else {
-            "nan".into()
-        }),
+        any::<f64>().prop_map(|f| if f.is_finite() { format!("{f:?}") } else { "nan".into() }),
         any::<bool>().prop_map(|b| b.to_string()),
         "[a-z0-9:/._?=&-]{0,24}".prop_map(|s| format!("{s:?}")),
         Just("\"rtsp://u:p@host:554/s\"".to_string()),
@@ -34,10 +27,7 @@ fn value() -> impl Strategy<Value = String> {
             prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(", "))),
             prop::collection::vec(("[a-z]{1,6}", inner), 0..3).prop_map(|v| format!(
                 "{{ {} }}",
-                v.iter()
-                    .map(|(k, x)| format!("{k} = {x}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                v.iter().map(|(k, x)| format!("{k} = {x}")).collect::<Vec<_>>().join(", ")
             )),
         ]
     })
@@ -59,24 +49,15 @@ fn document() -> impl Strategy<Value = String> {
     ]);
     let line = (prop::sample::select(keys), value()).prop_map(|(k, v)| format!("{k} = {v}"));
     prop::collection::vec((headers, prop::collection::vec(line, 0..6)), 0..6).prop_map(|sections| {
-        sections
-            .iter()
-            .map(|(h, lines)| format!("{h}\n{}\n", lines.join("\n")))
-            .collect::<String>()
+        sections.iter().map(|(h, lines)| format!("{h}\n{}\n", lines.join("\n"))).collect::<String>()
     })
 }
 
 fn assert_well_formed(r: Result<edgesight::config::Config, Error>) {
     if let Err(e) = r {
-        assert!(
-            matches!(e, Error::Config(_)),
-            "config problems are config errors: {e:?}"
-        );
+        assert!(matches!(e, Error::Config(_)), "config problems are config errors: {e:?}");
         for line in e.to_string().lines() {
-            assert!(
-                line.starts_with("fuzz.toml"),
-                "every problem names the file: {line}"
-            );
+            assert!(line.starts_with("fuzz.toml"), "every problem names the file: {line}");
         }
     }
 }

@@ -6,10 +6,7 @@ mod common;
 use common::*;
 
 fn detect_with_model(model: &str, family: &str, input: &str) -> std::process::Output {
-    edgesight(
-        &["detect", "--model", model, "--family", family, input],
-        &[],
-    )
+    edgesight(&["detect", "--model", model, "--family", family, input], &[])
 }
 
 fn chelsea() -> String {
@@ -19,11 +16,7 @@ fn chelsea() -> String {
 #[test]
 fn missing_model_file() {
     let o = detect_with_model("/nonexistent/model.onnx", "nanodet", &chelsea());
-    assert_fails(
-        &o,
-        3,
-        &["/nonexistent/model.onnx", "No such file", "model.path"],
-    );
+    assert_fails(&o, 3, &["/nonexistent/model.onnx", "No such file", "model.path"]);
 }
 
 #[test]
@@ -33,15 +26,7 @@ fn truncated_model_file() {
     let bytes = std::fs::read(model("nanodet_g_416_coco.onnx")).expect("model");
     std::fs::write(&path, &bytes[..bytes.len() / 3]).expect("write");
     let o = detect_with_model(p(&path), "nanodet", &chelsea());
-    assert_fails(
-        &o,
-        3,
-        &[
-            "truncated.onnx",
-            "not a loadable ONNX model",
-            "copy or export it again",
-        ],
-    );
+    assert_fails(&o, 3, &["truncated.onnx", "not a loadable ONNX model", "copy or export it again"]);
 }
 
 #[test]
@@ -49,58 +34,28 @@ fn non_onnx_and_empty_model_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = dir.path().join("notes.onnx");
     std::fs::write(&text, "this is not a model\n").expect("write");
-    assert_fails(
-        &detect_with_model(p(&text), "nanodet", &chelsea()),
-        3,
-        &["notes.onnx", "not a loadable ONNX model"],
-    );
+    assert_fails(&detect_with_model(p(&text), "nanodet", &chelsea()), 3, &["notes.onnx", "not a loadable ONNX model"]);
     let empty = dir.path().join("empty.onnx");
     std::fs::write(&empty, "").expect("write");
-    assert_fails(
-        &detect_with_model(p(&empty), "nanodet", &chelsea()),
-        3,
-        &["empty.onnx", "is empty"],
-    );
-    assert_fails(
-        &detect_with_model(p(dir.path()), "nanodet", &chelsea()),
-        3,
-        &["is a directory"],
-    );
+    assert_fails(&detect_with_model(p(&empty), "nanodet", &chelsea()), 3, &["empty.onnx", "is empty"]);
+    assert_fails(&detect_with_model(p(dir.path()), "nanodet", &chelsea()), 3, &["is a directory"]);
 }
 
 #[test]
 fn model_that_does_not_match_its_family() {
     let nanodet = model("nanodet_g_416_coco.onnx").display().to_string();
-    let ssd = model("ssdlite_mobilenet_v2_person.onnx")
-        .display()
-        .to_string();
+    let ssd = model("ssdlite_mobilenet_v2_person.onnx").display().to_string();
     // Expected and found are both named.
     let o = detect_with_model(&nanodet, "ssd", &chelsea());
     assert_fails(
         &o,
         3,
-        &[
-            "does not match family \"ssd\"",
-            "expected outputs num_detections",
-            "Identity:0 f32[1,2704,80]",
-        ],
+        &["does not match family \"ssd\"", "expected outputs num_detections", "Identity:0 f32[1,2704,80]"],
     );
     let o = detect_with_model(&nanodet, "yolov8", &chelsea());
-    assert_fails(
-        &o,
-        3,
-        &["does not match family \"yolov8\"", "6 outputs", "[1,4+C,N]"],
-    );
+    assert_fails(&o, 3, &["does not match family \"yolov8\"", "6 outputs", "[1,4+C,N]"]);
     let o = detect_with_model(&ssd, "nanodet", &chelsea());
-    assert_fails(
-        &o,
-        3,
-        &[
-            "does not match family \"nanodet\"",
-            "detection_boxes:0 f32[?,?,?]",
-            "n = 2704, 676, 169",
-        ],
-    );
+    assert_fails(&o, 3, &["does not match family \"nanodet\"", "detection_boxes:0 f32[?,?,?]", "n = 2704, 676, 169"]);
 }
 
 #[test]
@@ -111,63 +66,32 @@ fn missing_or_unreadable_media() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = dir.path().join("clip.mp4");
     std::fs::write(&text, "not a video at all\n".repeat(100)).expect("write");
-    assert_fails(
-        &detect_with_model(&nanodet, "nanodet", p(&text)),
-        4,
-        &["clip.mp4", "not a video or image"],
-    );
+    assert_fails(&detect_with_model(&nanodet, "nanodet", p(&text)), 4, &["clip.mp4", "not a video or image"]);
     let cut = dir.path().join("cut.mp4");
     let bytes = std::fs::read(clip()).expect("clip");
     std::fs::write(&cut, &bytes[..20_000]).expect("write");
-    assert_fails(
-        &detect_with_model(&nanodet, "nanodet", p(&cut)),
-        4,
-        &["cut.mp4"],
-    );
-    assert_fails(
-        &detect_with_model(&nanodet, "nanodet", p(dir.path())),
-        4,
-        &["is a directory"],
-    );
+    assert_fails(&detect_with_model(&nanodet, "nanodet", p(&cut)), 4, &["cut.mp4"]);
+    assert_fails(&detect_with_model(&nanodet, "nanodet", p(dir.path())), 4, &["is a directory"]);
 }
 
 #[test]
 fn missing_or_wrong_onnx_runtime_library() {
     let nanodet = model("nanodet_g_416_coco.onnx").display().to_string();
-    let args = [
-        "detect",
-        "--model",
-        nanodet.as_str(),
-        "--family",
-        "nanodet",
-        "--labels",
-        "/dev/null",
-    ];
+    let args = ["detect", "--model", nanodet.as_str(), "--family", "nanodet", "--labels", "/dev/null"];
     let mut args: Vec<&str> = args.to_vec();
     let c = chelsea();
     args.push(&c);
-    let o = edgesight(
-        &args,
-        &[("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")],
-    );
+    let o = edgesight(&args, &[("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")]);
     assert_fails(
         &o,
         3,
-        &[
-            "cannot load the ONNX Runtime library",
-            "/nonexistent/libonnxruntime.so",
-            "make onnxruntime",
-        ],
+        &["cannot load the ONNX Runtime library", "/nonexistent/libonnxruntime.so", "make onnxruntime"],
     );
     // A shared library that is not ONNX Runtime (the C library is on every machine).
-    let libc = [
-        "/lib/x86_64-linux-gnu/libc.so.6",
-        "/lib/aarch64-linux-gnu/libc.so.6",
-        "/lib64/libc.so.6",
-    ]
-    .into_iter()
-    .find(|p| std::path::Path::new(p).exists())
-    .expect("a libc to load");
+    let libc = ["/lib/x86_64-linux-gnu/libc.so.6", "/lib/aarch64-linux-gnu/libc.so.6", "/lib64/libc.so.6"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("a libc to load");
     let o = edgesight(&args, &[("ORT_DYLIB_PATH", libc)]);
     assert_fails(&o, 3, &["not an ONNX Runtime library", libc]);
 }
@@ -176,11 +100,7 @@ fn missing_or_wrong_onnx_runtime_library() {
 fn unknown_config_key_names_file_line_and_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("edgesight.toml");
-    std::fs::write(
-        &cfg,
-        "[model]\npath = \"m.onnx\"\nfamily = \"nanodet\"\nscore_treshold = 0.5\n",
-    )
-    .expect("write");
+    std::fs::write(&cfg, "[model]\npath = \"m.onnx\"\nfamily = \"nanodet\"\nscore_treshold = 0.5\n").expect("write");
     let o = edgesight(&["detect", "--config", p(&cfg), &chelsea()], &[]);
     assert_fails(&o, 2, &["edgesight.toml:4:1", "score_treshold"]);
     let o = edgesight(&["run", "--config", p(&cfg)], &[]);
@@ -198,11 +118,7 @@ fn unknown_class_name_suggests_the_right_one() {
     );
     std::fs::write(&cfg, text).expect("write");
     let o = edgesight(&["detect", "--config", p(&cfg), &chelsea()], &[]);
-    assert_fails(
-        &o,
-        2,
-        &["model.classes", "\"persn\"", "did you mean \"person\""],
-    );
+    assert_fails(&o, 2, &["model.classes", "\"persn\"", "did you mean \"person\""]);
 }
 
 #[test]

@@ -8,8 +8,8 @@ use edgesight::detect::family::DecodeOptions;
 use edgesight::detect::{ClassPolicy, Family, PostProcess};
 use edgesight::engine::{ElemType, Outputs, TensorInfo, TensorView};
 use edgesight::preprocess::{
-    ChannelOrder, CpuPreprocessor, FrameView, Geometry, Letterbox, Matrix, PixelFormat, TensorMut,
-    YuvCoefficients, YuvConversion,
+    ChannelOrder, CpuPreprocessor, FrameView, Geometry, Letterbox, Matrix, PixelFormat, TensorMut, YuvCoefficients,
+    YuvConversion,
 };
 
 struct Counting;
@@ -59,10 +59,7 @@ struct Tensors {
 
 impl Outputs for Tensors {
     fn output(&self, i: usize) -> edgesight::Result<TensorView<'_>> {
-        Ok(TensorView {
-            shape: &self.shapes[i],
-            data: &self.data[i],
-        })
+        Ok(TensorView { shape: &self.shapes[i], data: &self.data[i] })
     }
 }
 
@@ -82,14 +79,8 @@ fn noise(n: usize, seed: u32) -> Vec<f32> {
 #[test]
 fn preprocess_reuses_its_buffers() {
     let (w, h) = (768u32, 576u32);
-    let packed = noise((w * h * 3) as usize, 1)
-        .iter()
-        .map(|v| (v * 255.0) as u8)
-        .collect::<Vec<u8>>();
-    let i420 = noise((w * h * 3 / 2) as usize, 2)
-        .iter()
-        .map(|v| (v * 255.0) as u8)
-        .collect::<Vec<u8>>();
+    let packed = noise((w * h * 3) as usize, 1).iter().map(|v| (v * 255.0) as u8).collect::<Vec<u8>>();
+    let i420 = noise((w * h * 3 / 2) as usize, 2).iter().map(|v| (v * 255.0) as u8).collect::<Vec<u8>>();
     let yuv = |conversion| FrameView {
         data: &i420,
         width: w,
@@ -100,10 +91,7 @@ fn preprocess_reuses_its_buffers() {
     };
     let frames = [
         FrameView::packed(&packed, w, h, (w * 3) as usize, ChannelOrder::Bgr),
-        yuv(YuvConversion::Video(YuvCoefficients::new(
-            Matrix::Bt601,
-            false,
-        ))),
+        yuv(YuvConversion::Video(YuvCoefficients::new(Matrix::Bt601, false))),
         yuv(YuvConversion::Jpeg),
     ];
     for family in [Family::Nanodet, Family::Ssd, Family::Yolov5] {
@@ -120,21 +108,13 @@ fn preprocess_reuses_its_buffers() {
         };
         for f in &frames {
             run(&mut pre, f);
-            assert_eq!(
-                allocations(|| run(&mut pre, f)),
-                0,
-                "{family}: preprocess allocated on a repeated frame"
-            );
+            assert_eq!(allocations(|| run(&mut pre, f)), 0, "{family}: preprocess allocated on a repeated frame");
         }
     }
 }
 
 fn info(name: &str, shape: &[i64]) -> TensorInfo {
-    TensorInfo {
-        name: name.into(),
-        dtype: ElemType::F32,
-        shape: shape.to_vec(),
-    }
+    TensorInfo { name: name.into(), dtype: ElemType::F32, shape: shape.to_vec() }
 }
 
 #[test]
@@ -150,28 +130,12 @@ fn decode_and_nms_reuse_their_buffers() {
     let cases: Vec<(Family, Vec<TensorInfo>, Vec<Vec<i64>>)> = vec![
         (
             Family::Nanodet,
-            nanodet_shapes
-                .iter()
-                .enumerate()
-                .map(|(i, s)| info(&format!("o{i}"), s))
-                .collect(),
+            nanodet_shapes.iter().enumerate().map(|(i, s)| info(&format!("o{i}"), s)).collect(),
             nanodet_shapes.clone(),
         ),
-        (
-            Family::Yolov5,
-            vec![info("out", &[1, 25200, 85])],
-            vec![vec![1, 25200, 85]],
-        ),
-        (
-            Family::Yolov8,
-            vec![info("out", &[1, 84, 8400])],
-            vec![vec![1, 84, 8400]],
-        ),
-        (
-            Family::Yolox,
-            vec![info("out", &[1, 8400, 85])],
-            vec![vec![1, 8400, 85]],
-        ),
+        (Family::Yolov5, vec![info("out", &[1, 25200, 85])], vec![vec![1, 25200, 85]]),
+        (Family::Yolov8, vec![info("out", &[1, 84, 8400])], vec![vec![1, 84, 8400]]),
+        (Family::Yolox, vec![info("out", &[1, 8400, 85])], vec![vec![1, 8400, 85]]),
         (
             Family::Ssd,
             vec![
@@ -185,14 +149,9 @@ fn decode_and_nms_reuse_their_buffers() {
     ];
     for (family, infos, shapes) in cases {
         let spec = family.default_input();
-        let mut decoder = family
-            .decoder(&spec, &infos, &DecodeOptions::default())
-            .expect("decoder");
-        let mut data: Vec<Vec<f32>> = shapes
-            .iter()
-            .enumerate()
-            .map(|(i, s)| noise(s.iter().product::<i64>() as usize, i as u32 + 7))
-            .collect();
+        let mut decoder = family.decoder(&spec, &infos, &DecodeOptions::default()).expect("decoder");
+        let mut data: Vec<Vec<f32>> =
+            shapes.iter().enumerate().map(|(i, s)| noise(s.iter().product::<i64>() as usize, i as u32 + 7)).collect();
         if family == Family::Ssd {
             data[0][0] = 100.0;
             for (i, c) in data[3].iter_mut().enumerate() {
@@ -202,17 +161,11 @@ fn decode_and_nms_reuse_their_buffers() {
         let outputs = Tensors { shapes, data };
         let mut post = PostProcess::new(ClassPolicy::new(0.5), 0.6, 100);
         let g = Geometry::new(768, 576, spec.width, spec.height, Letterbox::TopLeft);
-        let n = post
-            .run(decoder.as_mut(), &outputs, &g)
-            .expect("decode")
-            .len();
+        let n = post.run(decoder.as_mut(), &outputs, &g).expect("decode").len();
         assert!(n > 0, "{family}: the test data must produce detections");
         let allocs = allocations(|| {
             post.run(decoder.as_mut(), &outputs, &g).expect("decode");
         });
-        assert_eq!(
-            allocs, 0,
-            "{family}: decode + NMS allocated on a repeated frame"
-        );
+        assert_eq!(allocs, 0, "{family}: decode + NMS allocated on a repeated frame");
     }
 }

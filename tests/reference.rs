@@ -7,34 +7,21 @@ mod common;
 use common::*;
 
 fn nanodet_args() -> Vec<String> {
-    vec![
-        "detect".into(),
-        "--config".into(),
-        root().join("configs/x86-dev.toml").display().to_string(),
-    ]
+    vec!["detect".into(), "--config".into(), root().join("configs/x86-dev.toml").display().to_string()]
 }
 
 fn images() -> Vec<String> {
-    [
-        "astronaut.png",
-        "chelsea.png",
-        "basketball1.png",
-        "vtest_f00100.jpg",
-    ]
-    .iter()
-    .map(|n| image(n).display().to_string())
-    .collect()
+    ["astronaut.png", "chelsea.png", "basketball1.png", "vtest_f00100.jpg"]
+        .iter()
+        .map(|n| image(n).display().to_string())
+        .collect()
 }
 
 fn detect(args: &[String]) -> Vec<serde_json::Value> {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = edgesight(&a, &[]);
     assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
-    assert!(
-        stderr(&o).contains("stats: frames="),
-        "stats line missing: {}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("stats: frames="), "stats line missing: {}", stderr(&o));
     parse_lines(&stdout(&o))
 }
 
@@ -51,9 +38,7 @@ fn ssdlite_images_match_reference() {
     let mut args: Vec<String> = vec![
         "detect".into(),
         "--model".into(),
-        model("ssdlite_mobilenet_v2_person.onnx")
-            .display()
-            .to_string(),
+        model("ssdlite_mobilenet_v2_person.onnx").display().to_string(),
         "--family".into(),
         "ssd".into(),
         "--labels".into(),
@@ -71,15 +56,8 @@ fn nanodet_every_25th_frame_of_the_clip_matches_reference() {
     let mut args = nanodet_args();
     args.extend(["--every".into(), "25".into(), clip().display().to_string()]);
     let events = detect(&args);
-    let frames: Vec<u64> = events
-        .iter()
-        .map(|e| e["frame"].as_u64().unwrap_or(u64::MAX))
-        .collect();
-    assert_eq!(
-        frames,
-        (0..32).map(|i| i * 25).collect::<Vec<_>>(),
-        "frame numbers count decoded frames"
-    );
+    let frames: Vec<u64> = events.iter().map(|e| e["frame"].as_u64().unwrap_or(u64::MAX)).collect();
+    assert_eq!(frames, (0..32).map(|i| i * 25).collect::<Vec<_>>(), "frame numbers count decoded frames");
     let failures = compare(&reference("nanodet_vtest_h264_every25.jsonl"), &events);
     assert!(failures.is_empty(), "{failures:#?}");
 }
@@ -90,30 +68,13 @@ fn nanodet_every_25th_frame_of_the_clip_matches_reference() {
 fn a_wrong_pipeline_fails_the_comparison() {
     let dir = tempfile::tempdir().expect("tempdir");
     let base = std::fs::read_to_string(root().join("configs/x86-dev.toml")).expect("config");
-    let base = base.replace(
-        "../models/",
-        &format!("{}/", root().join("models").display()),
-    );
-    for (name, extra) in [
-        ("letterbox", "letterbox = \"center\"\n"),
-        ("channels", "channel_order = \"rgb\"\n"),
-    ] {
+    let base = base.replace("../models/", &format!("{}/", root().join("models").display()));
+    for (name, extra) in [("letterbox", "letterbox = \"center\"\n"), ("channels", "channel_order = \"rgb\"\n")] {
         let cfg = dir.path().join(format!("{name}.toml"));
-        std::fs::write(
-            &cfg,
-            base.replace("threads = 2\n", &format!("threads = 2\n{extra}")),
-        )
-        .expect("write");
-        let mut args: Vec<String> = vec![
-            "detect".into(),
-            "--config".into(),
-            cfg.display().to_string(),
-        ];
+        std::fs::write(&cfg, base.replace("threads = 2\n", &format!("threads = 2\n{extra}"))).expect("write");
+        let mut args: Vec<String> = vec!["detect".into(), "--config".into(), cfg.display().to_string()];
         args.extend(images());
         let failures = compare(&reference("nanodet_images.jsonl"), &detect(&args));
-        assert!(
-            !failures.is_empty(),
-            "{name}: a wrong pipeline passed the reference comparison"
-        );
+        assert!(!failures.is_empty(), "{name}: a wrong pipeline passed the reference comparison");
     }
 }

@@ -19,20 +19,13 @@ fn make_clip(path: &Path, frames: u32) {
          x264enc ! h264parse ! mp4mux ! filesink location={}",
         path.display()
     );
-    let pipeline =
-        gst::parse::launch(&line).expect("encoder pipeline (needs gstreamer1.0-plugins-ugly)");
+    let pipeline = gst::parse::launch(&line).expect("encoder pipeline (needs gstreamer1.0-plugins-ugly)");
     pipeline.set_state(gst::State::Playing).expect("playing");
     let bus = pipeline.bus().expect("bus");
     let msg = bus
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(60),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
+        .timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos, gst::MessageType::Error])
         .expect("encoder finished");
-    assert!(
-        matches!(msg.view(), gst::MessageView::Eos(_)),
-        "encoder failed: {msg:?}"
-    );
+    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "encoder failed: {msg:?}");
     pipeline.set_state(gst::State::Null).expect("stopped");
 }
 
@@ -49,17 +42,11 @@ fn write_config(dir: &Path, streams: &str, events: &Path) -> PathBuf {
 }
 
 fn stats_value(stderr: &str, key: &str) -> u64 {
-    let line = stderr
-        .lines()
-        .find(|l| l.starts_with("stats: "))
-        .unwrap_or_else(|| panic!("no stats line: {stderr}"));
+    let line = stderr.lines().find(|l| l.starts_with("stats: ")).unwrap_or_else(|| panic!("no stats line: {stderr}"));
     let prefix = format!("{key}=");
-    let v = line
-        .split(' ')
-        .find_map(|kv| kv.strip_prefix(prefix.as_str()))
-        .unwrap_or_else(|| panic!("no {key} in {line}"));
-    v.parse()
-        .unwrap_or_else(|_| panic!("{key}={v} is not a count"))
+    let v =
+        line.split(' ').find_map(|kv| kv.strip_prefix(prefix.as_str())).unwrap_or_else(|| panic!("no {key} in {line}"));
+    v.parse().unwrap_or_else(|_| panic!("{key}={v} is not a count"))
 }
 
 #[test]
@@ -78,28 +65,13 @@ fn files_are_processed_frame_by_frame_into_the_event_file() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let lines = parse_lines(&std::fs::read_to_string(&events).expect("events"));
     let frames = |name: &str| -> Vec<u64> {
-        lines
-            .iter()
-            .filter(|e| e["stream"] == name)
-            .map(|e| e["frame"].as_u64().unwrap_or(u64::MAX))
-            .collect()
+        lines.iter().filter(|e| e["stream"] == name).map(|e| e["frame"].as_u64().unwrap_or(u64::MAX)).collect()
     };
-    assert_eq!(
-        frames("clip"),
-        (0..20).collect::<Vec<_>>(),
-        "every frame of the clip, in order"
-    );
+    assert_eq!(frames("clip"), (0..20).collect::<Vec<_>>(), "every frame of the clip, in order");
     assert_eq!(frames("still"), vec![0]);
     assert!(frames("off").is_empty(), "disabled streams do not run");
-    assert_eq!(
-        stats_value(&stderr(&o), "frames"),
-        lines.len() as u64,
-        "stats agree with events"
-    );
-    let person = &lines
-        .iter()
-        .find(|e| e["stream"] == "still")
-        .expect("still event")["detections"][0];
+    assert_eq!(stats_value(&stderr(&o), "frames"), lines.len() as u64, "stats agree with events");
+    let person = &lines.iter().find(|e| e["stream"] == "still").expect("still event")["detections"][0];
     assert_eq!(person["label"], "person");
     assert_eq!(lines[0]["width"], 320);
 }
@@ -122,16 +94,10 @@ fn sigint_stops_a_live_run_cleanly_with_every_event_written() {
     // Wait for events to flow, then interrupt.
     let start = Instant::now();
     while std::fs::read_to_string(&events).map_or(0, |t| t.lines().count()) < 5 {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no events within 60 s"
-        );
+        assert!(start.elapsed() < Duration::from_secs(60), "no events within 60 s");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
     assert!(status.success());
     let out = child.wait_with_output().expect("exit");
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -139,20 +105,10 @@ fn sigint_stops_a_live_run_cleanly_with_every_event_written() {
     let text = std::fs::read_to_string(&events).expect("events");
     assert!(text.ends_with('\n'), "last event complete");
     let lines = parse_lines(&text);
-    assert_eq!(
-        stats_value(&err, "frames"),
-        lines.len() as u64,
-        "every processed frame has its event"
-    );
+    assert_eq!(stats_value(&err, "frames"), lines.len() as u64, "every processed frame has its event");
     // A live source is never queued: frames the engine could not take are dropped and counted.
-    let numbers: Vec<u64> = lines
-        .iter()
-        .map(|e| e["frame"].as_u64().unwrap_or(0))
-        .collect();
-    assert!(
-        numbers.windows(2).all(|w| w[0] < w[1]),
-        "frame numbers increase"
-    );
+    let numbers: Vec<u64> = lines.iter().map(|e| e["frame"].as_u64().unwrap_or(0)).collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "frame numbers increase");
 }
 
 #[test]
@@ -160,11 +116,8 @@ fn startup_failures_have_their_exit_codes_and_write_no_event() {
     let dir = tempfile::tempdir().expect("tempdir");
     let events = dir.path().join("events.jsonl");
     // Source missing: 4.
-    let cfg = write_config(
-        dir.path(),
-        "[[stream]]\nname = \"gone\"\nuri = \"file:///nonexistent/clip.mp4\"\n",
-        &events,
-    );
+    let cfg =
+        write_config(dir.path(), "[[stream]]\nname = \"gone\"\nuri = \"file:///nonexistent/clip.mp4\"\n", &events);
     let o = edgesight(&["run", "--config", p(&cfg)], &[]);
     assert_fails(&o, 4, &["stream \"gone\"", "/nonexistent/clip.mp4"]);
     assert_eq!(std::fs::read_to_string(&events).unwrap_or_default(), "");
@@ -181,15 +134,10 @@ fn startup_failures_have_their_exit_codes_and_write_no_event() {
     let o = edgesight(&["run", "--config", p(&cfg)], &[]);
     assert_fails(&o, 2, &["no enabled [[stream]]"]);
     // GPU engine on a CPU build: 3, never a silent CPU fallback.
-    let text = std::fs::read_to_string(&cfg).expect("cfg").replace(
-        "family = \"nanodet\"",
-        "family = \"nanodet\"\nengine = \"tensorrt\"",
-    );
-    std::fs::write(
-        &cfg,
-        format!("{text}[[stream]]\nname = \"a\"\nuri = \"test://\"\n"),
-    )
-    .expect("write");
+    let text = std::fs::read_to_string(&cfg)
+        .expect("cfg")
+        .replace("family = \"nanodet\"", "family = \"nanodet\"\nengine = \"tensorrt\"");
+    std::fs::write(&cfg, format!("{text}[[stream]]\nname = \"a\"\nuri = \"test://\"\n")).expect("write");
     let o = edgesight(&["run", "--config", p(&cfg)], &[]);
     assert_fails(&o, 3, &["tensorrt", "onnx-cpu"]);
 }

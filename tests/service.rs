@@ -27,20 +27,14 @@ fn write_config(dir: &Path, stream: &str, extra_model: &str, events: &Path) -> P
 }
 
 fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{sig}"), &child.id().to_string()])
-        .status()
-        .expect("kill");
+    let ok = Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]).status().expect("kill");
     assert!(ok.success(), "kill -{sig}");
 }
 
 fn events(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     // The last line may be mid-write while the service runs; only complete lines count.
-    text.lines()
-        .filter(|l| l.ends_with('}'))
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    text.lines().filter(|l| l.ends_with('}')).filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
 fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
@@ -64,14 +58,9 @@ fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
 }
 
 fn frames_stat(lines: &[String]) -> u64 {
-    let line = lines
-        .iter()
-        .find(|l| l.contains("stats: frames="))
-        .unwrap_or_else(|| panic!("no stats line in {lines:#?}"));
-    line.split(' ')
-        .find_map(|kv| kv.strip_prefix("frames="))
-        .and_then(|v| v.parse().ok())
-        .expect("frames count")
+    let line =
+        lines.iter().find(|l| l.contains("stats: frames=")).unwrap_or_else(|| panic!("no stats line in {lines:#?}"));
+    line.split(' ').find_map(|kv| kv.strip_prefix("frames=")).and_then(|v| v.parse().ok()).expect("frames count")
 }
 
 #[test]
@@ -86,67 +75,30 @@ fn sighup_applies_a_valid_config_refuses_an_invalid_one_and_sigterm_flushes_ever
         .spawn()
         .expect("spawn");
     let rx = stderr_lines(&mut child);
-    wait_for("events from \"before\"", Duration::from_secs(60), || {
-        events(&ev).iter().any(|e| e["stream"] == "before")
-    });
+    wait_for("events from \"before\"", Duration::from_secs(60), || events(&ev).iter().any(|e| e["stream"] == "before"));
 
     // Valid change: the stream is renamed (so restarted) and only persons are reported.
-    write_config(
-        dir.path(),
-        "after",
-        "classes = [\"person\"]\nscore_threshold = 0.5\n",
-        &ev,
-    );
+    write_config(dir.path(), "after", "classes = [\"person\"]\nscore_threshold = 0.5\n", &ev);
     signal(&child, "HUP");
-    wait_for("events from \"after\"", Duration::from_secs(60), || {
-        events(&ev).iter().any(|e| e["stream"] == "after")
-    });
-    let count_before = events(&ev)
-        .iter()
-        .filter(|e| e["stream"] == "before")
-        .count();
+    wait_for("events from \"after\"", Duration::from_secs(60), || events(&ev).iter().any(|e| e["stream"] == "after"));
+    let count_before = events(&ev).iter().filter(|e| e["stream"] == "before").count();
 
     // Invalid change: refused, logged with file:line, the running configuration stays.
     let good = std::fs::read_to_string(&cfg).expect("cfg");
-    std::fs::write(
-        &cfg,
-        good.replace("threads = 1", "threads = 1\nscore_treshold = 0.9"),
-    )
-    .expect("write");
+    std::fs::write(&cfg, good.replace("threads = 1", "threads = 1\nscore_treshold = 0.9")).expect("write");
     signal(&child, "HUP");
     let mut log = Vec::new();
     wait_for("the refusal in the log", Duration::from_secs(30), || {
         log.extend(rx.try_iter());
-        log.iter().any(|l| {
-            l.contains("reload refused")
-                && l.contains("edgesight.toml:9:1")
-                && l.contains("score_treshold")
-        })
+        log.iter()
+            .any(|l| l.contains("reload refused") && l.contains("edgesight.toml:9:1") && l.contains("score_treshold"))
     });
-    let n = events(&ev)
-        .iter()
-        .filter(|e| e["stream"] == "after")
-        .count();
-    wait_for(
-        "more events from \"after\"",
-        Duration::from_secs(30),
-        || {
-            events(&ev)
-                .iter()
-                .filter(|e| e["stream"] == "after")
-                .count()
-                > n + 3
-        },
-    );
+    let n = events(&ev).iter().filter(|e| e["stream"] == "after").count();
+    wait_for("more events from \"after\"", Duration::from_secs(30), || {
+        events(&ev).iter().filter(|e| e["stream"] == "after").count() > n + 3
+    });
     assert!(child.try_wait().expect("status").is_none(), "still running");
-    assert_eq!(
-        events(&ev)
-            .iter()
-            .filter(|e| e["stream"] == "before")
-            .count(),
-        count_before,
-        "old stream stopped"
-    );
+    assert_eq!(events(&ev).iter().filter(|e| e["stream"] == "before").count(), count_before, "old stream stopped");
 
     signal(&child, "TERM");
     let status = child.wait().expect("exit");
@@ -155,11 +107,7 @@ fn sighup_applies_a_valid_config_refuses_an_invalid_one_and_sigterm_flushes_ever
     let text = std::fs::read_to_string(&ev).expect("events");
     assert!(text.ends_with('\n'));
     let all = parse_lines(&text);
-    assert_eq!(
-        all.len() as u64,
-        frames_stat(&log),
-        "events in the file == frames processed"
-    );
+    assert_eq!(all.len() as u64, frames_stat(&log), "events in the file == frames processed");
     let after: Vec<_> = all.iter().filter(|e| e["stream"] == "after").collect();
     assert!(
         after
@@ -171,21 +119,12 @@ fn sighup_applies_a_valid_config_refuses_an_invalid_one_and_sigterm_flushes_ever
 }
 
 /// Reads notify datagrams until `done` says so or `timeout`.
-fn read_until(
-    sock: &UnixDatagram,
-    seen: &mut Vec<String>,
-    timeout: Duration,
-    done: impl Fn(&[String]) -> bool,
-) {
+fn read_until(sock: &UnixDatagram, seen: &mut Vec<String>, timeout: Duration, done: impl Fn(&[String]) -> bool) {
     let start = Instant::now();
     let mut buf = [0u8; 4096];
     while !done(seen) && start.elapsed() < timeout {
         if let Ok(n) = sock.recv(&mut buf) {
-            seen.extend(
-                String::from_utf8_lossy(&buf[..n])
-                    .lines()
-                    .map(str::to_string),
-            );
+            seen.extend(String::from_utf8_lossy(&buf[..n]).lines().map(str::to_string));
         }
     }
 }
@@ -193,8 +132,7 @@ fn read_until(
 fn notify_socket(dir: &Path) -> (UnixDatagram, PathBuf) {
     let path = dir.join("notify.sock");
     let sock = UnixDatagram::bind(&path).expect("bind");
-    sock.set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
+    sock.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
     (sock, path)
 }
 
@@ -214,27 +152,14 @@ fn systemd_sees_ready_watchdog_status_and_stopping() {
         .expect("spawn");
     let mut seen = Vec::new();
     read_until(&sock, &mut seen, Duration::from_secs(60), |s| {
-        s.iter().filter(|l| *l == "WATCHDOG=1").count() >= 4
-            && s.iter().any(|l| l.starts_with("STATUS=1/1 streams up"))
+        s.iter().filter(|l| *l == "WATCHDOG=1").count() >= 4 && s.iter().any(|l| l.starts_with("STATUS=1/1 streams up"))
     });
     let ready = seen.iter().position(|l| l == "READY=1").expect("READY=1");
-    let first_ping = seen
-        .iter()
-        .position(|l| l == "WATCHDOG=1")
-        .expect("WATCHDOG=1");
-    assert!(
-        ready < first_ping || seen.iter().filter(|l| *l == "WATCHDOG=1").count() >= 4,
-        "{seen:?}"
-    );
-    assert!(
-        seen.iter()
-            .any(|l| l.starts_with("STATUS=") && l.contains("fps")),
-        "{seen:?}"
-    );
+    let first_ping = seen.iter().position(|l| l == "WATCHDOG=1").expect("WATCHDOG=1");
+    assert!(ready < first_ping || seen.iter().filter(|l| *l == "WATCHDOG=1").count() >= 4, "{seen:?}");
+    assert!(seen.iter().any(|l| l.starts_with("STATUS=") && l.contains("fps")), "{seen:?}");
     signal(&child, "TERM");
-    read_until(&sock, &mut seen, Duration::from_secs(20), |s| {
-        s.iter().any(|l| l == "STOPPING=1")
-    });
+    read_until(&sock, &mut seen, Duration::from_secs(20), |s| s.iter().any(|l| l == "STOPPING=1"));
     assert!(seen.iter().any(|l| l == "STOPPING=1"), "{seen:?}");
     assert_eq!(child.wait().expect("exit").code(), Some(0));
 }
@@ -256,16 +181,9 @@ fn a_wedged_inference_stops_the_watchdog_pings() {
         .expect("spawn");
     let mut seen = Vec::new();
     // Pings while frames flow...
-    read_until(&sock, &mut seen, Duration::from_secs(60), |s| {
-        s.iter().any(|l| l == "WATCHDOG=1")
-    });
-    assert!(
-        seen.iter().any(|l| l == "WATCHDOG=1"),
-        "pings before the stall: {seen:?}"
-    );
-    wait_for("5 events", Duration::from_secs(60), || {
-        events(&ev).len() >= 5
-    });
+    read_until(&sock, &mut seen, Duration::from_secs(60), |s| s.iter().any(|l| l == "WATCHDOG=1"));
+    assert!(seen.iter().any(|l| l == "WATCHDOG=1"), "pings before the stall: {seen:?}");
+    wait_for("5 events", Duration::from_secs(60), || events(&ev).len() >= 5);
     // ...then, once the loop is wedged (and what was sent before is read), none for many
     // watchdog periods.
     std::thread::sleep(Duration::from_secs(1));
@@ -273,10 +191,7 @@ fn a_wedged_inference_stops_the_watchdog_pings() {
     read_until(&sock, &mut stale, Duration::from_millis(300), |_| false);
     let mut quiet = Vec::new();
     read_until(&sock, &mut quiet, Duration::from_secs(3), |_| false);
-    assert!(
-        !quiet.iter().any(|l| l == "WATCHDOG=1"),
-        "pings continued while wedged: {quiet:?}"
-    );
+    assert!(!quiet.iter().any(|l| l == "WATCHDOG=1"), "pings continued while wedged: {quiet:?}");
     signal(&child, "TERM");
     assert_eq!(child.wait().expect("exit").code(), Some(0));
 }
@@ -294,32 +209,14 @@ fn under_journald_log_lines_carry_priorities_and_no_timestamps() {
         .spawn()
         .expect("spawn");
     let rx = stderr_lines(&mut child);
-    wait_for("events", Duration::from_secs(60), || {
-        !events(&ev).is_empty()
-    });
+    wait_for("events", Duration::from_secs(60), || !events(&ev).is_empty());
     signal(&child, "TERM");
     assert_eq!(child.wait().expect("exit").code(), Some(0));
     let log: Vec<String> = rx.iter().collect();
-    let info = log
-        .iter()
-        .find(|l| l.contains("running 1 stream"))
-        .unwrap_or_else(|| panic!("{log:#?}"));
-    assert!(
-        info.starts_with("<6>edgesight::runtime::pipeline: "),
-        "{info}"
-    );
-    assert!(
-        !log.iter().any(|l| l.starts_with('[')),
-        "no timestamps under journald: {log:#?}"
-    );
+    let info = log.iter().find(|l| l.contains("running 1 stream")).unwrap_or_else(|| panic!("{log:#?}"));
+    assert!(info.starts_with("<6>edgesight::runtime::pipeline: "), "{info}");
+    assert!(!log.iter().any(|l| l.starts_with('[')), "no timestamps under journald: {log:#?}");
     // A failing start is reported with the error priority.
-    let o = edgesight(
-        &["run", "--config", "/nonexistent.toml"],
-        &[("JOURNAL_STREAM", "8:1")],
-    );
-    assert!(
-        stderr(&o).starts_with("<3>edgesight: config error:"),
-        "{}",
-        stderr(&o)
-    );
+    let o = edgesight(&["run", "--config", "/nonexistent.toml"], &[("JOURNAL_STREAM", "8:1")]);
+    assert!(stderr(&o).starts_with("<3>edgesight: config error:"), "{}", stderr(&o));
 }

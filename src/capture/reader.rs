@@ -15,8 +15,7 @@ use super::gst::{LaunchOptions, format_name, launch};
 use super::uri::SourceSpec;
 use crate::error::{Error, Result};
 use crate::preprocess::{
-    ChannelOrder, FrameView, Geometry, Letterbox, Matrix, PixelFormat, YuvCoefficients,
-    YuvConversion,
+    ChannelOrder, FrameView, Geometry, Letterbox, Matrix, PixelFormat, YuvCoefficients, YuvConversion,
 };
 
 /// Initialises GStreamer once per process.
@@ -24,11 +23,7 @@ pub fn init() -> Result<()> {
     static INIT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     INIT.get_or_init(|| gst::init().map_err(|e| e.to_string()))
         .clone()
-        .map_err(|e| {
-            Error::source(format!(
-                "GStreamer failed to initialise: {e}; install gstreamer1.0-plugins-base"
-            ))
-        })
+        .map_err(|e| Error::source(format!("GStreamer failed to initialise: {e}; install gstreamer1.0-plugins-base")))
 }
 
 /// Downscale in GStreamer towards the model input, keeping what the letterbox would keep.
@@ -86,13 +81,8 @@ pub struct Frame {
 impl Frame {
     /// Maps the buffer and hands a view of it to `f`.
     pub fn with_view<R>(&self, f: impl FnOnce(FrameView<'_>) -> R) -> Result<R> {
-        let buffer = self
-            .sample
-            .buffer()
-            .ok_or_else(|| Error::source("sample without a buffer"))?;
-        let map = buffer
-            .map_readable()
-            .map_err(|_| Error::source("cannot map a video buffer for reading"))?;
+        let buffer = self.sample.buffer().ok_or_else(|| Error::source("sample without a buffer"))?;
+        let map = buffer.map_readable().map_err(|_| Error::source("cannot map a video buffer for reading"))?;
         Ok(f(FrameView {
             data: map.as_slice(),
             width: self.width,
@@ -165,9 +155,7 @@ fn pixel_format(info: &gst_video::VideoInfo) -> Option<PixelFormat> {
             if full && info.chroma_site() == gst_video::VideoChromaSite::JPEG {
                 Some(PixelFormat::I420(YuvConversion::Jpeg))
             } else {
-                Some(PixelFormat::I420(YuvConversion::Video(
-                    YuvCoefficients::new(matrix, full),
-                )))
+                Some(PixelFormat::I420(YuvConversion::Video(YuvCoefficients::new(matrix, full))))
             }
         }
         gst_video::VideoFormat::Bgr => Some(PixelFormat::Packed(ChannelOrder::Bgr)),
@@ -189,14 +177,11 @@ fn explain(describe: &str, err: &gst::glib::Error, debug: Option<&str>, from: &s
         || msg.contains("missing a plug-in")
     {
         "; a decoder is missing: install gstreamer1.0-plugins-good, -bad, -ugly and gstreamer1.0-libav"
-    } else if err.matches(gst::StreamError::TypeNotFound)
-        || err.matches(gst::StreamError::WrongType)
-    {
+    } else if err.matches(gst::StreamError::TypeNotFound) || err.matches(gst::StreamError::WrongType) {
         "; the file is not a video or image GStreamer can decode"
     } else if debug.contains("not-linked") {
         "; the input has no decodable video stream"
-    } else if err.matches(gst::ResourceError::NotFound) || err.matches(gst::ResourceError::OpenRead)
-    {
+    } else if err.matches(gst::ResourceError::NotFound) || err.matches(gst::ResourceError::OpenRead) {
         "; check the path or address and that it is readable"
     } else if err.matches(gst::ResourceError::NotAuthorized) {
         "; check the user and password of the stream"
@@ -214,22 +199,17 @@ impl GstCapture {
             let meta = std::fs::metadata(path)
                 .map_err(|e| Error::source(format!("{}: {e}; check the path", path.display())))?;
             if meta.is_dir() {
-                return Err(Error::source(format!(
-                    "{} is a directory, not a video or image file",
-                    path.display()
-                )));
+                return Err(Error::source(format!("{} is a directory, not a video or image file", path.display())));
             }
         }
         let line = launch(spec, &opts.launch);
         log::debug!("pipeline for {describe}: {line}");
         let element = gst::parse::launch(&line).map_err(|e| {
-            Error::source(format!(
-                "{describe}: cannot build the pipeline ({e}); is GStreamer fully installed?"
-            ))
+            Error::source(format!("{describe}: cannot build the pipeline ({e}); is GStreamer fully installed?"))
         })?;
-        let pipeline = element.downcast::<gst::Pipeline>().map_err(|_| {
-            Error::source(format!("{describe}: launch line did not make a pipeline"))
-        })?;
+        let pipeline = element
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| Error::source(format!("{describe}: launch line did not make a pipeline")))?;
         if let SourceSpec::Rtsp { user, password, .. } = spec
             && let Some(src) = pipeline.by_name("src")
         {
@@ -256,35 +236,19 @@ impl GstCapture {
         sink.set_property("emit-signals", false);
         let source_size = Arc::new(AtomicU64::new(0));
         Self::install_fit(&pipeline, opts, Arc::clone(&source_size))?;
-        let bus = pipeline
-            .bus()
-            .ok_or_else(|| Error::source("pipeline has no bus"))?;
-        let capture = GstCapture {
-            pipeline,
-            sink,
-            bus,
-            source_size,
-            layout: None,
-            frames: 0,
-            describe,
-        };
+        let bus = pipeline.bus().ok_or_else(|| Error::source("pipeline has no bus"))?;
+        let capture = GstCapture { pipeline, sink, bus, source_size, layout: None, frames: 0, describe };
         if capture.pipeline.set_state(gst::State::Playing).is_err() {
             // The reason is on the bus.
             capture.check_bus(Duration::from_millis(500))?;
-            return Err(Error::source(format!(
-                "{}: the pipeline refused to start",
-                capture.describe
-            )));
+            return Err(Error::source(format!("{}: the pipeline refused to start", capture.describe)));
         }
         if matches!(spec, SourceSpec::File { .. }) {
             // Files preroll: wait for it so an unreadable or non-video file fails here, at open.
             let (res, _, _) = capture.pipeline.state(gst::ClockTime::from_seconds(10));
             if res.is_err() {
                 capture.check_bus(Duration::from_millis(500))?;
-                return Err(Error::source(format!(
-                    "{}: cannot be decoded",
-                    capture.describe
-                )));
+                return Err(Error::source(format!("{}: cannot be decoded", capture.describe)));
             }
         }
         Ok(capture)
@@ -292,31 +256,19 @@ impl GstCapture {
 
     /// Watches the caps entering the scaler: records the source size and, with `fit`, asks the
     /// scaler for the size the letterbox would produce.
-    fn install_fit(
-        pipeline: &gst::Pipeline,
-        opts: &CaptureOptions,
-        size: Arc<AtomicU64>,
-    ) -> Result<()> {
+    fn install_fit(pipeline: &gst::Pipeline, opts: &CaptureOptions, size: Arc<AtomicU64>) -> Result<()> {
         let scaler = pipeline
             .iterate_elements()
             .into_iter()
             .flatten()
             .find(|e| e.factory().is_some_and(|f| f.name() == "videoscale"))
             .ok_or_else(|| Error::source("pipeline has no videoscale"))?;
-        let fit_filter = pipeline
-            .by_name("fit")
-            .ok_or_else(|| Error::source("pipeline has no fit capsfilter"))?;
-        let pad = scaler
-            .static_pad("sink")
-            .ok_or_else(|| Error::source("videoscale without sink pad"))?;
+        let fit_filter = pipeline.by_name("fit").ok_or_else(|| Error::source("pipeline has no fit capsfilter"))?;
+        let pad = scaler.static_pad("sink").ok_or_else(|| Error::source("videoscale without sink pad"))?;
         let fit = opts.fit;
         let formats = accepted_formats(opts.order);
-        fit_filter.set_property(
-            "caps",
-            gst::Caps::builder("video/x-raw")
-                .field("format", gst::List::new(formats))
-                .build(),
-        );
+        fit_filter
+            .set_property("caps", gst::Caps::builder("video/x-raw").field("format", gst::List::new(formats)).build());
         pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
             if let Some(gst::PadProbeData::Event(ev)) = &info.data
                 && let gst::EventView::Caps(c) = ev.view()
@@ -327,14 +279,11 @@ impl GstCapture {
             {
                 let (w, h) = (w as u32, h as u32);
                 size.store(pack(w, h), Ordering::SeqCst);
-                let mut caps =
-                    gst::Caps::builder("video/x-raw").field("format", gst::List::new(formats));
+                let mut caps = gst::Caps::builder("video/x-raw").field("format", gst::List::new(formats));
                 if let Some(f) = fit {
                     let g = Geometry::new(w, h, f.width, f.height, f.letterbox);
                     if g.new_w < w && g.new_h <= h || g.new_h < h && g.new_w <= w {
-                        caps = caps
-                            .field("width", g.new_w as i32)
-                            .field("height", g.new_h as i32);
+                        caps = caps.field("width", g.new_w as i32).field("height", g.new_h as i32);
                     }
                 }
                 fit_filter.set_property("caps", caps.build());
@@ -346,20 +295,13 @@ impl GstCapture {
 
     /// Returns an error posted on the bus, or Ok(true) at end of stream, waiting up to `wait`.
     fn check_bus(&self, wait: Duration) -> Result<bool> {
-        let types = [
-            gst::MessageType::Error,
-            gst::MessageType::Eos,
-            gst::MessageType::Warning,
-        ];
+        let types = [gst::MessageType::Error, gst::MessageType::Eos, gst::MessageType::Warning];
         let mut timeout = gst::ClockTime::from_mseconds(wait.as_millis() as u64);
         while let Some(msg) = self.bus.timed_pop_filtered(timeout, &types) {
             timeout = gst::ClockTime::ZERO;
             match msg.view() {
                 gst::MessageView::Error(e) => {
-                    let from = msg
-                        .src()
-                        .map(|s| s.name().to_string())
-                        .unwrap_or_else(|| "pipeline".into());
+                    let from = msg.src().map(|s| s.name().to_string()).unwrap_or_else(|| "pipeline".into());
                     let debug = e.debug().map(|d| d.to_string());
                     return Err(explain(&self.describe, &e.error(), debug.as_deref(), &from));
                 }
@@ -373,10 +315,7 @@ impl GstCapture {
 
     /// Waits up to `timeout` for the next frame.
     pub fn pull(&mut self, timeout: Duration) -> Result<Pull> {
-        let Some(sample) = self
-            .sink
-            .try_pull_sample(gst::ClockTime::from_mseconds(timeout.as_millis() as u64))
-        else {
+        let Some(sample) = self.sink.try_pull_sample(gst::ClockTime::from_mseconds(timeout.as_millis() as u64)) else {
             if self.check_bus(Duration::ZERO)? || self.sink.is_eos() {
                 // An error can follow the EOS of a broken file: give it a moment to arrive.
                 self.check_bus(Duration::from_millis(20))?;
@@ -385,36 +324,22 @@ impl GstCapture {
             return Ok(Pull::Timeout);
         };
         let captured = Instant::now();
-        let caps = sample
-            .caps()
-            .ok_or_else(|| Error::source(format!("{}: frame without caps", self.describe)))?;
-        let stale = self
-            .layout
-            .as_ref()
-            .is_none_or(|(c, _, _)| c.as_ptr() != caps.as_ptr());
+        let caps = sample.caps().ok_or_else(|| Error::source(format!("{}: frame without caps", self.describe)))?;
+        let stale = self.layout.as_ref().is_none_or(|(c, _, _)| c.as_ptr() != caps.as_ptr());
         if stale {
-            let info = gst_video::VideoInfo::from_caps(caps).map_err(|_| {
-                Error::source(format!("{}: unusable frame caps {caps}", self.describe))
-            })?;
+            let info = gst_video::VideoInfo::from_caps(caps)
+                .map_err(|_| Error::source(format!("{}: unusable frame caps {caps}", self.describe)))?;
             let format = pixel_format(&info).ok_or_else(|| {
-                Error::source(format!(
-                    "{}: unexpected pixel format {}",
-                    self.describe,
-                    info.format()
-                ))
+                Error::source(format!("{}: unexpected pixel format {}", self.describe, info.format()))
             })?;
             self.layout = Some((caps.to_owned(), info, format));
         }
         let Some((_, info, format)) = &self.layout else {
-            return Err(Error::source(format!(
-                "{}: frame layout unknown",
-                self.describe
-            )));
+            return Err(Error::source(format!("{}: frame layout unknown", self.describe)));
         };
         let (w, h, format) = (info.width(), info.height(), *format);
-        let buffer = sample
-            .buffer()
-            .ok_or_else(|| Error::source(format!("{}: sample without buffer", self.describe)))?;
+        let buffer =
+            sample.buffer().ok_or_else(|| Error::source(format!("{}: sample without buffer", self.describe)))?;
         // A video meta (decoder-chosen strides) wins over the default layout of the caps.
         let mut offsets = [0usize; 3];
         let mut strides = [0usize; 3];
@@ -430,11 +355,7 @@ impl GstCapture {
         }
         let pts_ms = buffer.pts().map(|t| t.mseconds());
         let packed = self.source_size.load(Ordering::SeqCst);
-        let (sw, sh) = if packed == 0 {
-            (w, h)
-        } else {
-            ((packed >> 32) as u32, packed as u32)
-        };
+        let (sw, sh) = if packed == 0 { (w, h) } else { ((packed >> 32) as u32, packed as u32) };
         let index = self.frames;
         self.frames += 1;
         Ok(Pull::Frame(Frame {

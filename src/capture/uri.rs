@@ -17,26 +17,11 @@ pub enum Transport {
 
 #[derive(Clone, PartialEq)]
 pub enum SourceSpec {
-    File {
-        path: PathBuf,
-    },
-    Rtsp {
-        url: String,
-        user: Option<String>,
-        password: Option<String>,
-    },
-    Test {
-        pattern: String,
-        width: u32,
-        height: u32,
-        fps: u32,
-    },
-    V4l2 {
-        device: PathBuf,
-    },
-    Csi {
-        sensor_id: u32,
-    },
+    File { path: PathBuf },
+    Rtsp { url: String, user: Option<String>, password: Option<String> },
+    Test { pattern: String, width: u32, height: u32, fps: u32 },
+    V4l2 { device: PathBuf },
+    Csi { sensor_id: u32 },
 }
 
 /// Debug and Display never show RTSP credentials (they end up in logs).
@@ -54,16 +39,8 @@ impl fmt::Display for SourceSpec {
                 Some(_) => write!(f, "{url} (with credentials)"),
                 None => f.write_str(url),
             },
-            SourceSpec::Test {
-                pattern,
-                width,
-                height,
-                fps,
-            } => {
-                write!(
-                    f,
-                    "test://{pattern}?width={width}&height={height}&fps={fps}"
-                )
+            SourceSpec::Test { pattern, width, height, fps } => {
+                write!(f, "test://{pattern}?width={width}&height={height}&fps={fps}")
             }
             SourceSpec::V4l2 { device } => write!(f, "v4l2://{}", device.display()),
             SourceSpec::Csi { sensor_id } => write!(f, "csi://{sensor_id}"),
@@ -72,9 +49,7 @@ impl fmt::Display for SourceSpec {
 }
 
 /// videotestsrc patterns accepted in `test://PATTERN`.
-pub const TEST_PATTERNS: &[&str] = &[
-    "smpte", "ball", "snow", "black", "white", "gradient", "pinwheel", "circular",
-];
+pub const TEST_PATTERNS: &[&str] = &["smpte", "ball", "snow", "black", "white", "gradient", "pinwheel", "circular"];
 
 fn query_u32(query: &str, key: &str, default: u32, max: u32) -> Result<u32, String> {
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -97,13 +72,9 @@ impl SourceSpec {
             return Err("empty uri".into());
         }
         let Some((scheme, rest)) = uri.split_once(':').filter(|(s, _)| {
-            s.len() > 1
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
+            s.len() > 1 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-' || c == '.')
         }) else {
-            return Ok(SourceSpec::File {
-                path: base.join(uri),
-            });
+            return Ok(SourceSpec::File { path: base.join(uri) });
         };
         match scheme.to_ascii_lowercase().as_str() {
             "file" => {
@@ -122,9 +93,7 @@ impl SourceSpec {
             }
             "rtsp" | "rtsps" => {
                 let Some(after) = rest.strip_prefix("//") else {
-                    return Err(format!(
-                        "RTSP URI {uri:?} must look like rtsp://host[:port]/path"
-                    ));
+                    return Err(format!("RTSP URI {uri:?} must look like rtsp://host[:port]/path"));
                 };
                 let (authority, path) = after.split_at(after.find('/').unwrap_or(after.len()));
                 let (userinfo, host) = match authority.rsplit_once('@') {
@@ -138,9 +107,7 @@ impl SourceSpec {
                     && !host.ends_with(']')
                     && port.parse::<u16>().is_err()
                 {
-                    return Err(format!(
-                        "RTSP URI port {port:?} is not a number in 0..=65535"
-                    ));
+                    return Err(format!("RTSP URI port {port:?} is not a number in 0..=65535"));
                 }
                 let (user, password) = match userinfo {
                     None => (None, None),
@@ -149,11 +116,7 @@ impl SourceSpec {
                         None => (Some(u.to_string()), None),
                     },
                 };
-                Ok(SourceSpec::Rtsp {
-                    url: format!("{scheme}://{host}{path}"),
-                    user,
-                    password,
-                })
+                Ok(SourceSpec::Rtsp { url: format!("{scheme}://{host}{path}"), user, password })
             }
             "test" => {
                 let rest = rest.strip_prefix("//").unwrap_or(rest);
@@ -175,24 +138,17 @@ impl SourceSpec {
             "v4l2" => {
                 let dev = rest.strip_prefix("//").unwrap_or(rest);
                 if !dev.starts_with("/dev/") {
-                    return Err(format!(
-                        "v4l2 URI {uri:?} must name a device: v4l2:///dev/video0"
-                    ));
+                    return Err(format!("v4l2 URI {uri:?} must name a device: v4l2:///dev/video0"));
                 }
-                Ok(SourceSpec::V4l2 {
-                    device: PathBuf::from(dev),
-                })
+                Ok(SourceSpec::V4l2 { device: PathBuf::from(dev) })
             }
             "csi" => {
                 let id = rest.strip_prefix("//").unwrap_or(rest);
-                let sensor_id = id
-                    .parse::<u32>()
-                    .map_err(|_| format!("csi URI {uri:?} must give a sensor number: csi://0"))?;
+                let sensor_id =
+                    id.parse::<u32>().map_err(|_| format!("csi URI {uri:?} must give a sensor number: csi://0"))?;
                 Ok(SourceSpec::Csi { sensor_id })
             }
-            other => Err(format!(
-                "unsupported scheme {other:?}; expected file, rtsp, test, v4l2 or csi"
-            )),
+            other => Err(format!("unsupported scheme {other:?}; expected file, rtsp, test, v4l2 or csi")),
         }
     }
 }
@@ -207,30 +163,13 @@ mod tests {
 
     #[test]
     fn files() {
-        assert_eq!(
-            p("file:///data/a.mp4").unwrap(),
-            SourceSpec::File {
-                path: "/data/a.mp4".into()
-            }
-        );
-        assert_eq!(
-            p("file://localhost/data/a.mp4").unwrap(),
-            SourceSpec::File {
-                path: "/data/a.mp4".into()
-            }
-        );
+        assert_eq!(p("file:///data/a.mp4").unwrap(), SourceSpec::File { path: "/data/a.mp4".into() });
+        assert_eq!(p("file://localhost/data/a.mp4").unwrap(), SourceSpec::File { path: "/data/a.mp4".into() });
         assert_eq!(
             p("file:../media/a.mp4").unwrap(),
-            SourceSpec::File {
-                path: "/etc/edgesight/../media/a.mp4".into()
-            }
+            SourceSpec::File { path: "/etc/edgesight/../media/a.mp4".into() }
         );
-        assert_eq!(
-            p("clip.mp4").unwrap(),
-            SourceSpec::File {
-                path: "/etc/edgesight/clip.mp4".into()
-            }
-        );
+        assert_eq!(p("clip.mp4").unwrap(), SourceSpec::File { path: "/etc/edgesight/clip.mp4".into() });
         assert!(p("file://relative/x.mp4").is_err());
     }
 
@@ -255,21 +194,11 @@ mod tests {
     fn test_pattern_and_devices() {
         assert_eq!(
             p("test://ball?width=320&fps=5").unwrap(),
-            SourceSpec::Test {
-                pattern: "ball".into(),
-                width: 320,
-                height: 480,
-                fps: 5
-            }
+            SourceSpec::Test { pattern: "ball".into(), width: 320, height: 480, fps: 5 }
         );
         assert!(p("test://nope").is_err());
         assert!(p("test://?width=0").is_err());
-        assert_eq!(
-            p("v4l2:///dev/video2").unwrap(),
-            SourceSpec::V4l2 {
-                device: "/dev/video2".into()
-            }
-        );
+        assert_eq!(p("v4l2:///dev/video2").unwrap(), SourceSpec::V4l2 { device: "/dev/video2".into() });
         assert_eq!(p("csi://1").unwrap(), SourceSpec::Csi { sensor_id: 1 });
         assert!(p("csi://x").is_err());
         assert!(p("http://x").is_err());

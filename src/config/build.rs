@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::tree::{Node, Value};
 use super::{
-    Config, DeviceConfig, EngineKind, EventTarget, Issue, Issues, Layers, ModelConfig,
-    OutputConfig, PipelineConfig, PreprocessKind, ResizeAt, StreamConfig, defaults,
+    Config, DeviceConfig, EngineKind, EventTarget, Issue, Issues, Layers, MetricsConfig, ModelConfig, OutputConfig,
+    PipelineConfig, PreprocessKind, ResizeAt, StreamConfig, defaults,
 };
 use crate::capture::{SourceSpec, Transport};
 use crate::detect::Family;
@@ -55,11 +55,7 @@ fn list_of(n: Option<&Node>) -> Option<&[Node]> {
 fn nums3(n: Option<&Node>) -> Option<[f32; 3]> {
     let l = list_of(n)?;
     match l {
-        [a, b, c] => Some([
-            num_of(Some(a))? as f32,
-            num_of(Some(b))? as f32,
-            num_of(Some(c))? as f32,
-        ]),
+        [a, b, c] => Some([num_of(Some(a))? as f32, num_of(Some(b))? as f32, num_of(Some(c))? as f32]),
         _ => None,
     }
 }
@@ -69,11 +65,11 @@ fn path_of(n: Option<&Node>, layers: &Layers) -> Option<PathBuf> {
     let n = n?;
     let s = str_of(Some(n))?;
     let p = Path::new(s);
-    Some(if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        layers.dir_of(&n.origin).join(p)
-    })
+    Some(if p.is_absolute() { p.to_path_buf() } else { layers.dir_of(&n.origin).join(p) })
+}
+
+fn secs(n: Option<&Node>, default: f64) -> Duration {
+    Duration::from_secs_f64(num_of(n).unwrap_or(default))
 }
 
 fn family(s: &str) -> Option<Family> {
@@ -92,16 +88,9 @@ fn model(m: &Node, layers: &Layers, is: &mut Issues) -> Option<ModelConfig> {
     if let (Some(n), Some(s)) = (path_node, str_of(path_node))
         && s.trim().is_empty()
     {
-        is.push(Issue::at(
-            &n.origin,
-            "model.path",
-            "is empty; expected the path of an .onnx file",
-        ));
+        is.push(Issue::at(&n.origin, "model.path", "is empty; expected the path of an .onnx file"));
     }
-    let mut mc = ModelConfig::new(
-        path_of(path_node, layers)?,
-        family(str_of(m.get("family"))?)?,
-    );
+    let mut mc = ModelConfig::new(path_of(path_node, layers)?, family(str_of(m.get("family"))?)?);
     mc.engine = match str_of(m.get("engine")) {
         Some("tensorrt") => EngineKind::Tensorrt,
         _ => EngineKind::OnnxCpu,
@@ -111,8 +100,7 @@ fn model(m: &Node, layers: &Layers, is: &mut Issues) -> Option<ModelConfig> {
         _ => PreprocessKind::Cpu,
     };
     mc.labels = path_of(m.get("labels"), layers);
-    mc.score_threshold =
-        num_of(m.get("score_threshold")).map_or(defaults::SCORE_THRESHOLD, |v| v as f32);
+    mc.score_threshold = num_of(m.get("score_threshold")).map_or(defaults::SCORE_THRESHOLD, |v| v as f32);
     mc.nms_iou = num_of(m.get("nms_iou")).map_or(defaults::NMS_IOU, |v| v as f32);
     if let Some(t) = m.get("class_thresholds") {
         for e in t.entries() {
@@ -128,24 +116,15 @@ fn model(m: &Node, layers: &Layers, is: &mut Issues) -> Option<ModelConfig> {
                 continue;
             };
             if name.trim().is_empty() {
-                is.push(Issue::at(
-                    &c.origin,
-                    "model.classes",
-                    "contains an empty name",
-                ));
+                is.push(Issue::at(&c.origin, "model.classes", "contains an empty name"));
             } else if !seen.insert(name.to_string()) {
-                is.push(Issue::at(
-                    &c.origin,
-                    "model.classes",
-                    format!("lists \"{name}\" twice"),
-                ));
+                is.push(Issue::at(&c.origin, "model.classes", format!("lists \"{name}\" twice")));
             } else {
                 mc.classes.push(name.to_string());
             }
         }
     }
-    mc.max_detections =
-        int_of(m.get("max_detections")).map_or(defaults::MAX_DETECTIONS, |v| v as usize);
+    mc.max_detections = int_of(m.get("max_detections")).map_or(defaults::MAX_DETECTIONS, |v| v as usize);
     mc.threads = int_of(m.get("threads")).map_or(defaults::THREADS, |v| v as usize);
     mc.onnxruntime_lib = path_of(m.get("onnxruntime_lib"), layers);
     let mut input = InputOverrides::default();
@@ -175,18 +154,12 @@ fn model(m: &Node, layers: &Layers, is: &mut Issues) -> Option<ModelConfig> {
     if let (Some(s), Some(n)) = (input.std, m.get("std"))
         && s.contains(&0.0)
     {
-        is.push(Issue::at(
-            &n.origin,
-            "model.std",
-            "contains 0; expected non-zero divisors",
-        ));
+        is.push(Issue::at(&n.origin, "model.std", "contains 0; expected non-zero divisors"));
     }
     match (m.get("pad_pixel"), m.get("pad_value")) {
-        (Some(_), Some(v)) => is.push(Issue::at(
-            &v.origin,
-            "model.pad_value",
-            "set together with model.pad_pixel; keep one of them",
-        )),
+        (Some(_), Some(v)) => {
+            is.push(Issue::at(&v.origin, "model.pad_value", "set together with model.pad_pixel; keep one of them"))
+        }
         (Some(p), None) => input.pad = num_of(Some(p)).map(|v| Pad::Pixel(v as f32)),
         (None, Some(v)) => input.pad = num_of(Some(v)).map(|v| Pad::Tensor(v as f32)),
         (None, None) => {}
@@ -194,10 +167,7 @@ fn model(m: &Node, layers: &Layers, is: &mut Issues) -> Option<ModelConfig> {
     mc.input = input;
     mc.decode = DecodeOptions {
         strides: list_of(m.get("strides")).and_then(|l| {
-            let v: Vec<u32> = l
-                .iter()
-                .filter_map(|n| int_of(Some(n)).map(|i| i as u32))
-                .collect();
+            let v: Vec<u32> = l.iter().filter_map(|n| int_of(Some(n)).map(|i| i as u32)).collect();
             (!v.is_empty()).then_some(v)
         }),
         reg_max: int_of(m.get("reg_max")).map(|v| v as u32),
@@ -205,26 +175,15 @@ fn model(m: &Node, layers: &Layers, is: &mut Issues) -> Option<ModelConfig> {
     if let Some(n) = m.get("strides")
         && list_of(Some(n)).is_some_and(|l| l.is_empty())
     {
-        is.push(Issue::at(
-            &n.origin,
-            "model.strides",
-            "is empty; expected e.g. [8, 16, 32]",
-        ));
+        is.push(Issue::at(&n.origin, "model.strides", "is empty; expected e.g. [8, 16, 32]"));
     }
     Some(mc)
 }
 
-fn stream(
-    s: &Node,
-    layers: &Layers,
-    is: &mut Issues,
-    names: &mut HashSet<String>,
-) -> Option<StreamConfig> {
+fn stream(s: &Node, layers: &Layers, is: &mut Issues, names: &mut HashSet<String>) -> Option<StreamConfig> {
     let name_node = s.get("name");
     let name = str_of(name_node).map(|n| n.trim().to_string());
-    let label = name
-        .as_ref()
-        .map_or_else(|| "stream".to_string(), |n| format!("stream \"{n}\""));
+    let label = name.as_ref().map_or_else(|| "stream".to_string(), |n| format!("stream \"{n}\""));
     if let (Some(n), Some(name)) = (name_node, &name) {
         if name.is_empty() {
             is.push(Issue::at(
@@ -233,11 +192,7 @@ fn stream(
                 "is empty; expected a short unique name (it appears in every event)",
             ));
         } else if name.contains(['"', '\n']) {
-            is.push(Issue::at(
-                &n.origin,
-                "stream.name",
-                "contains a quote or newline; expected a plain name",
-            ));
+            is.push(Issue::at(&n.origin, "stream.name", "contains a quote or newline; expected a plain name"));
         } else if !names.insert(name.clone()) {
             is.push(Issue::at(
                 &n.origin,
@@ -251,12 +206,7 @@ fn stream(
     let source = match SourceSpec::parse(uri, &layers.dir_of(&uri_node.origin)) {
         Ok(mut src) => {
             let (user, password) = (str_of(s.get("user")), str_of(s.get("password")));
-            if let SourceSpec::Rtsp {
-                user: u,
-                password: p,
-                ..
-            } = &mut src
-            {
+            if let SourceSpec::Rtsp { user: u, password: p, .. } = &mut src {
                 if user.is_some() {
                     *u = user.map(str::to_string);
                 }
@@ -270,23 +220,22 @@ fn stream(
                     "user and password apply to rtsp:// sources only",
                 ));
             }
-            if let Some(n) = s.get("realtime")
-                && !matches!(src, SourceSpec::File { .. })
+            for key in ["realtime", "loop"] {
+                if let Some(n) = s.get(key)
+                    && !matches!(src, SourceSpec::File { .. })
+                {
+                    is.push(Issue::at(&n.origin, &format!("{label}.{key}"), "applies to file sources only"));
+                }
+            }
+            if let (Some(i), Some(m)) = (num_of(s.get("backoff_initial_s")), s.get("backoff_max_s"))
+                && num_of(Some(m)).is_some_and(|max| max < i)
             {
-                is.push(Issue::at(
-                    &n.origin,
-                    &format!("{label}.realtime"),
-                    "applies to file sources only (live sources are always realtime)",
-                ));
+                is.push(Issue::at(&m.origin, &format!("{label}.backoff_max_s"), "is below backoff_initial_s"));
             }
             if let Some(n) = s.get("transport").or(s.get("latency_ms"))
                 && !matches!(src, SourceSpec::Rtsp { .. })
             {
-                is.push(Issue::at(
-                    &n.origin,
-                    &label,
-                    "transport and latency_ms apply to rtsp:// sources only",
-                ));
+                is.push(Issue::at(&n.origin, &label, "transport and latency_ms apply to rtsp:// sources only"));
             }
             Some(src)
         }
@@ -306,21 +255,19 @@ fn stream(
             _ => Transport::Tcp,
         },
         latency_ms: int_of(s.get("latency_ms")).map_or(defaults::RTSP_LATENCY_MS, |v| v as u32),
+        stall_timeout: secs(s.get("stall_timeout_s"), defaults::STALL_TIMEOUT_S),
+        backoff_initial: secs(s.get("backoff_initial_s"), defaults::BACKOFF_INITIAL_S),
+        backoff_max: secs(s.get("backoff_max_s"), defaults::BACKOFF_MAX_S),
+        max_retries: int_of(s.get("max_retries")).map_or(0, |v| v as u64),
+        looped: bool_of(s.get("loop")).unwrap_or(false),
     })
 }
 
 /// Builds the typed configuration; problems go to `is`. None when required parts are unusable.
-pub fn build(
-    root: &Node,
-    layers: &Layers,
-    origin: Option<&Path>,
-    is: &mut Issues,
-) -> Option<Config> {
+pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issues) -> Option<Config> {
     let dev = root.get("device");
     let device = DeviceConfig {
-        name: str_of(dev.and_then(|d| d.get("name")))
-            .unwrap_or("edgesight")
-            .to_string(),
+        name: str_of(dev.and_then(|d| d.get("name"))).unwrap_or("edgesight").to_string(),
         log_level: str_of(dev.and_then(|d| d.get("log_level")))
             .and_then(|l| l.parse().ok())
             .unwrap_or(log::LevelFilter::Info),
@@ -334,8 +281,7 @@ pub fn build(
             _ => ResizeAt::Preprocess,
         },
         shutdown_timeout: Duration::from_secs_f64(
-            num_of(p.and_then(|p| p.get("shutdown_timeout_s")))
-                .unwrap_or(defaults::SHUTDOWN_TIMEOUT_S),
+            num_of(p.and_then(|p| p.get("shutdown_timeout_s"))).unwrap_or(defaults::SHUTDOWN_TIMEOUT_S),
         ),
     };
     let mut names = HashSet::new();
@@ -345,10 +291,7 @@ pub fn build(
             streams.push(sc);
         }
     }
-    let path = root
-        .get("output")
-        .and_then(|o| o.get("jsonl"))
-        .and_then(|j| j.get("path"));
+    let path = root.get("output").and_then(|o| o.get("jsonl")).and_then(|j| j.get("path"));
     let jsonl = match (path, str_of(path)) {
         (_, None) | (_, Some("-")) => EventTarget::Stdout,
         (Some(n), Some(s)) if s.trim().is_empty() => {
@@ -361,6 +304,20 @@ pub fn build(
         }
         (n, Some(_)) => EventTarget::File(path_of(n, layers)?),
     };
+    let listen = root.get("metrics").and_then(|m| m.get("listen"));
+    if let (Some(n), Some(a)) = (listen, str_of(listen))
+        && a.parse::<std::net::SocketAddr>().is_err()
+    {
+        is.push(Issue::at(
+            &n.origin,
+            "metrics.listen",
+            format!("\"{a}\" is not an address:port such as \"127.0.0.1:9464\""),
+        ));
+    }
+    let metrics = MetricsConfig {
+        listen: str_of(listen).map(str::to_string),
+        max_frame_age: secs(root.get("health").and_then(|h| h.get("max_frame_age_s")), 30.0),
+    };
     Some(Config {
         origin: origin.map(Path::to_path_buf),
         device,
@@ -368,6 +325,7 @@ pub fn build(
         pipeline,
         streams,
         output: OutputConfig { jsonl },
+        metrics,
     })
 }
 
@@ -392,13 +350,8 @@ mod tests {
     #[test]
     fn unknown_key_names_file_line_key_and_suggestion() {
         let text = format!("{MIN}scor_threshold = 0.5\n");
-        let e = parse_str(&text, Some(Path::new("a.toml")))
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            e,
-            "a.toml:4:1: model.scor_threshold: unknown key; did you mean `score_threshold`?"
-        );
+        let e = parse_str(&text, Some(Path::new("a.toml"))).unwrap_err().to_string();
+        assert_eq!(e, "a.toml:4:1: model.scor_threshold: unknown key; did you mean `score_threshold`?");
     }
 
     #[test]
@@ -406,45 +359,23 @@ mod tests {
         let text = format!(
             "{MIN}score_threshold = 1.5\nnms_iou = \"high\"\n[[stream]]\nname = \"a\"\nuri = \"test://\"\n[[stream]]\nname = \"a\"\nuri = \"ftp://x\"\n"
         );
-        let e = parse_str(&text, Some(Path::new("a.toml")))
-            .unwrap_err()
-            .to_string();
+        let e = parse_str(&text, Some(Path::new("a.toml"))).unwrap_err().to_string();
         let lines: Vec<&str> = e.lines().collect();
         assert_eq!(lines.len(), 4, "{e}");
-        assert_eq!(
-            lines[0],
-            "a.toml:4:19: model.score_threshold: found 1.5, expected a number in 0..=1"
-        );
-        assert_eq!(
-            lines[1],
-            "a.toml:5:11: model.nms_iou: found \"high\", expected a number in 0..=1"
-        );
-        assert_eq!(
-            lines[2],
-            "a.toml:10:8: stream \"a\".name: is used by another [[stream]]; names must be unique"
-        );
-        assert!(
-            lines[3].starts_with("a.toml:11:7: stream \"a\".uri: unsupported scheme \"ftp\""),
-            "{e}"
-        );
+        assert_eq!(lines[0], "a.toml:4:19: model.score_threshold: found 1.5, expected a number in 0..=1");
+        assert_eq!(lines[1], "a.toml:5:11: model.nms_iou: found \"high\", expected a number in 0..=1");
+        assert_eq!(lines[2], "a.toml:10:8: stream \"a\".name: is used by another [[stream]]; names must be unique");
+        assert!(lines[3].starts_with("a.toml:11:7: stream \"a\".uri: unsupported scheme \"ftp\""), "{e}");
     }
 
     #[test]
     fn missing_model_section_and_enum_suggestion() {
-        let e = parse_str("[device]\nname = \"x\"\n", Some(Path::new("a.toml")))
+        let e = parse_str("[device]\nname = \"x\"\n", Some(Path::new("a.toml"))).unwrap_err().to_string();
+        assert!(e.contains("model: missing [model] section"), "{e}");
+        let e = parse_str("[model]\npath = \"m\"\nfamily = \"nanodett\"\n", Some(Path::new("a.toml")))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("model: missing [model] section"), "{e}");
-        let e = parse_str(
-            "[model]\npath = \"m\"\nfamily = \"nanodett\"\n",
-            Some(Path::new("a.toml")),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            e.contains("a.toml:3:10: model.family: found \"nanodett\", expected one of"),
-            "{e}"
-        );
+        assert!(e.contains("a.toml:3:10: model.family: found \"nanodett\", expected one of"), "{e}");
         assert!(e.contains("did you mean \"nanodet\"?"), "{e}");
     }
 }

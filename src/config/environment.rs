@@ -21,10 +21,7 @@ pub struct EnvOptions {
 
 impl Default for EnvOptions {
     fn default() -> Self {
-        EnvOptions {
-            offline: false,
-            source_timeout: Duration::from_secs(10),
-        }
+        EnvOptions { offline: false, source_timeout: Duration::from_secs(10) }
     }
 }
 
@@ -36,8 +33,7 @@ fn writable_dir(dir: &Path) -> Result<(), String> {
     let probe = dir.join(format!(".edgesight-check-{}", std::process::id()));
     let res = OpenOptions::new().write(true).create_new(true).open(&probe);
     let _ = std::fs::remove_file(&probe);
-    res.map(|_| ())
-        .map_err(|e| format!("directory {} is not writable: {e}", dir.display()))
+    res.map(|_| ()).map_err(|e| format!("directory {} is not writable: {e}", dir.display()))
 }
 
 fn check_output(path: &Path) -> Result<(), Error> {
@@ -47,41 +43,25 @@ fn check_output(path: &Path) -> Result<(), Error> {
             .append(true)
             .open(path)
             .map(|_| ())
-            .map_err(|e| {
-                Error::output(format!(
-                    "event file {} cannot be appended to: {e}; {hint}",
-                    path.display()
-                ))
-            })
+            .map_err(|e| Error::output(format!("event file {} cannot be appended to: {e}; {hint}", path.display())))
     } else {
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        writable_dir(dir)
-            .map_err(|e| Error::output(format!("event file {}: {e}; {hint}", path.display())))
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        writable_dir(dir).map_err(|e| Error::output(format!("event file {}: {e}; {hint}", path.display())))
     }
 }
 
 fn check_source(name: &str, spec: &SourceSpec, opts: &EnvOptions) -> Result<(), Error> {
     let err = |msg: String| Error::source(format!("stream \"{name}\": {msg}"));
     match spec {
-        SourceSpec::File { path } => std::fs::File::open(path)
-            .map(|_| ())
-            .map_err(|e| err(format!("{}: {e}; check the path", path.display()))),
-        SourceSpec::V4l2 { device } if !device.exists() => Err(err(format!(
-            "{} does not exist; is the camera plugged in?",
-            device.display()
-        ))),
+        SourceSpec::File { path } => {
+            std::fs::File::open(path).map(|_| ()).map_err(|e| err(format!("{}: {e}; check the path", path.display())))
+        }
+        SourceSpec::V4l2 { device } if !device.exists() => {
+            Err(err(format!("{} does not exist; is the camera plugged in?", device.display())))
+        }
         SourceSpec::Rtsp { .. } if !opts.offline => {
-            let mut cap = GstCapture::open(
-                spec,
-                &CaptureOptions {
-                    leaky: true,
-                    ..CaptureOptions::default()
-                },
-            )
-            .map_err(|e| err(e.to_string()))?;
+            let mut cap = GstCapture::open(spec, &CaptureOptions { leaky: true, ..CaptureOptions::default() })
+                .map_err(|e| err(e.to_string()))?;
             let start = Instant::now();
             loop {
                 let left = opts.source_timeout.saturating_sub(start.elapsed());

@@ -30,6 +30,9 @@ pub mod defaults {
     pub const THREADS: usize = 0;
     pub const RTSP_LATENCY_MS: u32 = 200;
     pub const SHUTDOWN_TIMEOUT_S: f64 = 5.0;
+    pub const STALL_TIMEOUT_S: f64 = 10.0;
+    pub const BACKOFF_INITIAL_S: f64 = 1.0;
+    pub const BACKOFF_MAX_S: f64 = 30.0;
 }
 
 /// Where the service's configuration lives on a device.
@@ -45,19 +48,11 @@ pub struct Issue {
 
 impl Issue {
     pub fn at(origin: &Origin, key: &str, message: impl Into<String>) -> Issue {
-        Issue {
-            origin: Some(origin.clone()),
-            key: key.to_string(),
-            message: message.into(),
-        }
+        Issue { origin: Some(origin.clone()), key: key.to_string(), message: message.into() }
     }
 
     pub fn maybe_at(origin: Option<&Origin>, key: &str, message: impl Into<String>) -> Issue {
-        Issue {
-            origin: origin.cloned(),
-            key: key.to_string(),
-            message: message.into(),
-        }
+        Issue { origin: origin.cloned(), key: key.to_string(), message: message.into() }
     }
 }
 
@@ -95,29 +90,19 @@ impl Layers {
     }
 
     pub fn dir_of(&self, o: &Origin) -> PathBuf {
-        self.files
-            .get(o.file)
-            .and_then(|f| f.path.parent())
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        self.files.get(o.file).and_then(|f| f.path.parent()).map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     }
 
     /// All issues as lines `file:line:col: key: message`, in file order.
     pub fn render(&self, issues: &Issues) -> String {
         let mut list = issues.list.clone();
-        list.sort_by_key(|i| {
-            i.origin
-                .as_ref()
-                .map_or((usize::MAX, 0), |o| (o.file, o.span.start))
-        });
+        list.sort_by_key(|i| i.origin.as_ref().map_or((usize::MAX, 0), |o| (o.file, o.span.start)));
         list.dedup();
         list.iter()
             .map(|i| {
                 let pos = match &i.origin {
                     Some(o) => self.position(o),
-                    None => self
-                        .files
-                        .first()
-                        .map_or("<config>".into(), |f| f.path.display().to_string()),
+                    None => self.files.first().map_or("<config>".into(), |f| f.path.display().to_string()),
                 };
                 format!("{pos}: {}: {}", i.key, i.message)
             })
@@ -135,6 +120,20 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     pub streams: Vec<StreamConfig>,
     pub output: OutputConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsConfig {
+    /// HTTP listener for /metrics, /healthz, /status; None = off.
+    pub listen: Option<String>,
+    pub max_frame_age: Duration,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { listen: None, max_frame_age: Duration::from_secs(30) }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -244,6 +243,14 @@ pub struct StreamConfig {
     pub realtime: bool,
     pub transport: Transport,
     pub latency_ms: u32,
+    /// No frame for this long (source still open) counts as a stall and reopens the source.
+    pub stall_timeout: Duration,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Reopen attempts in a row before giving up; 0 = forever.
+    pub max_retries: u64,
+    /// Files: start again at the end.
+    pub looped: bool,
 }
 
 /// Where JSONL events go.
@@ -281,14 +288,12 @@ impl Loaded {
         // Point at the element or entry the message quotes, when there is one.
         let quoted = msg.split('"').nth(1);
         let origin = match (&node.value, quoted) {
-            (tree::Value::Array(items), Some(q)) => items
-                .iter()
-                .find(|n| n.value == tree::Value::Str(q.to_string()))
-                .map_or(&node.origin, |n| &n.origin),
-            (tree::Value::Table(entries), Some(q)) => entries
-                .iter()
-                .find(|en| en.key == q)
-                .map_or(&node.origin, |en| &en.key_origin),
+            (tree::Value::Array(items), Some(q)) => {
+                items.iter().find(|n| n.value == tree::Value::Str(q.to_string())).map_or(&node.origin, |n| &n.origin)
+            }
+            (tree::Value::Table(entries), Some(q)) => {
+                entries.iter().find(|en| en.key == q).map_or(&node.origin, |en| &en.key_origin)
+            }
             _ => &node.origin,
         };
         Error::Config(format!("{}: {msg}", self.layers.position(origin)))
@@ -299,21 +304,12 @@ impl Loaded {
 /// or every problem found as a config error (one line each).
 pub fn load(main: &Path) -> Result<Loaded> {
     let text = std::fs::read_to_string(main).map_err(|e| {
-        Error::config(format!(
-            "cannot read config file {}: {e}; pass an existing file with --config",
-            main.display()
-        ))
+        Error::config(format!("cannot read config file {}: {e}; pass an existing file with --config", main.display()))
     })?;
-    let mut files = vec![SourceFile {
-        path: main.to_path_buf(),
-        text,
-    }];
+    let mut files = vec![SourceFile { path: main.to_path_buf(), text }];
     for p in tree::drop_ins(main) {
         let text = std::fs::read_to_string(&p).map_err(|e| {
-            Error::config(format!(
-                "cannot read drop-in {}: {e}; fix its permissions or remove it",
-                p.display()
-            ))
+            Error::config(format!("cannot read drop-in {}: {e}; fix its permissions or remove it", p.display()))
         })?;
         files.push(SourceFile { path: p, text });
     }
@@ -335,21 +331,11 @@ pub fn from_layers(layers: Layers, origin: Option<&Path>) -> Result<Loaded> {
             Some(r) => tree::merge(r, node),
         }
     }
-    let root = root.unwrap_or(Node {
-        value: tree::Value::Table(Vec::new()),
-        origin: Origin {
-            file: 0,
-            span: 0..0,
-        },
-    });
+    let root = root.unwrap_or(Node { value: tree::Value::Table(Vec::new()), origin: Origin { file: 0, span: 0..0 } });
     validate::check(&root, schema::ROOT, &mut issues);
     let config = build::build(&root, &layers, origin, &mut issues);
     match config {
-        Some(config) if issues.is_empty() => Ok(Loaded {
-            config,
-            layers,
-            tree: root,
-        }),
+        Some(config) if issues.is_empty() => Ok(Loaded { config, layers, tree: root }),
         _ => Err(Error::config(layers.render(&issues))),
     }
 }
@@ -357,12 +343,7 @@ pub fn from_layers(layers: Layers, origin: Option<&Path>) -> Result<Loaded> {
 /// Parses a single file's text (tests, and `detect` with an explicit file).
 pub fn parse_str(text: &str, origin: Option<&Path>) -> Result<Config> {
     let path = origin.map_or_else(|| PathBuf::from("<config>"), Path::to_path_buf);
-    let layers = Layers {
-        files: vec![SourceFile {
-            path,
-            text: text.to_string(),
-        }],
-    };
+    let layers = Layers { files: vec![SourceFile { path, text: text.to_string() }] };
     from_layers(layers, origin).map(|l| l.config)
 }
 

@@ -14,21 +14,10 @@ fn render(v: &Value) -> String {
         Value::Float(f) => f.to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Datetime(d) => d.clone(),
-        Value::Array(items) => format!(
-            "[{}]",
-            items
-                .iter()
-                .map(|n| render(&n.value))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Value::Array(items) => format!("[{}]", items.iter().map(|n| render(&n.value)).collect::<Vec<_>>().join(", ")),
         Value::Table(entries) => format!(
             "{{ {} }}",
-            entries
-                .iter()
-                .map(|e| format!("{:?} = {}", e.key, render(&e.node.value)))
-                .collect::<Vec<_>>()
-                .join(", ")
+            entries.iter().map(|e| format!("{:?} = {}", e.key, render(&e.node.value))).collect::<Vec<_>>().join(", ")
         ),
     }
 }
@@ -47,20 +36,13 @@ fn table(out: &mut String, fields: &[Field], node: Option<&Node>, layers: &Layer
         match set {
             Some(n) => {
                 // Passwords are never shown.
-                let mut value = if f.name == "password" {
-                    "\"********\"".to_string()
-                } else {
-                    render(&n.value)
-                };
+                let mut value = if f.name == "password" { "\"********\"".to_string() } else { render(&n.value) };
                 if matches!(f.kind, Kind::Path)
                     && let Value::Str(s) = &n.value
                 {
                     let p = std::path::Path::new(s);
                     if !p.is_absolute() {
-                        value = format!(
-                            "{:?}",
-                            layers.dir_of(&n.origin).join(p).display().to_string()
-                        );
+                        value = format!("{:?}", layers.dir_of(&n.origin).join(p).display().to_string());
                     }
                 }
                 line(out, f.name, &value, &layers.position(&n.origin));
@@ -76,17 +58,8 @@ fn table(out: &mut String, fields: &[Field], node: Option<&Node>, layers: &Layer
 /// The whole resolved configuration, TOML-like, one key per line.
 pub fn resolved(loaded: &Loaded) -> String {
     let mut out = String::new();
-    let files: Vec<String> = loaded
-        .layers
-        .files
-        .iter()
-        .map(|f| f.path.display().to_string())
-        .collect();
-    let _ = writeln!(
-        out,
-        "# resolved configuration from {}",
-        files.join(", then ")
-    );
+    let files: Vec<String> = loaded.layers.files.iter().map(|f| f.path.display().to_string()).collect();
+    let _ = writeln!(out, "# resolved configuration from {}", files.join(", then "));
     for f in ROOT {
         match &f.kind {
             Kind::Table(fields) => {

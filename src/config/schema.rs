@@ -41,23 +41,11 @@ pub struct Field {
 }
 
 const fn opt(name: &'static str, kind: Kind, default: &'static str, doc: &'static str) -> Field {
-    Field {
-        name,
-        kind,
-        required: false,
-        default,
-        doc,
-    }
+    Field { name, kind, required: false, default, doc }
 }
 
 const fn req(name: &'static str, kind: Kind, doc: &'static str) -> Field {
-    Field {
-        name,
-        kind,
-        required: true,
-        default: "required",
-        doc,
-    }
+    Field { name, kind, required: true, default: "required", doc }
 }
 
 pub const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
@@ -66,139 +54,37 @@ pub const ENGINES: &[&str] = &["onnx-cpu", "tensorrt"];
 pub const PREPROCESSORS: &[&str] = &["cpu", "cuda"];
 
 const UNIT: Kind = Kind::Float { min: 0.0, max: 1.0 };
-const F32: Kind = Kind::Float {
-    min: f64::MIN,
-    max: f64::MAX,
-};
+const F32: Kind = Kind::Float { min: f64::MIN, max: f64::MAX };
 const STR: Kind = Kind::Str;
 
 pub static DEVICE: &[Field] = &[
-    opt(
-        "name",
-        Kind::Str,
-        "\"edgesight\"",
-        "name of this device, for logs and status",
-    ),
-    opt(
-        "log_level",
-        Kind::Enum(LOG_LEVELS),
-        "\"info\"",
-        "log level; RUST_LOG overrides it",
-    ),
+    opt("name", Kind::Str, "\"edgesight\"", "name of this device, for logs and status"),
+    opt("log_level", Kind::Enum(LOG_LEVELS), "\"info\"", "log level; RUST_LOG overrides it"),
 ];
 
 pub static MODEL: &[Field] = &[
     req("path", Kind::Path, "the model file (ONNX)"),
-    req(
-        "family",
-        Kind::Enum(FAMILIES),
-        "decoder family (docs/specs/model_interface.md)",
-    ),
-    opt(
-        "engine",
-        Kind::Enum(ENGINES),
-        "\"onnx-cpu\"",
-        "inference engine; tensorrt needs a Jetson build",
-    ),
-    opt(
-        "preprocess",
-        Kind::Enum(PREPROCESSORS),
-        "\"cpu\"",
-        "where preprocessing runs; cuda needs a Jetson build",
-    ),
-    opt(
-        "labels",
-        Kind::Path,
-        "none (class<N>)",
-        "class names, one per line, line n = class id n",
-    ),
-    opt(
-        "score_threshold",
-        UNIT,
-        "0.35",
-        "report detections scoring strictly above this",
-    ),
-    opt(
-        "nms_iou",
-        UNIT,
-        "0.6",
-        "per-class NMS: drop boxes overlapping a better one by more than this IoU",
-    ),
-    opt(
-        "class_thresholds",
-        Kind::Map(&UNIT),
-        "none",
-        "score thresholds per label, overriding score_threshold",
-    ),
-    opt(
-        "classes",
-        Kind::List {
-            item: &STR,
-            len: None,
-        },
-        "all",
-        "report only these labels",
-    ),
-    opt(
-        "max_detections",
-        Kind::Int {
-            min: 1,
-            max: 10_000,
-        },
-        "100",
-        "at most this many detections per frame",
-    ),
-    opt(
-        "threads",
-        Kind::Int { min: 0, max: 256 },
-        "0",
-        "ONNX Runtime intra-op threads (0 = one per core)",
-    ),
-    opt(
-        "onnxruntime_lib",
-        Kind::Path,
-        "searched",
-        "the ONNX Runtime library (libonnxruntime.so.1.x, >= 1.20)",
-    ),
+    req("family", Kind::Enum(FAMILIES), "decoder family (docs/specs/model_interface.md)"),
+    opt("engine", Kind::Enum(ENGINES), "\"onnx-cpu\"", "inference engine; tensorrt needs a Jetson build"),
+    opt("preprocess", Kind::Enum(PREPROCESSORS), "\"cpu\"", "where preprocessing runs; cuda needs a Jetson build"),
+    opt("labels", Kind::Path, "none (class<N>)", "class names, one per line, line n = class id n"),
+    opt("score_threshold", UNIT, "0.35", "report detections scoring strictly above this"),
+    opt("nms_iou", UNIT, "0.6", "per-class NMS: drop boxes overlapping a better one by more than this IoU"),
+    opt("class_thresholds", Kind::Map(&UNIT), "none", "score thresholds per label, overriding score_threshold"),
+    opt("classes", Kind::List { item: &STR, len: None }, "all", "report only these labels"),
+    opt("max_detections", Kind::Int { min: 1, max: 10_000 }, "100", "at most this many detections per frame"),
+    opt("threads", Kind::Int { min: 0, max: 256 }, "0", "ONNX Runtime intra-op threads (0 = one per core)"),
+    opt("onnxruntime_lib", Kind::Path, "searched", "the ONNX Runtime library (libonnxruntime.so.1.x, >= 1.20)"),
     opt(
         "input_size",
-        Kind::List {
-            item: &Kind::Int { min: 1, max: 8192 },
-            len: Some(2),
-        },
+        Kind::List { item: &Kind::Int { min: 1, max: 8192 }, len: Some(2) },
         "from the model",
         "[width, height] for models with dynamic spatial dimensions",
     ),
-    opt(
-        "layout",
-        Kind::Enum(&["nchw", "nhwc"]),
-        "from the model",
-        "input tensor layout",
-    ),
-    opt(
-        "channel_order",
-        Kind::Enum(&["rgb", "bgr"]),
-        "family default",
-        "channel order of the input tensor",
-    ),
-    opt(
-        "mean",
-        Kind::List {
-            item: &F32,
-            len: Some(3),
-        },
-        "family default",
-        "per-channel mean, tensor channel order",
-    ),
-    opt(
-        "std",
-        Kind::List {
-            item: &F32,
-            len: Some(3),
-        },
-        "family default",
-        "per-channel divisor, tensor channel order",
-    ),
+    opt("layout", Kind::Enum(&["nchw", "nhwc"]), "from the model", "input tensor layout"),
+    opt("channel_order", Kind::Enum(&["rgb", "bgr"]), "family default", "channel order of the input tensor"),
+    opt("mean", Kind::List { item: &F32, len: Some(3) }, "family default", "per-channel mean, tensor channel order"),
+    opt("std", Kind::List { item: &F32, len: Some(3) }, "family default", "per-channel divisor, tensor channel order"),
     opt(
         "letterbox",
         Kind::Enum(&["top-left", "center", "stretch"]),
@@ -207,43 +93,24 @@ pub static MODEL: &[Field] = &[
     ),
     opt(
         "pad_pixel",
-        Kind::Float {
-            min: 0.0,
-            max: 255.0,
-        },
+        Kind::Float { min: 0.0, max: 255.0 },
         "family default",
         "padding as a pixel value, normalised like the image",
     ),
-    opt(
-        "pad_value",
-        F32,
-        "family default",
-        "padding written into the tensor as is",
-    ),
+    opt("pad_value", F32, "family default", "padding written into the tensor as is"),
     opt(
         "strides",
-        Kind::List {
-            item: &Kind::Int { min: 1, max: 1024 },
-            len: None,
-        },
+        Kind::List { item: &Kind::Int { min: 1, max: 1024 }, len: None },
         "[8, 16, 32]",
         "feature-map strides (nanodet, yolox)",
     ),
-    opt(
-        "reg_max",
-        Kind::Int { min: 1, max: 64 },
-        "from the outputs",
-        "NanoDet distribution bins minus one",
-    ),
+    opt("reg_max", Kind::Int { min: 1, max: 64 }, "from the outputs", "NanoDet distribution bins minus one"),
 ];
 
 pub static PIPELINE: &[Field] = &[
     opt(
         "fps_limit",
-        Kind::Float {
-            min: 0.01,
-            max: 1000.0,
-        },
+        Kind::Float { min: 0.01, max: 1000.0 },
         "none",
         "at most this many frames per second through the engine, all streams together",
     ),
@@ -255,10 +122,7 @@ pub static PIPELINE: &[Field] = &[
     ),
     opt(
         "shutdown_timeout_s",
-        Kind::Float {
-            min: 0.1,
-            max: 300.0,
-        },
+        Kind::Float { min: 0.1, max: 300.0 },
         "5",
         "on SIGTERM/SIGINT, the time allowed to drain frames and flush outputs",
     ),
@@ -266,86 +130,74 @@ pub static PIPELINE: &[Field] = &[
 
 pub static STREAM: &[Field] = &[
     req("name", Kind::Str, "unique stream name, in every event"),
-    req(
-        "uri",
-        Kind::Str,
-        "rtsp://, file://, file:rel, test://, v4l2:///dev/videoN, csi://N",
-    ),
+    req("uri", Kind::Str, "rtsp://, file://, file:rel, test://, v4l2:///dev/videoN, csi://N"),
     opt("enabled", Kind::Bool, "true", "run this stream"),
     opt(
         "fps_limit",
-        Kind::Float {
-            min: 0.01,
-            max: 1000.0,
-        },
+        Kind::Float { min: 0.01, max: 1000.0 },
         "none",
         "at most this many frames per second from this stream",
     ),
-    opt(
-        "transport",
-        Kind::Enum(&["tcp", "udp"]),
-        "\"tcp\"",
-        "RTSP transport",
-    ),
-    opt(
-        "latency_ms",
-        Kind::Int {
-            min: 0,
-            max: 60_000,
-        },
-        "200",
-        "RTSP jitter buffer",
-    ),
+    opt("transport", Kind::Enum(&["tcp", "udp"]), "\"tcp\"", "RTSP transport"),
+    opt("latency_ms", Kind::Int { min: 0, max: 60_000 }, "200", "RTSP jitter buffer"),
     opt("user", Kind::Str, "none", "RTSP user (never logged)"),
+    opt("password", Kind::Str, "none", "RTSP password (never logged)"),
+    opt("realtime", Kind::Bool, "false", "files: play at the clip's rate like a camera instead of every frame"),
+    opt("loop", Kind::Bool, "false", "files: start again at the end (soak tests, demos)"),
     opt(
-        "password",
-        Kind::Str,
-        "none",
-        "RTSP password (never logged)",
+        "stall_timeout_s",
+        Kind::Float { min: 0.5, max: 3600.0 },
+        "10",
+        "no frame for this long counts as a stall: the source is reopened",
     ),
     opt(
-        "realtime",
-        Kind::Bool,
-        "false",
-        "files: play at the clip's rate like a camera instead of every frame",
+        "backoff_initial_s",
+        Kind::Float { min: 0.1, max: 600.0 },
+        "1",
+        "first delay before reopening a failed source; doubles each attempt",
+    ),
+    opt("backoff_max_s", Kind::Float { min: 0.1, max: 3600.0 }, "30", "longest delay between reopen attempts"),
+    opt(
+        "max_retries",
+        Kind::Int { min: 0, max: 1_000_000 },
+        "0",
+        "reopen attempts in a row before giving up (0 = forever)",
     ),
 ];
 
-pub static JSONL: &[Field] = &[req(
-    "path",
+pub static JSONL: &[Field] = &[req("path", Kind::Str, "event file (appended to), or \"-\" for standard output")];
+
+pub static OUTPUT: &[Field] = &[opt("jsonl", Kind::Table(JSONL), "standard output", "events as JSON lines")];
+
+pub static METRICS: &[Field] = &[opt(
+    "listen",
     Kind::Str,
-    "event file (appended to), or \"-\" for standard output",
+    "off",
+    "address:port of the HTTP listener for /metrics, /healthz and /status (e.g. \"127.0.0.1:9464\")",
 )];
 
-pub static OUTPUT: &[Field] = &[opt(
-    "jsonl",
-    Kind::Table(JSONL),
-    "standard output",
-    "events as JSON lines",
+pub static HEALTH: &[Field] = &[opt(
+    "max_frame_age_s",
+    Kind::Float { min: 1.0, max: 86_400.0 },
+    "30",
+    "/healthz fails when no frame was processed, or the inference loop did not move, for this long",
 )];
 
 pub static ROOT: &[Field] = &[
     opt("device", Kind::Table(DEVICE), "", "this device"),
     req("model", Kind::Table(MODEL), "the detector"),
     opt("pipeline", Kind::Table(PIPELINE), "", "frame flow"),
-    opt(
-        "stream",
-        Kind::TableArray(STREAM),
-        "none",
-        "one per video source",
-    ),
+    opt("stream", Kind::TableArray(STREAM), "none", "one per video source"),
     opt("output", Kind::Table(OUTPUT), "", "where events go"),
+    opt("metrics", Kind::Table(METRICS), "", "Prometheus metrics and status over HTTP"),
+    opt("health", Kind::Table(HEALTH), "", "what /healthz calls healthy"),
 ];
 
 /// Every key as a dotted path (`model.score_threshold`, `stream.uri`), for documentation checks.
 pub fn all_keys() -> Vec<String> {
     fn walk(prefix: &str, fields: &[Field], out: &mut Vec<String>) {
         for f in fields {
-            let path = if prefix.is_empty() {
-                f.name.to_string()
-            } else {
-                format!("{prefix}.{}", f.name)
-            };
+            let path = if prefix.is_empty() { f.name.to_string() } else { format!("{prefix}.{}", f.name) };
             match &f.kind {
                 Kind::Table(sub) | Kind::TableArray(sub) => walk(&path, sub, out),
                 _ => out.push(path),

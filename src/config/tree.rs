@@ -84,10 +84,7 @@ pub struct SyntaxError {
 }
 
 fn convert(v: &toml::Spanned<DeValue<'_>>, file: usize) -> Node {
-    let origin = Origin {
-        file,
-        span: v.span(),
-    };
+    let origin = Origin { file, span: v.span() };
     let value = match v.get_ref() {
         DeValue::String(s) => Value::Str(s.to_string()),
         DeValue::Integer(i) => match i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
@@ -107,10 +104,7 @@ fn convert_table(t: &DeTable<'_>, file: usize) -> Vec<Entry> {
     t.iter()
         .map(|(k, v)| Entry {
             key: k.get_ref().to_string(),
-            key_origin: Origin {
-                file,
-                span: k.span(),
-            },
+            key_origin: Origin { file, span: k.span() },
             node: convert(v, file),
         })
         .collect()
@@ -119,17 +113,10 @@ fn convert_table(t: &DeTable<'_>, file: usize) -> Vec<Entry> {
 /// Parses one file into a tree, collecting every syntax error TOML's parser can recover from.
 pub fn parse(text: &str, file: usize) -> (Node, Vec<SyntaxError>) {
     let (doc, errors) = DeTable::parse_recoverable(text);
-    let node = Node {
-        value: Value::Table(convert_table(doc.get_ref(), file)),
-        origin: Origin { file, span: 0..0 },
-    };
+    let node = Node { value: Value::Table(convert_table(doc.get_ref(), file)), origin: Origin { file, span: 0..0 } };
     let errors = errors
         .into_iter()
-        .map(|e| SyntaxError {
-            file,
-            span: e.span(),
-            message: e.message().trim().to_string(),
-        })
+        .map(|e| SyntaxError { file, span: e.span(), message: e.message().trim().to_string() })
         .collect();
     (node, errors)
 }
@@ -159,8 +146,7 @@ pub fn merge(base: &mut Node, over: Node) {
                 && b.iter().all(|n| matches!(n.value, Value::Table(_))) =>
         {
             for el in o {
-                let same = element_name(&el)
-                    .and_then(|name| b.iter().position(|x| element_name(x) == Some(name)));
+                let same = element_name(&el).and_then(|name| b.iter().position(|x| element_name(x) == Some(name)));
                 match same {
                     Some(i) => merge(&mut b[i], el),
                     None => b.push(el),
@@ -176,9 +162,7 @@ pub fn merge(base: &mut Node, over: Node) {
 
 /// The files that make up a configuration: `main` then `<dir of main>/conf.d/*.toml` by name.
 pub fn drop_ins(main: &Path) -> Vec<PathBuf> {
-    let dir = main
-        .parent()
-        .map_or_else(|| PathBuf::from("conf.d"), |d| d.join("conf.d"));
+    let dir = main.parent().map_or_else(|| PathBuf::from("conf.d"), |d| d.join("conf.d"));
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))
@@ -211,10 +195,8 @@ mod tests {
 
     #[test]
     fn drop_in_overrides_per_key_and_merges_streams_by_name() {
-        let mut base = tree(
-            "[model]\npath = \"a\"\nfamily = \"nanodet\"\n[[stream]]\nname = \"x\"\nuri = \"test://\"\n",
-            0,
-        );
+        let mut base =
+            tree("[model]\npath = \"a\"\nfamily = \"nanodet\"\n[[stream]]\nname = \"x\"\nuri = \"test://\"\n", 0);
         let over = tree(
             "[model]\npath = \"b\"\n[[stream]]\nname = \"x\"\nenabled = false\n[[stream]]\nname = \"y\"\nuri = \"test://\"\n",
             1,
@@ -224,9 +206,7 @@ mod tests {
         assert_eq!(model.get("path").unwrap().value, Value::Str("b".into()));
         assert_eq!(model.get("path").unwrap().origin.file, 1);
         assert_eq!(model.get("family").unwrap().origin.file, 0);
-        let Value::Array(streams) = &base.get("stream").unwrap().value else {
-            panic!()
-        };
+        let Value::Array(streams) = &base.get("stream").unwrap().value else { panic!() };
         assert_eq!(streams.len(), 2);
         assert_eq!(streams[0].get("enabled").unwrap().value, Value::Bool(false));
         assert_eq!(streams[0].get("uri").unwrap().origin.file, 0);

@@ -37,14 +37,9 @@ pub fn expected(kind: &Kind) -> String {
         Kind::Int { min, max } => format!("a whole number in {min}..={max}"),
         Kind::Float { min, max } if *min == f64::MIN => "a number".into(),
         Kind::Float { min, max } => format!("a number in {min}..={max}"),
-        Kind::Enum(values) => format!(
-            "one of {}",
-            values
-                .iter()
-                .map(|v| format!("\"{v}\""))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Kind::Enum(values) => {
+            format!("one of {}", values.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", "))
+        }
         Kind::List { item, len: Some(n) } => {
             format!("a list of {n} values, each {}", expected(item))
         }
@@ -73,11 +68,7 @@ fn check_value(path: &str, kind: &Kind, node: &Node, issues: &mut Issues) {
         issues.push(Issue::at(
             &node.origin,
             path,
-            format!(
-                "found {}, expected {}{extra}",
-                found(&node.value),
-                expected(kind)
-            ),
+            format!("found {}, expected {}{extra}", found(&node.value), expected(kind)),
         ));
     };
     match (kind, &node.value) {
@@ -100,9 +91,8 @@ fn check_value(path: &str, kind: &Kind, node: &Node, issues: &mut Issues) {
         }
         (Kind::Enum(values), Value::Str(s)) => {
             if !values.contains(&s.as_str()) {
-                let hint = closest(s, values.iter().copied())
-                    .map(|c| format!("; did you mean \"{c}\"?"))
-                    .unwrap_or_default();
+                let hint =
+                    closest(s, values.iter().copied()).map(|c| format!("; did you mean \"{c}\"?")).unwrap_or_default();
                 bad(issues, &hint);
             }
         }
@@ -136,9 +126,7 @@ fn check_value(path: &str, kind: &Kind, node: &Node, issues: &mut Issues) {
         }
         _ => {
             let hint = match (kind, &node.value) {
-                (Kind::TableArray(_), Value::Table(_)) => {
-                    "; write [[…]] (double brackets) for each entry"
-                }
+                (Kind::TableArray(_), Value::Table(_)) => "; write [[…]] (double brackets) for each entry",
                 (Kind::Table(_), _) => "; write it as a [section]",
                 _ => "",
             };
@@ -149,11 +137,7 @@ fn check_value(path: &str, kind: &Kind, node: &Node, issues: &mut Issues) {
 
 fn check_table(path: &str, fields: &[Field], node: &Node, issues: &mut Issues) {
     for e in node.entries() {
-        let key_path = if path.is_empty() {
-            e.key.clone()
-        } else {
-            format!("{path}.{}", e.key)
-        };
+        let key_path = if path.is_empty() { e.key.clone() } else { format!("{path}.{}", e.key) };
         match fields.iter().find(|f| f.name == e.key) {
             Some(f) => check_value(&key_path, &f.kind, &e.node, issues),
             None => {
@@ -162,10 +146,7 @@ fn check_table(path: &str, fields: &[Field], node: &Node, issues: &mut Issues) {
                     Some(c) => format!("unknown key; did you mean `{c}`?"),
                     None => format!(
                         "unknown key; expected one of {}",
-                        names
-                            .map(|n| format!("`{n}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
                     ),
                 };
                 issues.push(Issue::at(&e.key_origin, &key_path, msg));
@@ -174,20 +155,12 @@ fn check_table(path: &str, fields: &[Field], node: &Node, issues: &mut Issues) {
     }
     for f in fields.iter().filter(|f| f.required) {
         if node.get(f.name).is_none() {
-            let key_path = if path.is_empty() {
-                f.name.to_string()
-            } else {
-                format!("{path}.{}", f.name)
-            };
+            let key_path = if path.is_empty() { f.name.to_string() } else { format!("{path}.{}", f.name) };
             let what = match f.kind {
                 Kind::Table(_) => format!("missing [{}] section ({})", f.name, f.doc),
                 _ => format!("missing; expected {} ({})", expected(&f.kind), f.doc),
             };
-            let origin = if node.origin.span.is_empty() {
-                None
-            } else {
-                Some(&node.origin)
-            };
+            let origin = if node.origin.span.is_empty() { None } else { Some(&node.origin) };
             issues.push(Issue::maybe_at(origin, &key_path, what));
         }
     }

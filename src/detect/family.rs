@@ -110,17 +110,10 @@ impl Family {
     /// The model's static dimensions win over defaults; a config that contradicts them is an error.
     pub fn resolve_input(self, declared: &TensorInfo, o: &InputOverrides) -> Result<InputSpec> {
         let mut spec = self.default_input();
-        let err = |why: String| {
-            Error::model(format!(
-                "model input {declared} does not fit family \"{self}\": {why}"
-            ))
-        };
+        let err = |why: String| Error::model(format!("model input {declared} does not fit family \"{self}\": {why}"));
         let s = &declared.shape;
         if s.len() != 4 {
-            return Err(err(format!(
-                "expected a 4-D image tensor, found rank {}",
-                s.len()
-            )));
+            return Err(err(format!("expected a 4-D image tensor, found rank {}", s.len())));
         }
         let shape_layout = match (s[1] == 3, s[3] == 3) {
             (true, false) => Some(Layout::Nchw),
@@ -147,9 +140,7 @@ impl Family {
             ElemType::F32 => DType::F32,
             ElemType::U8 => DType::U8,
             ref other => {
-                return Err(err(format!(
-                    "input element type {other} is not supported (f32 or u8)"
-                )));
+                return Err(err(format!("input element type {other} is not supported (f32 or u8)")));
             }
         };
         // A different element type than the family's usually means the wrong family; a config
@@ -198,30 +189,18 @@ impl Family {
             spec.pad = p;
         }
         if spec.dtype == DType::U8 && (spec.mean != [0.0; 3] || spec.std != [1.0; 3]) {
-            return Err(err(
-                "a u8 input takes raw pixels: model.mean must be [0, 0, 0] and model.std [1, 1, 1]"
-                    .into(),
-            ));
+            return Err(
+                err("a u8 input takes raw pixels: model.mean must be [0, 0, 0] and model.std [1, 1, 1]".into()),
+            );
         }
         Ok(spec)
     }
 
     /// Checks the model's outputs against the family and builds its decoder.
-    pub fn decoder(
-        self,
-        input: &InputSpec,
-        outputs: &[TensorInfo],
-        opts: &DecodeOptions,
-    ) -> Result<Box<dyn Decoder>> {
+    pub fn decoder(self, input: &InputSpec, outputs: &[TensorInfo], opts: &DecodeOptions) -> Result<Box<dyn Decoder>> {
         let strides = opts.strides.clone().unwrap_or_else(|| vec![8, 16, 32]);
         Ok(match self {
-            Family::Nanodet => Box::new(NanoDet::new(
-                input.width,
-                input.height,
-                &strides,
-                opts.reg_max,
-                outputs,
-            )?),
+            Family::Nanodet => Box::new(NanoDet::new(input.width, input.height, &strides, opts.reg_max, outputs)?),
             Family::Ssd => Box::new(Ssd::new(input.width, input.height, outputs)?),
             Family::Yolov5 => Box::new(YoloV5::new(outputs)?),
             Family::Yolov8 => Box::new(YoloV8::new(outputs)?),

@@ -22,18 +22,13 @@ impl Labels {
             names.pop();
         }
         if names.is_empty() {
-            return Err(Error::model(format!(
-                "labels file {} holds no class names",
-                path.display()
-            )));
+            return Err(Error::model(format!("labels file {} holds no class names", path.display())));
         }
         Ok(Labels { names })
     }
 
     pub fn from_names<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Labels {
-        Labels {
-            names: names.into_iter().map(Into::into).collect(),
-        }
+        Labels { names: names.into_iter().map(Into::into).collect() }
     }
 
     /// Makes sure every class id below `n` has a name (`class<id>` where the file has none),
@@ -55,9 +50,7 @@ impl Labels {
 
     /// Name of a class id; "unknown" for ids the model should not produce.
     pub fn name(&self, id: u32) -> &str {
-        self.names
-            .get(id as usize)
-            .map_or("unknown", String::as_str)
+        self.names.get(id as usize).map_or("unknown", String::as_str)
     }
 
     /// Class id of a name, if the file has it.

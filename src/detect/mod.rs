@@ -33,12 +33,7 @@ pub struct Detection {
 /// Turns one model family's raw outputs into candidate detections.
 pub trait Decoder: Send {
     /// Appends every candidate scoring above `min_score` to `out`, box in model-input pixels.
-    fn decode(
-        &mut self,
-        outputs: &dyn Outputs,
-        min_score: f32,
-        out: &mut Vec<Detection>,
-    ) -> Result<()>;
+    fn decode(&mut self, outputs: &dyn Outputs, min_score: f32, out: &mut Vec<Detection>) -> Result<()>;
     /// True when the graph already ran NMS (SSD); post-processing then skips its own.
     fn nms_in_graph(&self) -> bool {
         false
@@ -100,10 +95,7 @@ pub(crate) fn single_output(
         return Err(mismatch(&format!("{} outputs", outputs.len())));
     };
     if out.shape.len() != 3 {
-        return Err(mismatch(&format!(
-            "output {out} has rank {}",
-            out.shape.len()
-        )));
+        return Err(mismatch(&format!("output {out} has rank {}", out.shape.len())));
     }
     let (d1, d2) = (out.shape[1], out.shape[2]);
     if rows {
@@ -113,9 +105,7 @@ pub(crate) fn single_output(
             } else {
                 ""
             };
-            return Err(mismatch(&format!(
-                "last dimension of {out} is not a static 5 + C{hint}"
-            )));
+            return Err(mismatch(&format!("last dimension of {out} is not a static 5 + C{hint}")));
         }
         Ok((0, d2 as usize))
     } else {

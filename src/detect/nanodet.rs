@@ -68,10 +68,7 @@ impl NanoDet {
                 .map(|(i, _)| i)
                 .collect();
             let [a, b] = candidates[..] else {
-                return Err(mismatch(&format!(
-                    "{} outputs with {n} cells for stride {s}",
-                    candidates.len()
-                )));
+                return Err(mismatch(&format!("{} outputs with {n} cells for stride {s}", candidates.len())));
             };
             let (da, db) = (outputs[a].shape[2], outputs[b].shape[2]);
             let is_box = |d: i64| match box_dim {
@@ -90,34 +87,19 @@ impl NanoDet {
             };
             let (c, bd) = (outputs[scores].shape[2], outputs[boxes].shape[2]);
             if c < 1 || bd % 4 != 0 || bd < 8 {
-                return Err(mismatch(&format!(
-                    "unusable last dimensions {c} (scores) and {bd} (boxes)"
-                )));
+                return Err(mismatch(&format!("unusable last dimensions {c} (scores) and {bd} (boxes)")));
             }
             if classes.is_some_and(|x| x != c) || box_last.is_some_and(|x| x != bd) {
-                return Err(mismatch(
-                    "strides disagree on the number of classes or bins",
-                ));
+                return Err(mismatch("strides disagree on the number of classes or bins"));
             }
             classes = Some(c);
             box_last = Some(bd);
-            levels.push(Level {
-                stride: s as f32,
-                grid_w: gw,
-                cells: n as usize,
-                scores,
-                boxes,
-            });
+            levels.push(Level { stride: s as f32, grid_w: gw, cells: n as usize, scores, boxes });
         }
         let (Some(classes), Some(bd)) = (classes, box_last) else {
             return Err(mismatch("no strides configured"));
         };
-        Ok(NanoDet {
-            levels,
-            classes: classes as usize,
-            bins: bd as usize / 4,
-            probs: vec![0.0; bd as usize / 4],
-        })
+        Ok(NanoDet { levels, classes: classes as usize, bins: bd as usize / 4, probs: vec![0.0; bd as usize / 4] })
     }
 
     /// Expected value of the softmax over one side's bins (in stride units).
@@ -137,12 +119,7 @@ impl NanoDet {
 }
 
 impl Decoder for NanoDet {
-    fn decode(
-        &mut self,
-        outputs: &dyn Outputs,
-        min_score: f32,
-        out: &mut Vec<Detection>,
-    ) -> Result<()> {
+    fn decode(&mut self, outputs: &dyn Outputs, min_score: f32, out: &mut Vec<Detection>) -> Result<()> {
         let (c, bins) = (self.classes, self.bins);
         for li in 0..self.levels.len() {
             let lv = self.levels[li].clone();
@@ -173,11 +150,7 @@ impl Decoder for NanoDet {
                 // Every class above the threshold is reported (the same box can be "car" and "truck").
                 for (class_id, &score) in row.iter().enumerate() {
                     if score > min_score {
-                        out.push(Detection {
-                            class_id: class_id as u32,
-                            score,
-                            bbox,
-                        });
+                        out.push(Detection { class_id: class_id as u32, score, bbox });
                     }
                 }
             }

@@ -47,11 +47,7 @@ impl Nms {
         let mut start = 0;
         while start < dets.len() {
             let class = dets[start].class_id;
-            let end = start
-                + dets[start..]
-                    .iter()
-                    .take_while(|d| d.class_id == class)
-                    .count();
+            let end = start + dets[start..].iter().take_while(|d| d.class_id == class).count();
             for i in start..end {
                 if !self.keep[i] {
                     continue;
@@ -80,11 +76,7 @@ mod tests {
     use super::*;
 
     fn d(class_id: u32, score: f32, bbox: [f32; 4]) -> Detection {
-        Detection {
-            class_id,
-            score,
-            bbox,
-        }
+        Detection { class_id, score, bbox }
     }
 
     #[test]
@@ -124,10 +116,7 @@ mod tests {
 
     #[test]
     fn threshold_is_exclusive() {
-        let mut v = vec![
-            d(0, 0.9, [0.0, 0.0, 10.0, 10.0]),
-            d(0, 0.8, [5.0, 0.0, 15.0, 10.0]),
-        ];
+        let mut v = vec![d(0, 0.9, [0.0, 0.0, 10.0, 10.0]), d(0, 0.8, [5.0, 0.0, 15.0, 10.0])];
         Nms::default().run(&mut v, 1.0 / 3.0 + 1e-6);
         assert_eq!(v.len(), 2);
     }

@@ -20,11 +20,7 @@ pub struct ClassPolicy {
 
 impl ClassPolicy {
     pub fn new(default_threshold: f32) -> ClassPolicy {
-        ClassPolicy {
-            default_threshold,
-            thresholds: Vec::new(),
-            allow: None,
-        }
+        ClassPolicy { default_threshold, thresholds: Vec::new(), allow: None }
     }
 
     pub fn set_threshold(&mut self, class: u32, t: f32) {
@@ -45,11 +41,7 @@ impl ClassPolicy {
     }
 
     pub fn threshold(&self, class: u32) -> f32 {
-        self.thresholds
-            .get(class as usize)
-            .copied()
-            .flatten()
-            .unwrap_or(self.default_threshold)
+        self.thresholds.get(class as usize).copied().flatten().unwrap_or(self.default_threshold)
     }
 
     pub fn allowed(&self, class: u32) -> bool {
@@ -109,8 +101,7 @@ impl PostProcess {
         self.dets.clear();
         decoder.decode(outputs, self.min_score, &mut self.dets)?;
         let policy = &self.policy;
-        self.dets
-            .retain(|d| policy.allowed(d.class_id) && d.score > policy.threshold(d.class_id));
+        self.dets.retain(|d| policy.allowed(d.class_id) && d.score > policy.threshold(d.class_id));
         if decoder.nms_in_graph() {
             sort_by_score(&mut self.dets);
         } else {

@@ -32,52 +32,27 @@ impl Ssd {
                 describe(outputs)
             ))
         };
-        let get = |stem: &str| {
-            find(outputs, stem).ok_or_else(|| mismatch(format!("no output named {stem}")))
-        };
-        let (num, boxes, scores, classes) = (
-            get("num_detections")?,
-            get("detection_boxes")?,
-            get("detection_scores")?,
-            get("detection_classes")?,
-        );
+        let get = |stem: &str| find(outputs, stem).ok_or_else(|| mismatch(format!("no output named {stem}")));
+        let (num, boxes, scores, classes) =
+            (get("num_detections")?, get("detection_boxes")?, get("detection_scores")?, get("detection_classes")?);
         let rank_ok = |i: usize, rank: usize| outputs[i].shape.len() == rank;
         if !rank_ok(num, 1) || !rank_ok(boxes, 3) || !rank_ok(scores, 2) || !rank_ok(classes, 2) {
             return Err(mismatch("wrong ranks".into()));
         }
         if outputs[boxes].shape[2] >= 0 && outputs[boxes].shape[2] != 4 {
-            return Err(mismatch(format!(
-                "{} does not end in 4 coordinates",
-                outputs[boxes]
-            )));
+            return Err(mismatch(format!("{} does not end in 4 coordinates", outputs[boxes])));
         }
-        Ok(Ssd {
-            num,
-            boxes,
-            scores,
-            classes,
-            input_w: input_w as f32,
-            input_h: input_h as f32,
-        })
+        Ok(Ssd { num, boxes, scores, classes, input_w: input_w as f32, input_h: input_h as f32 })
     }
 }
 
 impl Decoder for Ssd {
-    fn decode(
-        &mut self,
-        outputs: &dyn Outputs,
-        min_score: f32,
-        out: &mut Vec<Detection>,
-    ) -> Result<()> {
+    fn decode(&mut self, outputs: &dyn Outputs, min_score: f32, out: &mut Vec<Detection>) -> Result<()> {
         let num = outputs.output(self.num)?;
         let boxes = outputs.output(self.boxes)?;
         let scores = outputs.output(self.scores)?;
         let classes = outputs.output(self.classes)?;
-        let k = scores
-            .data
-            .len()
-            .min(classes.data.len())
-            .min(boxes.data.len() / 4);
+        let k = scores.data.len().min(classes.data.len()).min(boxes.data.len() / 4);
         let n = num.data.first().map_or(0, |&v| v.max(0.0) as usize).min(k);
         for i in 0..n {
             let score = scores.data[i];
@@ -85,23 +60,12 @@ impl Decoder for Ssd {
                 continue;
             }
             let b = &boxes.data[i * 4..i * 4 + 4];
-            let bbox = [
-                b[1] * self.input_w,
-                b[0] * self.input_h,
-                b[3] * self.input_w,
-                b[2] * self.input_h,
-            ];
+            let bbox = [b[1] * self.input_w, b[0] * self.input_h, b[3] * self.input_w, b[2] * self.input_h];
             let class = classes.data[i];
             if class.is_nan() || class < 0.0 {
-                return Err(Error::model(format!(
-                    "ssd: detection_classes holds {class}, not a class id"
-                )));
+                return Err(Error::model(format!("ssd: detection_classes holds {class}, not a class id")));
             }
-            out.push(Detection {
-                class_id: class as u32,
-                score,
-                bbox,
-            });
+            out.push(Detection { class_id: class as u32, score, bbox });
         }
         Ok(())
     }

@@ -12,27 +12,14 @@ pub struct YoloV5 {
 
 impl YoloV5 {
     pub fn new(outputs: &[TensorInfo]) -> Result<YoloV5> {
-        let (output, last) = single_output(
-            "yolov5",
-            "[1,N,5+C] (cx, cy, w, h, objectness, C class scores)",
-            outputs,
-            6,
-            true,
-        )?;
-        Ok(YoloV5 {
-            output,
-            stride: last,
-        })
+        let (output, last) =
+            single_output("yolov5", "[1,N,5+C] (cx, cy, w, h, objectness, C class scores)", outputs, 6, true)?;
+        Ok(YoloV5 { output, stride: last })
     }
 }
 
 impl Decoder for YoloV5 {
-    fn decode(
-        &mut self,
-        outputs: &dyn Outputs,
-        min_score: f32,
-        out: &mut Vec<Detection>,
-    ) -> Result<()> {
+    fn decode(&mut self, outputs: &dyn Outputs, min_score: f32, out: &mut Vec<Detection>) -> Result<()> {
         let t = outputs.output(self.output)?;
         for row in t.data.chunks_exact(self.stride) {
             let obj = row[4];
@@ -43,11 +30,7 @@ impl Decoder for YoloV5 {
             let (class_id, cls) = best_class(&row[5..]);
             let score = obj * cls;
             if score > min_score {
-                out.push(Detection {
-                    class_id,
-                    score,
-                    bbox: xywh_to_xyxy(row[0], row[1], row[2], row[3]),
-                });
+                out.push(Detection { class_id, score, bbox: xywh_to_xyxy(row[0], row[1], row[2], row[3]) });
             }
         }
         Ok(())

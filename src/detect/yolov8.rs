@@ -12,13 +12,8 @@ pub struct YoloV8 {
 
 impl YoloV8 {
     pub fn new(outputs: &[TensorInfo]) -> Result<YoloV8> {
-        let (output, _) = single_output(
-            "yolov8",
-            "[1,4+C,N] (cx, cy, w, h, C class scores; N anchors)",
-            outputs,
-            0,
-            false,
-        )?;
+        let (output, _) =
+            single_output("yolov8", "[1,4+C,N] (cx, cy, w, h, C class scores; N anchors)", outputs, 0, false)?;
         let ch = outputs[output].shape[1];
         if (0..5).contains(&ch) {
             return Err(Error::model(format!(
@@ -26,42 +21,23 @@ impl YoloV8 {
                 outputs[output]
             )));
         }
-        Ok(YoloV8 {
-            output,
-            channels: ch.max(0) as usize,
-        })
+        Ok(YoloV8 { output, channels: ch.max(0) as usize })
     }
 }
 
 impl Decoder for YoloV8 {
-    fn decode(
-        &mut self,
-        outputs: &dyn Outputs,
-        min_score: f32,
-        out: &mut Vec<Detection>,
-    ) -> Result<()> {
+    fn decode(&mut self, outputs: &dyn Outputs, min_score: f32, out: &mut Vec<Detection>) -> Result<()> {
         let t = outputs.output(self.output)?;
-        let ch = if self.channels > 0 {
-            self.channels
-        } else {
-            t.shape.get(1).copied().unwrap_or(0) as usize
-        };
+        let ch = if self.channels > 0 { self.channels } else { t.shape.get(1).copied().unwrap_or(0) as usize };
         if ch < 5 || t.data.len() % ch != 0 {
-            return Err(Error::model(format!(
-                "yolov8: output shape {} is not [1,4+C,N]",
-                ShapeDisplay(t.shape)
-            )));
+            return Err(Error::model(format!("yolov8: output shape {} is not [1,4+C,N]", ShapeDisplay(t.shape))));
         }
         let n = t.data.len() / ch;
         let d = t.data;
         for i in 0..n {
             let (class_id, score) = best_class_strided(&d[4 * n + i..], n, ch - 4);
             if score > min_score {
-                out.push(Detection {
-                    class_id,
-                    score,
-                    bbox: xywh_to_xyxy(d[i], d[n + i], d[2 * n + i], d[3 * n + i]),
-                });
+                out.push(Detection { class_id, score, bbox: xywh_to_xyxy(d[i], d[n + i], d[2 * n + i], d[3 * n + i]) });
             }
         }
         Ok(())

@@ -14,19 +14,9 @@ pub struct YoloX {
 }
 
 impl YoloX {
-    pub fn new(
-        input_w: u32,
-        input_h: u32,
-        strides: &[u32],
-        outputs: &[TensorInfo],
-    ) -> Result<YoloX> {
-        let (output, width) = single_output(
-            "yolox",
-            "[1,N,5+C] (raw x, y, log w, log h, objectness, C class scores)",
-            outputs,
-            6,
-            true,
-        )?;
+    pub fn new(input_w: u32, input_h: u32, strides: &[u32], outputs: &[TensorInfo]) -> Result<YoloX> {
+        let (output, width) =
+            single_output("yolox", "[1,N,5+C] (raw x, y, log w, log h, objectness, C class scores)", outputs, 6, true)?;
         let levels: Vec<(f32, usize, usize)> = strides
             .iter()
             .map(|&s| {
@@ -42,30 +32,17 @@ impl YoloX {
                 outputs[output]
             )));
         }
-        Ok(YoloX {
-            output,
-            width,
-            levels,
-        })
+        Ok(YoloX { output, width, levels })
     }
 }
 
 impl Decoder for YoloX {
-    fn decode(
-        &mut self,
-        outputs: &dyn Outputs,
-        min_score: f32,
-        out: &mut Vec<Detection>,
-    ) -> Result<()> {
+    fn decode(&mut self, outputs: &dyn Outputs, min_score: f32, out: &mut Vec<Detection>) -> Result<()> {
         let t = outputs.output(self.output)?;
         let w = self.width;
         let total: usize = self.levels.iter().map(|l| l.2).sum();
         if t.data.len() < total * w {
-            return Err(Error::model(format!(
-                "yolox: output has {} values, expected {}",
-                t.data.len(),
-                total * w
-            )));
+            return Err(Error::model(format!("yolox: output has {} values, expected {}", t.data.len(), total * w)));
         }
         let mut row_index = 0;
         for &(s, gw, cells) in &self.levels {
@@ -86,11 +63,7 @@ impl Decoder for YoloX {
                 let cy = (row[1] + gy) * s;
                 let bw = row[2].exp() * s;
                 let bh = row[3].exp() * s;
-                out.push(Detection {
-                    class_id,
-                    score,
-                    bbox: xywh_to_xyxy(cx, cy, bw, bh),
-                });
+                out.push(Detection { class_id, score, bbox: xywh_to_xyxy(cx, cy, bw, bh) });
             }
         }
         Ok(())

@@ -40,13 +40,7 @@ pub struct TensorInfo {
 
 impl fmt::Display for TensorInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {}{}",
-            self.name,
-            self.dtype,
-            ShapeDisplay(&self.shape)
-        )
+        write!(f, "{} {}{}", self.name, self.dtype, ShapeDisplay(&self.shape))
     }
 }
 
@@ -72,11 +66,7 @@ impl fmt::Display for ShapeDisplay<'_> {
 
 /// Lists tensors for error messages: `a f32[1,2], b f32[3]`.
 pub fn describe(tensors: &[TensorInfo]) -> String {
-    tensors
-        .iter()
-        .map(|t| t.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    tensors.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// A borrowed output tensor after a run: concrete shape and f32 data.

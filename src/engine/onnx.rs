@@ -48,13 +48,10 @@ impl Outputs for OnnxOutputs {
             Some(OutSlot::Bound(t)) => Ok(t.extract_tensor()),
             Some(OutSlot::Dynamic(Some(v))) => v.try_extract_tensor::<f32>(),
             _ => {
-                return Err(Error::model(format!(
-                    "output {index} ({name}) has not been computed"
-                )));
+                return Err(Error::model(format!("output {index} ({name}) has not been computed")));
             }
         };
-        let (shape, data) = extracted
-            .map_err(|e| Error::model(format!("output {name} cannot be read as f32: {e}")))?;
+        let (shape, data) = extracted.map_err(|e| Error::model(format!("output {name} cannot be read as f32: {e}")))?;
         Ok(TensorView { shape, data })
     }
 }
@@ -79,11 +76,9 @@ fn elem_type(t: TensorElementType) -> ElemType {
 
 fn tensor_info(name: &str, ty: &ValueType) -> TensorInfo {
     match ty {
-        ValueType::Tensor { ty, shape, .. } => TensorInfo {
-            name: name.to_string(),
-            dtype: elem_type(*ty),
-            shape: shape.to_vec(),
-        },
+        ValueType::Tensor { ty, shape, .. } => {
+            TensorInfo { name: name.to_string(), dtype: elem_type(*ty), shape: shape.to_vec() }
+        }
         other => TensorInfo {
             name: name.to_string(),
             dtype: ElemType::Other(format!("{other:?}").to_lowercase()),
@@ -101,16 +96,10 @@ fn check_model_file(path: &Path) -> Result<()> {
         ))
     })?;
     if meta.is_dir() {
-        return Err(Error::model(format!(
-            "model path {} is a directory, not an .onnx file",
-            path.display()
-        )));
+        return Err(Error::model(format!("model path {} is a directory, not an .onnx file", path.display())));
     }
     if meta.len() == 0 {
-        return Err(Error::model(format!(
-            "model file {} is empty; copy the model again",
-            path.display()
-        )));
+        return Err(Error::model(format!("model file {} is empty; copy the model again", path.display())));
     }
     Ok(())
 }
@@ -120,10 +109,7 @@ impl OnnxEngine {
         check_model_file(path)?;
         let env = super::ortlib::environment(opts.library.as_deref())?;
         let err = |stage: &str, e: &dyn std::fmt::Display| {
-            Error::model(format!(
-                "ONNX Runtime could not {stage} for {}: {e}",
-                path.display()
-            ))
+            Error::model(format!("ONNX Runtime could not {stage} for {}: {e}", path.display()))
         };
         let mut builder = Session::builder(env)
             .map_err(|e| err("create a session", &e))?
@@ -132,9 +118,7 @@ impl OnnxEngine {
             .with_inter_threads(1)
             .map_err(|e| err("set inter-op threads", &e))?;
         if opts.threads > 0 {
-            builder = builder
-                .with_intra_threads(opts.threads)
-                .map_err(|e| err("set intra-op threads", &e))?;
+            builder = builder.with_intra_threads(opts.threads).map_err(|e| err("set intra-op threads", &e))?;
         }
         let session = builder.commit_from_file(path).map_err(|e| {
             Error::model(format!(
@@ -142,16 +126,9 @@ impl OnnxEngine {
                 path.display()
             ))
         })?;
-        let inputs: Vec<TensorInfo> = session
-            .inputs()
-            .iter()
-            .map(|o| tensor_info(o.name(), o.dtype()))
-            .collect();
-        let output_infos: Vec<TensorInfo> = session
-            .outputs()
-            .iter()
-            .map(|o| tensor_info(o.name(), o.dtype()))
-            .collect();
+        let inputs: Vec<TensorInfo> = session.inputs().iter().map(|o| tensor_info(o.name(), o.dtype())).collect();
+        let output_infos: Vec<TensorInfo> =
+            session.outputs().iter().map(|o| tensor_info(o.name(), o.dtype())).collect();
         let input_info = match inputs.as_slice() {
             [one] => one.clone(),
             _ => {
@@ -171,10 +148,7 @@ impl OnnxEngine {
             output_infos,
             input: None,
             binding: None,
-            outputs: OnnxOutputs {
-                names,
-                slots: Vec::new(),
-            },
+            outputs: OnnxOutputs { names, slots: Vec::new() },
         })
     }
 
@@ -200,12 +174,10 @@ impl Engine for OnnxEngine {
         let alloc = Allocator::default();
         let input = match self.input_info.dtype {
             ElemType::F32 => InputTensor::F32(
-                Tensor::<f32>::new(&alloc, input_shape)
-                    .map_err(|e| self.model_err("allocating the input", e))?,
+                Tensor::<f32>::new(&alloc, input_shape).map_err(|e| self.model_err("allocating the input", e))?,
             ),
             ElemType::U8 => InputTensor::U8(
-                Tensor::<u8>::new(&alloc, input_shape)
-                    .map_err(|e| self.model_err("allocating the input", e))?,
+                Tensor::<u8>::new(&alloc, input_shape).map_err(|e| self.model_err("allocating the input", e))?,
             ),
             ref other => {
                 return Err(Error::model(format!(
@@ -215,10 +187,7 @@ impl Engine for OnnxEngine {
                 )));
             }
         };
-        let mut binding = self
-            .session
-            .create_binding()
-            .map_err(|e| self.model_err("creating the I/O binding", e))?;
+        let mut binding = self.session.create_binding().map_err(|e| self.model_err("creating the I/O binding", e))?;
         match &input {
             InputTensor::F32(t) => binding.bind_input(&self.input_info.name, t),
             InputTensor::U8(t) => binding.bind_input(&self.input_info.name, t),
@@ -251,11 +220,7 @@ impl Engine for OnnxEngine {
                 binding
                     .bind_output_to_device(&info.name, mem)
                     .map_err(|e| self.model_err(&format!("binding output {}", info.name), e))?;
-                log::debug!(
-                    "output {} has dynamic shape {}; allocated per run",
-                    info.name,
-                    ShapeDisplay(&info.shape)
-                );
+                log::debug!("output {} has dynamic shape {}; allocated per run", info.name, ShapeDisplay(&info.shape));
                 slots.push(OutSlot::Dynamic(None));
             }
         }
@@ -274,13 +239,7 @@ impl Engine for OnnxEngine {
     }
 
     fn run(&mut self) -> Result<()> {
-        let OnnxEngine {
-            session,
-            binding,
-            outputs,
-            path,
-            ..
-        } = self;
+        let OnnxEngine { session, binding, outputs, path, .. } = self;
         let Some(binding) = binding.as_ref() else {
             return Err(Error::model("engine used before allocate()"));
         };

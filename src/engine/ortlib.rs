@@ -17,10 +17,7 @@ use crate::error::{Error, Result};
 pub const MIN_VERSION: &str = "1.20";
 
 /// Where `make onnxruntime` puts the library in a source checkout.
-pub const DEV_LIB: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/.cache/onnxruntime/libonnxruntime.so"
-);
+pub const DEV_LIB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/.cache/onnxruntime/libonnxruntime.so");
 
 const INSTALL_HINT: &str = "install it with `make onnxruntime` (unpacks the PyPI `onnxruntime` wheel into .cache/onnxruntime), \
 or point `model.onnxruntime_lib` or ORT_DYLIB_PATH at libonnxruntime.so.1.x from `pip download --no-deps onnxruntime` \
@@ -46,29 +43,14 @@ fn candidates(explicit: Option<&Path>) -> Vec<(PathBuf, String)> {
         return vec![(PathBuf::from(p), "ORT_DYLIB_PATH".into())];
     }
     let mut out = Vec::new();
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
         out.push((dir.join("libonnxruntime.so"), "next to the binary".into()));
-        out.push((
-            dir.join("../lib/edgesight/libonnxruntime.so"),
-            "install prefix".into(),
-        ));
+        out.push((dir.join("../lib/edgesight/libonnxruntime.so"), "install prefix".into()));
     }
-    out.push((
-        PathBuf::from("/usr/lib/edgesight/libonnxruntime.so"),
-        "system install".into(),
-    ));
-    out.push((
-        PathBuf::from(DEV_LIB),
-        "source tree (make onnxruntime)".into(),
-    ));
+    out.push((PathBuf::from("/usr/lib/edgesight/libonnxruntime.so"), "system install".into()));
+    out.push((PathBuf::from(DEV_LIB), "source tree (make onnxruntime)".into()));
     // A bare name goes through the dynamic linker's search (LD_LIBRARY_PATH, ld.so.cache).
-    out.push((
-        PathBuf::from("libonnxruntime.so"),
-        "system library path".into(),
-    ));
+    out.push((PathBuf::from("libonnxruntime.so"), "system library path".into()));
     out
 }
 
@@ -79,9 +61,7 @@ fn reason(e: &ort::LoadDynamicError) -> String {
         ort::LoadDynamicError::MissingApi { .. } => {
             "not an ONNX Runtime library (it does not export OrtGetApiBase)".into()
         }
-        ort::LoadDynamicError::InvalidVersionString => {
-            "the library reports a malformed version".into()
-        }
+        ort::LoadDynamicError::InvalidVersionString => "the library reports a malformed version".into(),
         ort::LoadDynamicError::BadVersion { version_str, .. } => {
             format!("ONNX Runtime {version_str} is too old: edgesight needs {MIN_VERSION} or newer")
         }
@@ -97,10 +77,7 @@ pub fn environment(explicit: Option<&Path>) -> Result<&'static ort::environment:
         {
             log::warn!(
                 "ONNX Runtime is already loaded from {}; model.onnxruntime_lib = {} takes effect after a restart",
-                guard
-                    .as_deref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
+                guard.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
                 p.display()
             );
         }
@@ -112,10 +89,7 @@ pub fn environment(explicit: Option<&Path>) -> Result<&'static ort::environment:
         // A bare library name is resolved by the dynamic linker; anything else must exist.
         let is_bare = path.components().count() == 1;
         if !is_bare && !path.exists() {
-            attempts.push(Attempt {
-                place: format!("{} ({origin})", path.display()),
-                why: "no such file".into(),
-            });
+            attempts.push(Attempt { place: format!("{} ({origin})", path.display()), why: "no such file".into() });
             continue;
         }
         match ort::init_from(&path) {
@@ -123,21 +97,12 @@ pub fn environment(explicit: Option<&Path>) -> Result<&'static ort::environment:
                 loaded = Some((path, builder));
                 break;
             }
-            Err(e) => attempts.push(Attempt {
-                place: format!("{} ({origin})", path.display()),
-                why: reason(&e),
-            }),
+            Err(e) => attempts.push(Attempt { place: format!("{} ({origin})", path.display()), why: reason(&e) }),
         }
     }
     let Some((path, builder)) = loaded else {
-        let tried = attempts
-            .iter()
-            .map(|a| format!("{}: {}", a.place, a.why))
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Err(Error::model(format!(
-            "cannot load the ONNX Runtime library: tried {tried}; {INSTALL_HINT}"
-        )));
+        let tried = attempts.iter().map(|a| format!("{}: {}", a.place, a.why)).collect::<Vec<_>>().join("; ");
+        return Err(Error::model(format!("cannot load the ONNX Runtime library: tried {tried}; {INSTALL_HINT}")));
     };
     log::debug!("ONNX Runtime loaded from {}", path.display());
     if let Ok(mut guard) = LOADED.lock() {
@@ -156,12 +121,7 @@ pub fn environment(explicit: Option<&Path>) -> Result<&'static ort::environment:
             log::log!(target: "onnxruntime", lvl, "{message} ({location})");
         }))
         .build()
-        .map_err(|e| {
-            Error::model(format!(
-                "ONNX Runtime from {} failed to start: {e}",
-                path.display()
-            ))
-        })?;
+        .map_err(|e| Error::model(format!("ONNX Runtime from {} failed to start: {e}", path.display())))?;
     Ok(ENVIRONMENT.get_or_init(|| env))
 }
 

@@ -1,5 +1,6 @@
 //! Metrics: latency histograms, FPS and per-stream counters.
 
+pub mod http;
 pub mod stats;
 
 pub use stats::{Histogram, RunStats, StageTimes};

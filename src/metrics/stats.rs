@@ -18,13 +18,7 @@ pub struct Histogram {
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram {
-            counts: vec![0; BUCKETS],
-            overflow: 0,
-            n: 0,
-            sum_ms: 0.0,
-            max_ms: 0.0,
-        }
+        Histogram { counts: vec![0; BUCKETS], overflow: 0, n: 0, sum_ms: 0.0, max_ms: 0.0 }
     }
 }
 
@@ -50,15 +44,21 @@ impl Histogram {
     }
 
     pub fn mean_ms(&self) -> f64 {
-        if self.n == 0 {
-            0.0
-        } else {
-            self.sum_ms / self.n as f64
-        }
+        if self.n == 0 { 0.0 } else { self.sum_ms / self.n as f64 }
     }
 
     pub fn max_ms(&self) -> f64 {
         self.max_ms
+    }
+
+    /// Samples at or below `ms` (to the bucket resolution), for Prometheus buckets.
+    pub fn count_le(&self, ms: f64) -> u64 {
+        let edge = ((ms / BUCKET_MS) as usize).min(self.counts.len());
+        self.counts[..edge].iter().map(|&c| c as u64).sum()
+    }
+
+    pub fn sum_ms(&self) -> f64 {
+        self.sum_ms
     }
 
     /// Upper edge of the bucket holding the q-quantile (q in 0..=1), in ms.
@@ -143,6 +143,11 @@ impl RunStats {
         }
     }
 
+    /// Time since the last processed frame.
+    pub fn last_frame_age(&self) -> Option<Duration> {
+        self.last.map(|l| l.elapsed())
+    }
+
     pub fn elapsed(&self) -> Duration {
         match (self.started, self.last) {
             (Some(s), Some(l)) => l.saturating_duration_since(s),
@@ -152,11 +157,7 @@ impl RunStats {
 
     pub fn fps(&self) -> f64 {
         let secs = self.elapsed().as_secs_f64();
-        if secs <= 0.0 {
-            0.0
-        } else {
-            self.frames as f64 / secs
-        }
+        if secs <= 0.0 { 0.0 } else { self.frames as f64 / secs }
     }
 
     /// `stats: frames=… fps=… latency_ms_mean=… latency_ms_p95=… …`: one line, key=value pairs.
@@ -192,11 +193,7 @@ mod tests {
             h.record_ms(i as f64);
         }
         assert!((h.mean_ms() - 50.5).abs() < 1e-9);
-        assert!(
-            (h.quantile_ms(0.95) - 95.05).abs() < 1e-6,
-            "{}",
-            h.quantile_ms(0.95)
-        );
+        assert!((h.quantile_ms(0.95) - 95.05).abs() < 1e-6, "{}", h.quantile_ms(0.95));
         assert_eq!(h.quantile_ms(1.0), 100.0);
         assert_eq!(Histogram::default().quantile_ms(0.5), 0.0);
     }

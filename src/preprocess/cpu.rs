@@ -43,14 +43,8 @@ fn normalise(v: f32, mean: f32, std: f32) -> f32 {
 
 impl CpuPreprocessor {
     pub fn new(spec: InputSpec) -> CpuPreprocessor {
-        let mut lut_f32 = Lut {
-            table: [[0.0; 256]; 3],
-            pad: [0.0; 3],
-        };
-        let mut lut_u8 = Lut {
-            table: [[0; 256]; 3],
-            pad: [0; 3],
-        };
+        let mut lut_f32 = Lut { table: [[0.0; 256]; 3], pad: [0.0; 3] };
+        let mut lut_u8 = Lut { table: [[0; 256]; 3], pad: [0; 3] };
         for c in 0..3 {
             for v in 0..256 {
                 let x = normalise(v as f32, spec.mean[c], spec.std[c]);
@@ -64,13 +58,7 @@ impl CpuPreprocessor {
             lut_f32.pad[c] = pad;
             lut_u8.pad[c] = pad.round().clamp(0.0, 255.0) as u8;
         }
-        CpuPreprocessor {
-            spec,
-            geometry: None,
-            resampler: Resampler::default(),
-            lut_f32,
-            lut_u8,
-        }
+        CpuPreprocessor { spec, geometry: None, resampler: Resampler::default(), lut_f32, lut_u8 }
     }
 
     pub fn spec(&self) -> &InputSpec {
@@ -116,11 +104,7 @@ impl CpuPreprocessor {
             PixelFormat::I420(_) => ChannelOrder::Bgr,
         };
         // Tensor channel c reads row channel src_ch[c].
-        let src_ch: [usize; 3] = if order == self.spec.channel_order {
-            [0, 1, 2]
-        } else {
-            [2, 1, 0]
-        };
+        let src_ch: [usize; 3] = if order == self.spec.channel_order { [0, 1, 2] } else { [2, 1, 0] };
         let (spec, rs) = (&self.spec, &mut self.resampler);
         match out {
             TensorMut::F32(t) => rs.fill(spec, frame, &g, src_ch, &self.lut_f32, t),
@@ -155,11 +139,7 @@ impl Resampler {
                         let start = c * w * h + (oy + y) * w + ox;
                         let dst = &mut t[start..start + nw];
                         let table = &lut.table[c];
-                        for ((a, b), d) in r0
-                            .chunks_exact(3)
-                            .zip(r1.chunks_exact(3))
-                            .zip(dst.iter_mut())
-                        {
+                        for ((a, b), d) in r0.chunks_exact(3).zip(r1.chunks_exact(3)).zip(dst.iter_mut()) {
                             *d = table[vertical(a[sc], b[sc], tap.w0, tap.w1) as usize];
                         }
                     }
@@ -167,11 +147,7 @@ impl Resampler {
                 Layout::Nhwc => {
                     let start = ((oy + y) * w + ox) * 3;
                     let dst = &mut t[start..start + nw * 3];
-                    for ((a, b), px) in r0
-                        .chunks_exact(3)
-                        .zip(r1.chunks_exact(3))
-                        .zip(dst.chunks_exact_mut(3))
-                    {
+                    for ((a, b), px) in r0.chunks_exact(3).zip(r1.chunks_exact(3)).zip(dst.chunks_exact_mut(3)) {
                         for (c, &sc) in src_ch.iter().enumerate() {
                             px[c] = lut.table[c][vertical(a[sc], b[sc], tap.w0, tap.w1) as usize];
                         }
@@ -251,14 +227,7 @@ mod tests {
     use crate::preprocess::spec::{DType, Letterbox};
     use crate::preprocess::yuv::{Matrix, YuvCoefficients, YuvConversion};
 
-    fn spec(
-        w: u32,
-        h: u32,
-        layout: Layout,
-        order: ChannelOrder,
-        letterbox: Letterbox,
-        pad: Pad,
-    ) -> InputSpec {
+    fn spec(w: u32, h: u32, layout: Layout, order: ChannelOrder, letterbox: Letterbox, pad: Pad) -> InputSpec {
         InputSpec {
             width: w,
             height: h,
@@ -289,14 +258,8 @@ mod tests {
     fn same_size_is_a_copy_with_layout_and_channel_swap() {
         let data = frame_data(5, 4, 16);
         let f = FrameView::packed(&data, 5, 4, 16, ChannelOrder::Bgr);
-        let mut p = CpuPreprocessor::new(spec(
-            5,
-            4,
-            Layout::Nchw,
-            ChannelOrder::Rgb,
-            Letterbox::TopLeft,
-            Pad::Tensor(0.0),
-        ));
+        let mut p =
+            CpuPreprocessor::new(spec(5, 4, Layout::Nchw, ChannelOrder::Rgb, Letterbox::TopLeft, Pad::Tensor(0.0)));
         let mut t = vec![0.0f32; 60];
         p.run(&f, TensorMut::F32(&mut t)).unwrap();
         // RGB tensor from a BGR frame: channel 0 (R) holds the frame's third byte (7).
@@ -309,14 +272,8 @@ mod tests {
     fn downscale_by_two_averages_pixel_pairs() {
         let data = frame_data(8, 8, 24);
         let f = FrameView::packed(&data, 8, 8, 24, ChannelOrder::Rgb);
-        let mut p = CpuPreprocessor::new(spec(
-            4,
-            4,
-            Layout::Nhwc,
-            ChannelOrder::Rgb,
-            Letterbox::Stretch,
-            Pad::Tensor(0.0),
-        ));
+        let mut p =
+            CpuPreprocessor::new(spec(4, 4, Layout::Nhwc, ChannelOrder::Rgb, Letterbox::Stretch, Pad::Tensor(0.0)));
         let mut t = vec![0.0f32; 48];
         p.run(&f, TensorMut::F32(&mut t)).unwrap();
         // pixel (1, 2): x = mean(2, 3) = 2.5 -> 3; y = mean(4, 5) = 4.5 -> 5.
@@ -327,14 +284,7 @@ mod tests {
     fn letterbox_pads_with_normalised_pixel_value() {
         let data = frame_data(4, 2, 12);
         let f = FrameView::packed(&data, 4, 2, 12, ChannelOrder::Rgb);
-        let mut s = spec(
-            4,
-            4,
-            Layout::Nchw,
-            ChannelOrder::Rgb,
-            Letterbox::Center,
-            Pad::Pixel(114.0),
-        );
+        let mut s = spec(4, 4, Layout::Nchw, ChannelOrder::Rgb, Letterbox::Center, Pad::Pixel(114.0));
         s.std = [255.0; 3];
         let mut p = CpuPreprocessor::new(s);
         let mut t = vec![-1.0f32; 48];
@@ -351,47 +301,22 @@ mod tests {
     fn normalisation_divides_like_numpy() {
         let data = [200u8, 100, 50];
         let f = FrameView::packed(&data, 1, 1, 3, ChannelOrder::Bgr);
-        let mut s = spec(
-            1,
-            1,
-            Layout::Nchw,
-            ChannelOrder::Bgr,
-            Letterbox::TopLeft,
-            Pad::Tensor(0.0),
-        );
+        let mut s = spec(1, 1, Layout::Nchw, ChannelOrder::Bgr, Letterbox::TopLeft, Pad::Tensor(0.0));
         s.mean = [103.53, 116.28, 123.675];
         s.std = [57.375, 57.12, 58.395];
         let mut t = vec![0.0f32; 3];
-        CpuPreprocessor::new(s)
-            .run(&f, TensorMut::F32(&mut t))
-            .unwrap();
-        assert_eq!(
-            t,
-            vec![
-                (200.0f32 - 103.53) / 57.375,
-                (100.0f32 - 116.28) / 57.12,
-                (50.0f32 - 123.675) / 58.395
-            ]
-        );
+        CpuPreprocessor::new(s).run(&f, TensorMut::F32(&mut t)).unwrap();
+        assert_eq!(t, vec![(200.0f32 - 103.53) / 57.375, (100.0f32 - 116.28) / 57.12, (50.0f32 - 123.675) / 58.395]);
     }
 
     #[test]
     fn u8_nhwc_output() {
         let data = frame_data(2, 2, 6);
         let f = FrameView::packed(&data, 2, 2, 6, ChannelOrder::Rgb);
-        let mut s = spec(
-            2,
-            2,
-            Layout::Nhwc,
-            ChannelOrder::Rgb,
-            Letterbox::Stretch,
-            Pad::Pixel(0.0),
-        );
+        let mut s = spec(2, 2, Layout::Nhwc, ChannelOrder::Rgb, Letterbox::Stretch, Pad::Pixel(0.0));
         s.dtype = DType::U8;
         let mut t = vec![0u8; 12];
-        CpuPreprocessor::new(s)
-            .run(&f, TensorMut::U8(&mut t))
-            .unwrap();
+        CpuPreprocessor::new(s).run(&f, TensorMut::U8(&mut t)).unwrap();
         assert_eq!(t, vec![0, 0, 7, 1, 0, 7, 0, 1, 7, 1, 1, 7]);
     }
 
@@ -403,38 +328,22 @@ mod tests {
             data: &data,
             width: 2,
             height: 2,
-            format: PixelFormat::I420(YuvConversion::Video(YuvCoefficients::new(
-                Matrix::Bt601,
-                false,
-            ))),
+            format: PixelFormat::I420(YuvConversion::Video(YuvCoefficients::new(Matrix::Bt601, false))),
             offsets: [0, 4, 5],
             strides: [2, 1, 1],
         };
         let mut t = vec![0.0f32; 12];
-        CpuPreprocessor::new(spec(
-            2,
-            2,
-            Layout::Nchw,
-            ChannelOrder::Rgb,
-            Letterbox::Stretch,
-            Pad::Tensor(0.0),
-        ))
-        .run(&f, TensorMut::F32(&mut t))
-        .unwrap();
+        CpuPreprocessor::new(spec(2, 2, Layout::Nchw, ChannelOrder::Rgb, Letterbox::Stretch, Pad::Tensor(0.0)))
+            .run(&f, TensorMut::F32(&mut t))
+            .unwrap();
         assert!(t.iter().all(|&v| v == 255.0), "{t:?}");
     }
 
     #[test]
     fn wrong_tensor_size_and_short_frame_are_errors() {
         let data = frame_data(2, 2, 6);
-        let mut p = CpuPreprocessor::new(spec(
-            2,
-            2,
-            Layout::Nhwc,
-            ChannelOrder::Rgb,
-            Letterbox::Stretch,
-            Pad::Tensor(0.0),
-        ));
+        let mut p =
+            CpuPreprocessor::new(spec(2, 2, Layout::Nhwc, ChannelOrder::Rgb, Letterbox::Stretch, Pad::Tensor(0.0)));
         let f = FrameView::packed(&data, 2, 2, 6, ChannelOrder::Rgb);
         let mut t = vec![0.0f32; 11];
         assert!(p.run(&f, TensorMut::F32(&mut t)).is_err());

@@ -27,21 +27,8 @@ pub struct FrameView<'a> {
 
 impl<'a> FrameView<'a> {
     /// A packed frame with one plane at offset 0.
-    pub fn packed(
-        data: &'a [u8],
-        width: u32,
-        height: u32,
-        stride: usize,
-        order: ChannelOrder,
-    ) -> FrameView<'a> {
-        FrameView {
-            data,
-            width,
-            height,
-            format: PixelFormat::Packed(order),
-            offsets: [0; 3],
-            strides: [stride, 0, 0],
-        }
+    pub fn packed(data: &'a [u8], width: u32, height: u32, stride: usize, order: ChannelOrder) -> FrameView<'a> {
+        FrameView { data, width, height, format: PixelFormat::Packed(order), offsets: [0; 3], strides: [stride, 0, 0] }
     }
 
     /// Checks that every plane really holds its rows.
@@ -52,18 +39,11 @@ impl<'a> FrameView<'a> {
         let (w, h) = (self.width as usize, self.height as usize);
         let planes: &[(usize, usize)] = match self.format {
             PixelFormat::Packed(_) => &[(w * 3, h)],
-            PixelFormat::I420(_) => &[
-                (w, h),
-                (w.div_ceil(2), h.div_ceil(2)),
-                (w.div_ceil(2), h.div_ceil(2)),
-            ],
+            PixelFormat::I420(_) => &[(w, h), (w.div_ceil(2), h.div_ceil(2)), (w.div_ceil(2), h.div_ceil(2))],
         };
         for (i, &(row, rows)) in planes.iter().enumerate() {
             if self.strides[i] < row {
-                return Err(format!(
-                    "plane {i}: row stride {} is shorter than a row of {row} bytes",
-                    self.strides[i]
-                ));
+                return Err(format!("plane {i}: row stride {} is shorter than a row of {row} bytes", self.strides[i]));
             }
             let need = self.offsets[i] + self.strides[i] * (rows - 1) + row;
             if self.data.len() < need {
@@ -97,15 +77,9 @@ impl<'a> FrameView<'a> {
                 let (cw, ch) = (w.div_ceil(2), (self.height as usize).div_ceil(2));
                 let near = y / 2;
                 // Vertical neighbour for JPEG upsampling: above for even rows, below for odd, edges repeated.
-                let far = if y.is_multiple_of(2) {
-                    near.saturating_sub(1)
-                } else {
-                    (near + 1).min(ch - 1)
-                };
-                let rows = |plane| ChromaRows {
-                    near: self.plane_row(plane, near, cw),
-                    far: self.plane_row(plane, far, cw),
-                };
+                let far = if y.is_multiple_of(2) { near.saturating_sub(1) } else { (near + 1).min(ch - 1) };
+                let rows =
+                    |plane| ChromaRows { near: self.plane_row(plane, near, cw), far: self.plane_row(plane, far, cw) };
                 conv.row_to_bgr(self.plane_row(0, y, w), rows(1), rows(2), scratch);
                 (scratch.as_slice(), ChannelOrder::Bgr)
             }

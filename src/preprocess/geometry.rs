@@ -43,11 +43,8 @@ impl Geometry {
                 // never past the input.
                 let new_w = ((sw * r).round_ties_even() as u32).clamp(1, dst_w.max(1));
                 let new_h = ((sh * r).round_ties_even() as u32).clamp(1, dst_h.max(1));
-                let (off_x, off_y) = if mode == Letterbox::Center {
-                    ((dst_w - new_w) / 2, (dst_h - new_h) / 2)
-                } else {
-                    (0, 0)
-                };
+                let (off_x, off_y) =
+                    if mode == Letterbox::Center { ((dst_w - new_w) / 2, (dst_h - new_h) / 2) } else { (0, 0) };
                 Geometry {
                     src_w,
                     src_h,
@@ -91,28 +88,19 @@ mod tests {
     fn centred_letterbox_pads_both_sides_and_maps_back() {
         let g = Geometry::new(640, 480, 640, 640, Letterbox::Center);
         assert_eq!((g.new_w, g.new_h, g.off_x, g.off_y), (640, 480, 0, 80));
-        assert_eq!(
-            g.to_source([10.0, 90.0, 20.0, 100.0]),
-            [10.0, 10.0, 20.0, 20.0]
-        );
+        assert_eq!(g.to_source([10.0, 90.0, 20.0, 100.0]), [10.0, 10.0, 20.0, 20.0]);
     }
 
     #[test]
     fn stretch_scales_axes_independently() {
         let g = Geometry::new(600, 300, 300, 300, Letterbox::Stretch);
-        assert_eq!(
-            g.to_source([150.0, 150.0, 300.0, 300.0]),
-            [300.0, 150.0, 600.0, 300.0]
-        );
+        assert_eq!(g.to_source([150.0, 150.0, 300.0, 300.0]), [300.0, 150.0, 600.0, 300.0]);
     }
 
     #[test]
     fn boxes_are_clipped_to_the_frame() {
         let g = Geometry::new(100, 100, 100, 100, Letterbox::TopLeft);
-        assert_eq!(
-            g.to_source([-5.0, -1.0, 120.0, 101.0]),
-            [0.0, 0.0, 100.0, 100.0]
-        );
+        assert_eq!(g.to_source([-5.0, -1.0, 120.0, 101.0]), [0.0, 0.0, 100.0, 100.0]);
     }
 
     #[test]

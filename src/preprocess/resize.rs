@@ -43,12 +43,7 @@ pub fn column_taps(src: u32, dst: u32, taps: &mut Vec<Tap>) {
             i = last;
             f = 0.0;
         }
-        taps.push(Tap {
-            i0: i as usize,
-            i1: (i + 1).min(last) as usize,
-            w0: weight(1.0 - f),
-            w1: weight(f),
-        });
+        taps.push(Tap { i0: i as usize, i1: (i + 1).min(last) as usize, w0: weight(1.0 - f), w1: weight(f) });
     }
 }
 
@@ -93,11 +88,7 @@ mod tests {
     fn same_size_is_identity() {
         let mut t = Vec::new();
         column_taps(5, 5, &mut t);
-        assert!(
-            t.iter()
-                .enumerate()
-                .all(|(i, t)| t.i0 == i && t.w0 == 2048 && t.w1 == 0)
-        );
+        assert!(t.iter().enumerate().all(|(i, t)| t.i0 == i && t.w0 == 2048 && t.w1 == 0));
         for p in [0u8, 1, 127, 254, 255] {
             let s = p as i32 * 2048;
             assert_eq!(vertical(s, s, 2048, 0), p);
@@ -108,15 +99,7 @@ mod tests {
     fn halving_averages_with_rounding() {
         let mut t = Vec::new();
         column_taps(4, 2, &mut t);
-        assert_eq!(
-            t[0],
-            Tap {
-                i0: 0,
-                i1: 1,
-                w0: 1024,
-                w1: 1024
-            }
-        );
+        assert_eq!(t[0], Tap { i0: 0, i1: 1, w0: 1024, w1: 1024 });
         let row = [10u8, 10, 10, 13, 13, 13, 0, 0, 0, 0, 0, 0];
         let mut h = [0i32; 6];
         horizontal(&row, &t, &mut h);

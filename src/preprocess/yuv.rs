@@ -81,11 +81,7 @@ impl YuvCoefficients {
         let pairs = y.chunks(2).zip(u.iter().zip(v)).zip(out.chunks_mut(6));
         for ((ys, (&cu, &cv)), px) in pairs {
             let (cu, cv) = (cu as i32 * 8 - 1024, cv as i32 * 8 - 1024);
-            let (b, g, r) = (
-                mulhi(cu, self.ub),
-                mulhi(cu, self.ug) + mulhi(cv, self.vg),
-                mulhi(cv, self.vr),
-            );
+            let (b, g, r) = (mulhi(cu, self.ub), mulhi(cu, self.ug) + mulhi(cv, self.vg), mulhi(cv, self.vr));
             for (&yv, p) in ys.iter().zip(px.chunks_exact_mut(3)) {
                 let l = mulhi(yv as i32 * 8 - self.y_off, self.y_mul);
                 p[0] = sat(l + b);
@@ -136,21 +132,11 @@ fn jpeg_row_to_bgr(y: &[u8], u: ChromaRows<'_>, v: ChromaRows<'_>, out: &mut [u8
     let mut prev = (col(&u, 0), col(&v, 0));
     for (i, (ys, px)) in y.chunks(2).zip(out.chunks_mut(6)).enumerate().take(n) {
         let this = (col(&u, i), col(&v, i));
-        let next = if i + 1 < n {
-            (col(&u, i + 1), col(&v, i + 1))
-        } else {
-            this
-        };
+        let next = if i + 1 < n { (col(&u, i + 1), col(&v, i + 1)) } else { this };
         // Horizontal pass: even outputs lean left (+8), odd outputs right (+7).
         let chroma = [
-            (
-                (this.0 * 3 + prev.0 + 8) >> 4,
-                (this.1 * 3 + prev.1 + 8) >> 4,
-            ),
-            (
-                (this.0 * 3 + next.0 + 7) >> 4,
-                (this.1 * 3 + next.1 + 7) >> 4,
-            ),
+            ((this.0 * 3 + prev.0 + 8) >> 4, (this.1 * 3 + prev.1 + 8) >> 4),
+            ((this.0 * 3 + next.0 + 7) >> 4, (this.1 * 3 + next.1 + 7) >> 4),
         ];
         for ((&l, p), (cb, cr)) in ys.iter().zip(px.chunks_exact_mut(3)).zip(chroma) {
             let (l, cb, cr) = (l as i32, cb - 128, cr - 128);
@@ -173,10 +159,7 @@ mod tests {
     fn bt601_limited_matches_swscale_constants() {
         // swscale: yCoeff 9539, vrCoeff 13075, ubCoeff 16525, ugCoeff -3209, vgCoeff -6660, yOffset 128.
         let c = YuvCoefficients::new(Matrix::Bt601, false);
-        assert_eq!(
-            (c.y_mul, c.y_off, c.vr, c.ub, c.ug, c.vg),
-            (9539, 128, 13075, 16525, -3209, -6660)
-        );
+        assert_eq!((c.y_mul, c.y_off, c.vr, c.ub, c.ug, c.vg), (9539, 128, 13075, 16525, -3209, -6660));
     }
 
     #[test]
@@ -196,23 +179,12 @@ mod tests {
     #[test]
     fn jpeg_fancy_upsampling_weights_near_chroma_three_to_one() {
         // Luma 128 everywhere: only chroma moves the output. Cr rows near = [100, 140] (far equal).
-        let grey = ChromaRows {
-            near: &[128, 128],
-            far: &[128, 128],
-        };
-        let cr = ChromaRows {
-            near: &[100, 140],
-            far: &[100, 140],
-        };
+        let grey = ChromaRows { near: &[128, 128], far: &[128, 128] };
+        let cr = ChromaRows { near: &[100, 140], far: &[100, 140] };
         let mut out = [0u8; 12];
         YuvConversion::Jpeg.row_to_bgr(&[128; 4], grey, cr, &mut out);
         // Upsampled Cr (x16): column 0 edge 400*4+8, 1: 400*3+560+7, 2: 560*3+400+8, 3 edge 560*4+7.
-        let cr_up = [
-            (1600 + 8) >> 4,
-            (1200 + 560 + 7) >> 4,
-            (1680 + 400 + 8) >> 4,
-            (2240 + 7) >> 4,
-        ];
+        let cr_up = [(1600 + 8) >> 4, (1200 + 560 + 7) >> 4, (1680 + 400 + 8) >> 4, (2240 + 7) >> 4];
         for (x, c) in cr_up.iter().enumerate() {
             let red = 128 + ((fix(1.402) * (c - 128) + (1 << 15)) >> 16);
             assert_eq!(out[x * 3 + 2] as i32, red, "column {x}");
@@ -220,14 +192,8 @@ mod tests {
         let mut out = [0u8; 6];
         YuvConversion::Jpeg.row_to_bgr(
             &[0, 200],
-            ChromaRows {
-                near: &[128],
-                far: &[128],
-            },
-            ChromaRows {
-                near: &[128],
-                far: &[128],
-            },
+            ChromaRows { near: &[128], far: &[128] },
+            ChromaRows { near: &[128], far: &[128] },
             &mut out,
         );
         assert_eq!(out, [0, 0, 0, 200, 200, 200]);

@@ -18,27 +18,14 @@ pub struct DetectArgs {
     pub every: u64,
 }
 
-pub fn detect_files(
-    cfg: &Config,
-    args: &DetectArgs,
-    sink: &mut dyn Sink,
-    stop: &AtomicBool,
-) -> Result<RunStats> {
+pub fn detect_files(cfg: &Config, args: &DetectArgs, sink: &mut dyn Sink, stop: &AtomicBool) -> Result<RunStats> {
     let mut detector = Detector::load(&cfg.model)?;
     let opts = capture_options(detector.input_spec(), cfg.pipeline.resize);
     let mut stats = RunStats::default();
     let mut times = StageTimes::default();
     for input in &args.inputs {
-        let name = input.file_name().map_or_else(
-            || input.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        let mut cap = GstCapture::open(
-            &SourceSpec::File {
-                path: input.clone(),
-            },
-            &opts,
-        )?;
+        let name = input.file_name().map_or_else(|| input.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let mut cap = GstCapture::open(&SourceSpec::File { path: input.clone() }, &opts)?;
         stats.start();
         let mut decoded = 0u64;
         loop {

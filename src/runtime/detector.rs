@@ -23,25 +23,17 @@ pub struct Detector {
 
 fn class_id(labels: &Labels, key: &str, name: &str, labels_path: &str) -> Result<u32> {
     labels.id(name).ok_or_else(|| {
-        let hint =
-            crate::config::validate::closest(name, labels.names().iter().map(String::as_str))
-                .map(|c| format!(" (did you mean {c:?}?)"))
-                .unwrap_or_default();
-        Error::config(format!(
-            "{key}: {name:?} is not a class of the model's labels ({labels_path}){hint}"
-        ))
+        let hint = crate::config::validate::closest(name, labels.names().iter().map(String::as_str))
+            .map(|c| format!(" (did you mean {c:?}?)"))
+            .unwrap_or_default();
+        Error::config(format!("{key}: {name:?} is not a class of the model's labels ({labels_path}){hint}"))
     })
 }
 
 /// Builds the class policy (thresholds, allow-list) from label names.
 fn class_policy(mc: &ModelConfig, labels: &Labels) -> Result<ClassPolicy> {
     let mut policy = ClassPolicy::new(mc.score_threshold);
-    let labels_path = mc
-        .labels
-        .as_ref()
-        .map_or("no model.labels set".to_string(), |p| {
-            p.display().to_string()
-        });
+    let labels_path = mc.labels.as_ref().map_or("no model.labels set".to_string(), |p| p.display().to_string());
     for (name, t) in &mc.class_thresholds {
         let id = class_id(labels, "model.class_thresholds", name, &labels_path)?;
         policy.set_threshold(id, *t);
@@ -76,10 +68,7 @@ impl Detector {
         let mut engine: Box<dyn Engine> = match mc.engine {
             EngineKind::OnnxCpu => Box::new(OnnxEngine::load(
                 &mc.path,
-                &OnnxOptions {
-                    threads: mc.threads,
-                    library: mc.onnxruntime_lib.clone(),
-                },
+                &OnnxOptions { threads: mc.threads, library: mc.onnxruntime_lib.clone() },
             )?),
             // Never fall back to the CPU silently: a GPU config on a CPU build is an error.
             EngineKind::Tensorrt => {
@@ -95,8 +84,7 @@ impl Detector {
         if let Some((w, h)) = static_size(engine.input()) {
             (provisional.width, provisional.height) = (w, h);
         }
-        mc.family
-            .decoder(&provisional, engine.outputs(), &mc.decode)?;
+        mc.family.decoder(&provisional, engine.outputs(), &mc.decode)?;
         let spec = mc.family.resolve_input(engine.input(), &mc.input)?;
         let decoder = mc.family.decoder(&spec, engine.outputs(), &mc.decode)?;
         engine.allocate(spec.shape())?;
@@ -108,10 +96,7 @@ impl Detector {
             if mc.labels.is_some() && labels.len() < n {
                 log::warn!(
                     "labels file {} names {} classes, the model scores {n}; the rest are reported as class<N>",
-                    mc.labels
-                        .as_ref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default(),
+                    mc.labels.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
                     labels.len()
                 );
             }
@@ -142,11 +127,7 @@ impl Detector {
     /// Post-processing for new thresholds, allow-list, NMS and cap on the loaded model (a
     /// reload that leaves the network alone). Fails on labels the model does not have.
     pub fn postprocess_for(&self, mc: &ModelConfig) -> Result<PostProcess> {
-        Ok(PostProcess::new(
-            class_policy(mc, &self.labels)?,
-            mc.nms_iou,
-            mc.max_detections,
-        ))
+        Ok(PostProcess::new(class_policy(mc, &self.labels)?, mc.nms_iou, mc.max_detections))
     }
 
     pub fn set_postprocess(&mut self, post: PostProcess) {
@@ -171,20 +152,9 @@ impl Detector {
 
     /// Runs the model on one frame; boxes come back in the frame's source pixels, with the
     /// labels to name their classes.
-    pub fn detect(
-        &mut self,
-        frame: &Frame,
-        times: &mut StageTimes,
-    ) -> Result<(&[Detection], &Labels)> {
+    pub fn detect(&mut self, frame: &Frame, times: &mut StageTimes) -> Result<(&[Detection], &Labels)> {
         let t0 = Instant::now();
-        let Detector {
-            engine,
-            pre,
-            decoder,
-            post,
-            labels,
-            ..
-        } = self;
+        let Detector { engine, pre, decoder, post, labels, .. } = self;
         let input = engine.input_mut()?;
         let geometry = frame
             .with_view(|view| pre.run(&view, input))?

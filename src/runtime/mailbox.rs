@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::supervise::RetryReason;
 use crate::capture::Frame;
 
 /// Where a stream is in its life.
@@ -20,6 +21,8 @@ pub enum StreamState {
     Starting,
     /// Frames are arriving.
     Up,
+    /// Down, to be reopened (after backoff) because of this.
+    Reconnecting(RetryReason),
     /// End of stream (files).
     Ended,
     /// Stopped by an error, with its message.
@@ -30,10 +33,7 @@ pub enum StreamState {
 
 impl StreamState {
     pub fn finished(&self) -> bool {
-        matches!(
-            self,
-            StreamState::Ended | StreamState::Failed(_) | StreamState::Stopped
-        )
+        matches!(self, StreamState::Ended | StreamState::Failed(_) | StreamState::Stopped)
     }
 }
 
@@ -54,6 +54,16 @@ pub struct StreamStats {
     pub processed: u64,
     pub dropped_busy: u64,
     pub dropped_fps_limit: u64,
+    /// Reopen attempts by reason: error, eos, stall.
+    pub retries: [u64; 3],
+    /// Times frames flowed again after an outage.
+    pub reconnects: u64,
+}
+
+impl StreamStats {
+    pub fn retries(&self, reason: RetryReason) -> u64 {
+        self.retries[RetryReason::ALL.iter().position(|r| *r == reason).unwrap_or(0)]
+    }
 }
 
 struct Slot {
@@ -78,10 +88,7 @@ pub enum Take {
 
 impl Default for Mailbox {
     fn default() -> Self {
-        Mailbox {
-            slots: Mutex::new(Vec::new()),
-            changed: Condvar::new(),
-        }
+        Mailbox { slots: Mutex::new(Vec::new()), changed: Condvar::new() }
     }
 }
 
@@ -101,6 +108,8 @@ impl Mailbox {
                 processed: 0,
                 dropped_busy: 0,
                 dropped_fps_limit: 0,
+                retries: [0; 3],
+                reconnects: 0,
             },
             active: true,
             frame: None,
@@ -139,7 +148,7 @@ impl Mailbox {
             slots[id].stats.dropped_busy += 1;
         }
         let slot = &mut slots[id];
-        if slot.stats.state == StreamState::Starting {
+        if matches!(slot.stats.state, StreamState::Starting | StreamState::Reconnecting(_)) {
             slot.stats.state = StreamState::Up;
         }
         if slot.active {
@@ -156,9 +165,24 @@ impl Mailbox {
             DropReason::Busy => s.dropped_busy += 1,
             DropReason::FpsLimit => s.dropped_fps_limit += 1,
         }
-        if s.state == StreamState::Starting {
+        if matches!(s.state, StreamState::Starting | StreamState::Reconnecting(_)) {
             s.state = StreamState::Up;
         }
+    }
+
+    /// Records a reopen attempt; the stream is down until frames flow again.
+    pub fn count_retry(&self, id: usize, reason: RetryReason) {
+        let mut slots = self.lock();
+        let s = &mut slots[id].stats;
+        if let Some(i) = RetryReason::ALL.iter().position(|r| *r == reason) {
+            s.retries[i] += 1;
+        }
+        s.state = StreamState::Reconnecting(reason);
+        slots[id].frame = None;
+    }
+
+    pub fn count_reconnect(&self, id: usize) {
+        self.lock()[id].stats.reconnects += 1;
     }
 
     pub fn set_state(&self, id: usize, state: StreamState) {
@@ -194,21 +218,14 @@ impl Mailbox {
                 self.changed.notify_all();
                 return Take::Frame(i, f);
             }
-            if slots
-                .iter()
-                .filter(|s| s.active)
-                .all(|s| s.stats.state.finished())
-            {
+            if slots.iter().filter(|s| s.active).all(|s| s.stats.state.finished()) {
                 return Take::AllFinished;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Take::Idle;
             }
-            slots = self
-                .changed
-                .wait_timeout(slots, left)
-                .map_or_else(|p| p.into_inner().0, |(g, _)| g);
+            slots = self.changed.wait_timeout(slots, left).map_or_else(|p| p.into_inner().0, |(g, _)| g);
         }
     }
 
@@ -221,10 +238,6 @@ impl Mailbox {
 
     /// Stats of the active streams.
     pub fn stats(&self) -> Vec<StreamStats> {
-        self.lock()
-            .iter()
-            .filter(|s| s.active)
-            .map(|s| s.stats.clone())
-            .collect()
+        self.lock().iter().filter(|s| s.active).map(|s| s.stats.clone()).collect()
     }
 }

@@ -7,6 +7,7 @@ pub mod notify;
 pub mod pipeline;
 pub mod signals;
 pub mod streams;
+pub mod supervise;
 
 pub use detector::Detector;
 

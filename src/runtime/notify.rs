@@ -21,17 +21,13 @@ pub struct Heartbeat {
 
 impl Default for Heartbeat {
     fn default() -> Self {
-        Heartbeat {
-            epoch: Instant::now(),
-            last_ms: Arc::new(AtomicU64::new(0)),
-        }
+        Heartbeat { epoch: Instant::now(), last_ms: Arc::new(AtomicU64::new(0)) }
     }
 }
 
 impl Heartbeat {
     pub fn beat(&self) {
-        self.last_ms
-            .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.last_ms.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
     pub fn age(&self) -> Duration {
@@ -65,19 +61,12 @@ impl Notifier {
             log::info!("systemd watchdog every {:?}", w);
         }
         let ready = Arc::new(AtomicBool::new(false));
-        let (hb, st, sp, rd) = (
-            heartbeat.clone(),
-            Arc::clone(&status),
-            Arc::clone(&stop),
-            Arc::clone(&ready),
-        );
+        let (hb, st, sp, rd) = (heartbeat.clone(), Arc::clone(&status), Arc::clone(&stop), Arc::clone(&ready));
         let thread = thread::Builder::new()
             .name("notify".into())
             .spawn(move || {
                 // Ping at half the watchdog period, and only if the pipeline moved within it.
-                let period = watchdog.map_or(Duration::from_secs(2), |w| {
-                    (w / 2).max(Duration::from_millis(50))
-                });
+                let period = watchdog.map_or(Duration::from_secs(2), |w| (w / 2).max(Duration::from_millis(50)));
                 let mut last_status = String::new();
                 let mut last_status_at = Instant::now() - Duration::from_secs(60);
                 while !sp.load(Ordering::SeqCst) {
@@ -89,8 +78,7 @@ impl Notifier {
                     }
                     let current = st.lock().map(|s| s.clone()).unwrap_or_default();
                     if !current.is_empty()
-                        && (current != last_status
-                            || last_status_at.elapsed() > Duration::from_secs(10))
+                        && (current != last_status || last_status_at.elapsed() > Duration::from_secs(10))
                     {
                         send(&[NotifyState::Status(&current)]);
                         last_status = current;
@@ -103,13 +91,7 @@ impl Notifier {
                 }
             })
             .ok();
-        Notifier {
-            heartbeat,
-            ready,
-            status,
-            stop,
-            thread,
-        }
+        Notifier { heartbeat, ready, status, stop, thread }
     }
 
     pub fn heartbeat(&self) -> &Heartbeat {

@@ -8,7 +8,7 @@
 //! unusable new configuration leaves the running one as it was.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -20,6 +20,7 @@ use super::{Detector, capture_options};
 use crate::capture::{CaptureOptions, Frame, GstCapture};
 use crate::config::{self, Config, EventTarget, StreamConfig};
 use crate::error::{Error, Result};
+use crate::metrics::http::{MetricsServer, Sources};
 use crate::metrics::{RunStats, StageTimes};
 use crate::sink::{Event, JsonlSink, Sink};
 
@@ -67,20 +68,13 @@ fn enabled(cfg: &Config) -> Vec<StreamConfig> {
 fn no_streams(cfg: &Config) -> Error {
     Error::config(format!(
         "{}: no enabled [[stream]]; add one with name and uri (see configs/x86-dev.toml)",
-        cfg.origin
-            .as_ref()
-            .map_or("<config>".into(), |p| p.display().to_string())
+        cfg.origin.as_ref().map_or("<config>".into(), |p| p.display().to_string())
     ))
 }
 
 /// Opens every stream or none: on the first failure the ones already opened are dropped.
-fn open_all(
-    list: &[StreamConfig],
-    base: &CaptureOptions,
-) -> Result<Vec<(StreamConfig, GstCapture)>> {
-    list.iter()
-        .map(|s| Ok((s.clone(), streams::open(s, base)?)))
-        .collect()
+fn open_all(list: &[StreamConfig], base: &CaptureOptions) -> Result<Vec<(StreamConfig, GstCapture)>> {
+    list.iter().map(|s| Ok((s.clone(), streams::open(s, base)?))).collect()
 }
 
 struct Runtime {
@@ -95,18 +89,32 @@ struct Runtime {
     /// Stream name by mailbox id.
     names: Vec<String>,
     notifier: Notifier,
-    stats: RunStats,
+    stats: Arc<Mutex<RunStats>>,
+    metrics: Option<MetricsServer>,
     times: StageTimes,
     hooks: TestHooks,
 }
 
 impl Runtime {
+    fn stats(&self) -> MutexGuard<'_, RunStats> {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn metrics_sources(&self, cfg: &Config) -> Sources {
+        Sources {
+            device: cfg.device.name.clone(),
+            stats: Arc::clone(&self.stats),
+            mailbox: Arc::clone(&self.mailbox),
+            heartbeat: self.notifier.heartbeat().clone(),
+            max_frame_age: cfg.metrics.max_frame_age,
+        }
+    }
+
     fn start_streams(&mut self, opened: Vec<(StreamConfig, GstCapture)>) -> Result<()> {
         for (sc, cap) in opened {
             let id = self.mailbox.add(&sc.name);
             self.names.push(sc.name.clone());
-            self.runners
-                .push(Runner::spawn(id, sc, cap, Arc::clone(&self.mailbox))?);
+            self.runners.push(Runner::spawn(id, sc, cap, self.base.clone(), Arc::clone(&self.mailbox))?);
         }
         Ok(())
     }
@@ -114,15 +122,14 @@ impl Runtime {
     fn status_line(&self) -> String {
         let stats = self.mailbox.stats();
         let up = stats.iter().filter(|s| s.state == StreamState::Up).count();
-        let dropped: u64 = stats
-            .iter()
-            .map(|s| s.dropped_busy + s.dropped_fps_limit)
-            .sum();
+        let dropped: u64 = stats.iter().map(|s| s.dropped_busy + s.dropped_fps_limit).sum();
+        let run = self.stats();
+        let reconnects: u64 = stats.iter().map(|s| s.reconnects).sum();
         format!(
-            "{up}/{} streams up, {:.1} fps, {} frames, {dropped} dropped",
+            "{up}/{} streams up, {:.1} fps, {} frames, {dropped} dropped, {reconnects} reconnects",
             stats.len(),
-            self.stats.recent_fps(),
-            self.stats.frames
+            run.recent_fps(),
+            run.frames
         )
     }
 
@@ -144,7 +151,8 @@ impl Runtime {
             detections: dets,
             labels,
         })?;
-        self.stats.record(latency, &self.times);
+        let times = self.times;
+        self.stats().record(latency, &times);
         self.mailbox.count_processed(id);
         Ok(())
     }
@@ -152,13 +160,10 @@ impl Runtime {
     /// Re-reads the configuration and applies it; on any problem the running one stays.
     fn reload(&mut self) -> Result<String> {
         let Some(path) = self.config_path.clone() else {
-            return Err(Error::config(
-                "this run has no configuration file to reload",
-            ));
+            return Err(Error::config("this run has no configuration file to reload"));
         };
         let loaded = config::load(&path)?;
-        self.apply(loaded.config.clone())
-            .map_err(|e| loaded.locate(e))
+        self.apply(loaded.config.clone()).map_err(|e| loaded.locate(e))
     }
 
     fn apply(&mut self, new: Config) -> Result<String> {
@@ -167,17 +172,22 @@ impl Runtime {
             return Err(no_streams(&new));
         }
         // Prepare: everything that can fail happens before anything running changes.
-        let new_detector = if new.model.same_network(&self.cfg.model) {
-            None
-        } else {
-            Some(Detector::load(&new.model)?)
-        };
+        let new_detector =
+            if new.model.same_network(&self.cfg.model) { None } else { Some(Detector::load(&new.model)?) };
         let new_post = match &new_detector {
             None if new.model != self.cfg.model => Some(self.detector.postprocess_for(&new.model)?),
             _ => None,
         };
-        let new_sink = if new.output != self.cfg.output {
-            Some(open_sink(&new)?)
+        let new_sink = if new.output != self.cfg.output { Some(open_sink(&new)?) } else { None };
+        let new_metrics = if new.metrics != self.cfg.metrics {
+            // Free the old address first when it is the one being reused.
+            if new.metrics.listen == self.cfg.metrics.listen {
+                self.metrics = None;
+            }
+            Some(match &new.metrics.listen {
+                Some(l) => Some(MetricsServer::start(l, self.metrics_sources(&new))?),
+                None => None,
+            })
         } else {
             None
         };
@@ -185,11 +195,8 @@ impl Runtime {
         let new_base = capture_options(spec, new.pipeline.resize);
         let restart_all = new_base != self.base;
         let keep = |r: &Runner| !restart_all && wanted.contains(&r.config);
-        let to_open: Vec<StreamConfig> = wanted
-            .iter()
-            .filter(|w| restart_all || !self.runners.iter().any(|r| r.config == **w))
-            .cloned()
-            .collect();
+        let to_open: Vec<StreamConfig> =
+            wanted.iter().filter(|w| restart_all || !self.runners.iter().any(|r| r.config == **w)).cloned().collect();
         let opened = open_all(&to_open, &new_base)?;
         // Commit.
         let (mut stopped, mut kept) = (0, 0);
@@ -217,18 +224,15 @@ impl Runtime {
             let _ = self.sink.flush();
             self.sink = s;
         }
+        if let Some(m) = new_metrics {
+            self.metrics = m;
+        }
         self.base = new_base;
         crate::logging::set_level(new.device.log_level);
-        let model_note = if new.model == self.cfg.model {
-            "model unchanged"
-        } else {
-            "model settings applied"
-        };
+        let model_note = if new.model == self.cfg.model { "model unchanged" } else { "model settings applied" };
         self.cfg = new;
         self.start_streams(opened)?;
-        Ok(format!(
-            "{kept} stream(s) kept, {stopped} stopped, {started} started; {model_note}"
-        ))
+        Ok(format!("{kept} stream(s) kept, {stopped} stopped, {started} started; {model_note}"))
     }
 
     /// Joins capture threads that were asked to stop.
@@ -261,20 +265,20 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
         retired: Vec::new(),
         names: Vec::new(),
         notifier: Notifier::start(heartbeat),
-        stats: RunStats::default(),
+        stats: Arc::new(Mutex::new(RunStats::default())),
+        metrics: None,
         times: StageTimes::default(),
         hooks: TestHooks::from_env(),
         config_path,
         cfg,
     };
+    if let Some(listen) = rt.cfg.metrics.listen.clone() {
+        rt.metrics = Some(MetricsServer::start(&listen, rt.metrics_sources(&rt.cfg))?);
+    }
     rt.start_streams(opened)?;
-    log::info!(
-        "running {} stream(s) with engine {}",
-        rt.runners.len(),
-        rt.detector.engine_name()
-    );
+    log::info!("running {} stream(s) with engine {}", rt.runners.len(), rt.detector.engine_name());
     rt.notifier.ready();
-    rt.stats.start();
+    rt.stats().start();
     let mut cursor = 0;
     let mut next_at = Instant::now();
     let mut last_status = Instant::now();
@@ -302,7 +306,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
             last_status = Instant::now();
         }
         if let Some(n) = rt.hooks.stall_after
-            && rt.stats.frames >= n
+            && rt.stats().frames >= n
         {
             // Wedged on purpose: no heartbeat until a stop signal.
             while !signals.terminating() {
@@ -337,30 +341,17 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
 
 /// Stops the sources, processes the frames already handed over, flushes the sink. Bounded by
 /// `pipeline.shutdown_timeout_s`: past it the process exits with what was written.
-fn shutdown(
-    rt: &mut Runtime,
-    signals: &Signals,
-    cursor: &mut usize,
-    failure: Option<Error>,
-) -> Result<RunReport> {
+fn shutdown(rt: &mut Runtime, signals: &Signals, cursor: &mut usize, failure: Option<Error>) -> Result<RunReport> {
     rt.notifier.stopping();
     let timeout = rt.cfg.pipeline.shutdown_timeout;
     let deadline = Instant::now() + timeout;
     if signals.terminating() {
-        log::info!(
-            "stopping: draining frames in flight (at most {:.1} s)",
-            timeout.as_secs_f64()
-        );
-        let _ = thread::Builder::new()
-            .name("shutdown-timer".into())
-            .spawn(move || {
-                thread::sleep(timeout + Duration::from_millis(500));
-                log::error!(
-                    "shutdown took longer than {:.1} s; exiting now",
-                    timeout.as_secs_f64()
-                );
-                std::process::exit(0);
-            });
+        log::info!("stopping: draining frames in flight (at most {:.1} s)", timeout.as_secs_f64());
+        let _ = thread::Builder::new().name("shutdown-timer".into()).spawn(move || {
+            thread::sleep(timeout + Duration::from_millis(500));
+            log::error!("shutdown took longer than {:.1} s; exiting now", timeout.as_secs_f64());
+            std::process::exit(0);
+        });
     }
     for r in &rt.runners {
         r.stop();
@@ -380,27 +371,18 @@ fn shutdown(
     let flushed = rt.sink.flush();
     let streams = rt.mailbox.stats();
     let engine = rt.detector.engine_name();
-    let stats = std::mem::take(&mut rt.stats);
+    let stats = std::mem::take(&mut *rt.stats());
     if let Some(e) = failure {
         eprintln!("{}", stats.line(engine));
         return Err(e);
     }
     flushed?;
     if !signals.terminating()
-        && let Some(StreamStats {
-            name,
-            state: StreamState::Failed(e),
-            ..
-        }) = streams
-            .iter()
-            .find(|s| matches!(s.state, StreamState::Failed(_)))
+        && let Some(StreamStats { name, state: StreamState::Failed(e), .. }) =
+            streams.iter().find(|s| matches!(s.state, StreamState::Failed(_)))
     {
         eprintln!("{}", stats.line(engine));
         return Err(Error::source(format!("stream \"{name}\": {e}")));
     }
-    Ok(RunReport {
-        stats,
-        engine,
-        streams,
-    })
+    Ok(RunReport { stats, engine, streams })
 }

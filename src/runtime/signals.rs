@@ -17,21 +17,16 @@ impl Signals {
         let s = Signals::manual();
         let err = |e: std::io::Error| Error::other(format!("cannot install signal handlers: {e}"));
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&s.terminate))
-                .map_err(err)?;
+            signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&s.terminate)).map_err(err)?;
             signal_hook::flag::register(sig, Arc::clone(&s.terminate)).map_err(err)?;
         }
-        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&s.reload))
-            .map_err(err)?;
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&s.reload)).map_err(err)?;
         Ok(s)
     }
 
     /// Flags without handlers (tests, and `detect`).
     pub fn manual() -> Signals {
-        Signals {
-            terminate: Arc::new(AtomicBool::new(false)),
-            reload: Arc::new(AtomicBool::new(false)),
-        }
+        Signals { terminate: Arc::new(AtomicBool::new(false)), reload: Arc::new(AtomicBool::new(false)) }
     }
 
     pub fn terminating(&self) -> bool {

@@ -1,5 +1,5 @@
-//! One capture thread per stream: pulls frames from its GStreamer pipeline, applies the stream's
-//! `fps_limit`, hands the rest to the mailbox and records how the stream ended.
+//! One capture thread per stream: keeps the stream up (`supervise`), applies its `fps_limit`,
+//! hands the frames to the mailbox and records outages, reconnects and how the stream ended.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,8 +7,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::mailbox::{DropReason, Mailbox, StreamState};
+use super::supervise::{End, Events, FrameSource, Policy, Pulled, RealClock, RetryReason, supervise};
 use crate::capture::gst::LaunchOptions;
-use crate::capture::{CaptureOptions, GstCapture, Pull, SourceSpec};
+use crate::capture::{CaptureOptions, Frame, GstCapture, Pull, SourceSpec};
 use crate::config::StreamConfig;
 use crate::error::{Error, Result};
 
@@ -22,10 +23,12 @@ pub struct FpsLimiter {
 
 impl FpsLimiter {
     pub fn new(fps: f64) -> FpsLimiter {
-        FpsLimiter {
-            period_ms: 1000.0 / fps,
-            next_due: None,
-        }
+        FpsLimiter { period_ms: 1000.0 / fps, next_due: None }
+    }
+
+    /// The same limit with the schedule started over (a new connection has new timestamps).
+    pub fn restarted(&self) -> FpsLimiter {
+        FpsLimiter { period_ms: self.period_ms, next_due: None }
     }
 
     /// True when the frame at `t_ms` is to be processed.
@@ -35,11 +38,8 @@ impl FpsLimiter {
             Some(due) if t_ms + 0.5 < due => false,
             Some(due) => {
                 // Fell behind (a gap in the stream): restart the schedule from this frame.
-                self.next_due = Some(if t_ms - due > self.period_ms {
-                    t_ms + self.period_ms
-                } else {
-                    due + self.period_ms
-                });
+                self.next_due =
+                    Some(if t_ms - due > self.period_ms { t_ms + self.period_ms } else { due + self.period_ms });
                 true
             }
             None => {
@@ -57,6 +57,7 @@ pub fn options(base: &CaptureOptions, s: &StreamConfig) -> CaptureOptions {
         launch: LaunchOptions {
             transport: s.transport,
             latency_ms: s.latency_ms,
+            fps_limit: s.fps_limit,
             ..base.launch.clone()
         },
         sync: !live && s.realtime,
@@ -67,8 +68,72 @@ pub fn options(base: &CaptureOptions, s: &StreamConfig) -> CaptureOptions {
 
 /// Opens a stream's pipeline (the start-up or reload step that can fail).
 pub fn open(s: &StreamConfig, base: &CaptureOptions) -> Result<GstCapture> {
-    GstCapture::open(&s.source, &options(base, s))
-        .map_err(|e| Error::source(format!("stream \"{}\": {e}", s.name)))
+    GstCapture::open(&s.source, &options(base, s)).map_err(|e| Error::source(format!("stream \"{}\": {e}", s.name)))
+}
+
+/// The supervision settings of a stream.
+pub fn policy(s: &StreamConfig) -> Policy {
+    Policy {
+        stall_timeout: s.stall_timeout,
+        backoff_initial: s.backoff_initial,
+        backoff_max: s.backoff_max,
+        max_retries: s.max_retries,
+        eos_ends: matches!(s.source, SourceSpec::File { .. }),
+        looped: s.looped,
+    }
+}
+
+impl FrameSource for GstCapture {
+    type Frame = Frame;
+    fn pull(&mut self, timeout: Duration) -> Result<Pulled<Frame>> {
+        Ok(match GstCapture::pull(self, timeout)? {
+            Pull::Frame(f) => Pulled::Frame(f),
+            Pull::Eos => Pulled::Eos,
+            Pull::Timeout => Pulled::Timeout,
+        })
+    }
+}
+
+/// Hands frames to the mailbox (after `fps_limit`) and records retries and reconnects.
+struct ToMailbox<'a> {
+    id: usize,
+    name: &'a str,
+    mailbox: &'a Mailbox,
+    wait: bool,
+    limiter: Option<FpsLimiter>,
+    start: Instant,
+    /// Frame numbers keep counting across reconnects and loops.
+    next_index: u64,
+    stop: &'a AtomicBool,
+}
+
+impl Events<Frame> for ToMailbox<'_> {
+    fn frame(&mut self, mut f: Frame) -> bool {
+        f.index = self.next_index;
+        self.next_index += 1;
+        if let Some(l) = &mut self.limiter {
+            let t = f.pts_ms.map_or_else(|| self.start.elapsed().as_secs_f64() * 1e3, |p| p as f64);
+            if !l.admit(t) {
+                self.mailbox.count_drop(self.id, DropReason::FpsLimit);
+                return true;
+            }
+        }
+        self.mailbox.put(self.id, f, self.wait, self.stop)
+    }
+
+    fn retry(&mut self, reason: RetryReason, detail: &str, delay: Duration) {
+        self.mailbox.count_retry(self.id, reason);
+        // The pts-based schedule of the old connection means nothing to the new one.
+        if let Some(l) = &mut self.limiter {
+            *l = l.restarted();
+        }
+        log::warn!("stream \"{}\": {reason}: {detail}; reopening in {:.1} s", self.name, delay.as_secs_f64());
+    }
+
+    fn reconnected(&mut self) {
+        self.mailbox.count_reconnect(self.id);
+        log::info!("stream \"{}\": frames flow again", self.name);
+    }
 }
 
 /// A running stream.
@@ -80,28 +145,46 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// Starts the capture thread of an opened stream.
+    /// Starts the supervised capture thread of an opened stream.
     pub fn spawn(
         id: usize,
         config: StreamConfig,
         cap: GstCapture,
+        base: CaptureOptions,
         mailbox: Arc<Mailbox>,
     ) -> Result<Runner> {
         let stop = Arc::new(AtomicBool::new(false));
         let st = Arc::clone(&stop);
-        // A file processed frame by frame waits for the engine; everything else keeps the newest frame.
-        let wait = matches!(config.source, SourceSpec::File { .. }) && !config.realtime;
-        let limiter = config.fps_limit.map(FpsLimiter::new);
+        let sc = config.clone();
         let thread = thread::Builder::new()
             .name(format!("capture-{}", config.name))
-            .spawn(move || capture_loop(id, cap, wait, limiter, &mailbox, &st))
+            .spawn(move || {
+                // A file processed frame by frame waits for the engine; everything else keeps the newest frame.
+                let wait = matches!(sc.source, SourceSpec::File { .. }) && !sc.realtime;
+                let mut events = ToMailbox {
+                    id,
+                    name: &sc.name,
+                    mailbox: &mailbox,
+                    wait,
+                    limiter: sc.fps_limit.map(FpsLimiter::new),
+                    start: Instant::now(),
+                    next_index: 0,
+                    stop: &st,
+                };
+                let reopen = || open(&sc, &base);
+                let end = supervise(Some(cap), reopen, &policy(&sc), &RealClock, &mut events, &st, id as u64 + 0x9E37);
+                let state = match end {
+                    End::Finished => StreamState::Ended,
+                    End::Stopped => StreamState::Stopped,
+                    End::GaveUp(e) => {
+                        log::error!("stream \"{}\": giving up after {} retries: {e}", sc.name, sc.max_retries);
+                        StreamState::Failed(e)
+                    }
+                };
+                mailbox.set_state(id, state);
+            })
             .map_err(|e| Error::other(format!("cannot start a capture thread: {e}")))?;
-        Ok(Runner {
-            id,
-            config,
-            stop,
-            thread: Some(thread),
-        })
+        Ok(Runner { id, config, stop, thread: Some(thread) })
     }
 
     /// Asks the thread to stop (it does within one pull timeout).
@@ -119,52 +202,10 @@ impl Runner {
             if t.is_finished() {
                 let _ = t.join();
             } else {
-                log::warn!(
-                    "stream \"{}\": capture thread did not stop in time",
-                    self.config.name
-                );
+                log::warn!("stream \"{}\": capture thread did not stop in time", self.config.name);
             }
         }
     }
-}
-
-fn capture_loop(
-    id: usize,
-    mut cap: GstCapture,
-    wait: bool,
-    mut limiter: Option<FpsLimiter>,
-    mailbox: &Mailbox,
-    stop: &AtomicBool,
-) {
-    let start = Instant::now();
-    let state = loop {
-        if stop.load(Ordering::SeqCst) {
-            break StreamState::Stopped;
-        }
-        match cap.pull(Duration::from_millis(200)) {
-            Ok(Pull::Frame(f)) => {
-                if let Some(l) = &mut limiter {
-                    let t = f
-                        .pts_ms
-                        .map_or_else(|| start.elapsed().as_secs_f64() * 1e3, |p| p as f64);
-                    if !l.admit(t) {
-                        mailbox.count_drop(id, DropReason::FpsLimit);
-                        continue;
-                    }
-                }
-                if !mailbox.put(id, f, wait, stop) {
-                    break StreamState::Stopped;
-                }
-            }
-            Ok(Pull::Timeout) => {}
-            Ok(Pull::Eos) => break StreamState::Ended,
-            Err(e) => break StreamState::Failed(e.to_string()),
-        }
-    };
-    if let StreamState::Failed(e) = &state {
-        log::error!("{e}");
-    }
-    mailbox.set_state(id, state);
 }
 
 #[cfg(test)]
@@ -174,9 +215,7 @@ mod tests {
     fn kept(source_fps: f64, limit: f64, seconds: f64) -> usize {
         let mut l = FpsLimiter::new(limit);
         let n = (source_fps * seconds) as usize;
-        (0..n)
-            .filter(|i| l.admit(*i as f64 * 1000.0 / source_fps))
-            .count()
+        (0..n).filter(|i| l.admit(*i as f64 * 1000.0 / source_fps)).count()
     }
 
     #[test]

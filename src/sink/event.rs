@@ -85,11 +85,7 @@ mod tests {
     #[test]
     fn schema_and_rounding() {
         let labels = Labels::from_names(["person", "bicycle"]);
-        let dets = [Detection {
-            class_id: 1,
-            score: 0.873_456,
-            bbox: [1.04, 2.96, 100.25, 50.0],
-        }];
+        let dets = [Detection { class_id: 1, score: 0.873_456, bbox: [1.04, 2.96, 100.25, 50.0] }];
         let ev = Event {
             ts: SystemTime::UNIX_EPOCH,
             stream: "gate",
@@ -101,8 +97,7 @@ mod tests {
             detections: &dets,
             labels: &labels,
         };
-        let v: serde_json::Value =
-            serde_json::from_str(&serde_json::to_string(&ev).unwrap()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&serde_json::to_string(&ev).unwrap()).unwrap();
         assert_eq!(v["ts"], "1970-01-01T00:00:00.000Z");
         assert_eq!(v["stream"], "gate");
         assert_eq!(v["frame"], 7);
@@ -112,12 +107,7 @@ mod tests {
         assert_eq!(d["label"], "bicycle");
         assert_eq!(d["class_id"], 1);
         assert_eq!(d["score"].as_f64().unwrap() as f32, 0.8735f32);
-        let b: Vec<f32> = d["bbox"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect();
+        let b: Vec<f32> = d["bbox"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
         assert_eq!(b, vec![1.0, 3.0, 100.3, 50.0]);
     }
 }

@@ -21,11 +21,7 @@ pub struct JsonlSink {
 
 impl JsonlSink {
     pub fn stdout() -> JsonlSink {
-        JsonlSink {
-            target: Target::Stdout,
-            line: Vec::with_capacity(4096),
-            written: 0,
-        }
+        JsonlSink { target: Target::Stdout, line: Vec::with_capacity(4096), written: 0 }
     }
 
     pub fn file(path: &Path) -> Result<JsonlSink> {
@@ -38,21 +34,14 @@ impl JsonlSink {
                 dir.display()
             )));
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| {
-                Error::output(format!(
-                    "cannot open event file {} for appending: {e}; check the path and permissions",
-                    path.display()
-                ))
-            })?;
+        let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
+            Error::output(format!(
+                "cannot open event file {} for appending: {e}; check the path and permissions",
+                path.display()
+            ))
+        })?;
         Ok(JsonlSink {
-            target: Target::File {
-                file,
-                path: path.to_path_buf(),
-            },
+            target: Target::File { file, path: path.to_path_buf() },
             line: Vec::with_capacity(4096),
             written: 0,
         })
@@ -74,8 +63,7 @@ impl JsonlSink {
 impl Sink for JsonlSink {
     fn emit(&mut self, event: &Event<'_>) -> Result<()> {
         self.line.clear();
-        serde_json::to_writer(&mut self.line, event)
-            .map_err(|e| Error::output(format!("cannot encode event: {e}")))?;
+        serde_json::to_writer(&mut self.line, event).map_err(|e| Error::output(format!("cannot encode event: {e}")))?;
         self.line.push(b'\n');
         let res = match &mut self.target {
             Target::Stdout => {

@@ -23,17 +23,11 @@ pub fn clip() -> PathBuf {
 }
 
 pub fn reference(name: &str) -> Vec<Value> {
-    parse_lines(
-        &std::fs::read_to_string(root().join("tests/data/reference").join(name))
-            .expect("reference file"),
-    )
+    parse_lines(&std::fs::read_to_string(root().join("tests/data/reference").join(name)).expect("reference file"))
 }
 
 pub fn parse_lines(text: &str) -> Vec<Value> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
 }
 
 /// Runs the edgesight binary with `args`, optional extra environment.
@@ -85,12 +79,7 @@ fn boxes(v: &Value) -> Vec<(u64, f64, Vec<f64>)> {
             (
                 d["class_id"].as_u64().expect("class_id"),
                 d["score"].as_f64().expect("score"),
-                d["bbox"]
-                    .as_array()
-                    .expect("bbox")
-                    .iter()
-                    .map(|x| x.as_f64().expect("coord"))
-                    .collect(),
+                d["bbox"].as_array().expect("bbox").iter().map(|x| x.as_f64().expect("coord")).collect(),
             )
         })
         .collect()
@@ -135,24 +124,15 @@ pub fn frame_mismatch(expected: &Value, got: &Value) -> Option<String> {
 pub fn compare(expected: &[Value], events: &[Value]) -> Vec<String> {
     let mut failures = Vec::new();
     if expected.len() != events.len() {
-        failures.push(format!(
-            "{} events for {} reference frames",
-            events.len(),
-            expected.len()
-        ));
+        failures.push(format!("{} events for {} reference frames", events.len(), expected.len()));
     }
     for e in expected {
-        let found = events
-            .iter()
-            .find(|g| g["stream"] == e["source"] && g["frame"] == e["frame"]);
+        let found = events.iter().find(|g| g["stream"] == e["source"] && g["frame"] == e["frame"]);
         match found {
             None => failures.push(format!("no event for {} frame {}", e["source"], e["frame"])),
             Some(g) => {
                 if g["width"] != e["width"] || g["height"] != e["height"] {
-                    failures.push(format!(
-                        "{} frame {}: size differs",
-                        e["source"], e["frame"]
-                    ));
+                    failures.push(format!("{} frame {}: size differs", e["source"], e["frame"]));
                 }
                 if let Some(m) = frame_mismatch(e, g) {
                     failures.push(format!("{}: {m}", e["source"]));

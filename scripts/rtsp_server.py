@@ -1,0 +1,83 @@
+#!/usr/bin/python3
+"""A real RTSP server for edgesight's tests (gst-rtsp-server through Debian's GI bindings).
+
+Serves, on 127.0.0.1:PORT:
+  /test  a live test pattern (320x240, 15 FPS) as H.264
+  /clip  the bundled clip (media/vtest_h264.mp4) as H.264, from the file
+Prints "READY <port>" once listening. SIGUSR1 pauses every media pipeline (the camera stops
+sending but keeps the session open: a stall), SIGUSR2 resumes; SIGTERM/SIGINT exit.
+
+Needs Debian's /usr/bin/python3 with python3-gi, gir1.2-gst-rtsp-server-1.0 and
+gstreamer1.0-plugins-ugly (x264enc): `make test-deps` installs them.
+"""
+import argparse
+import os
+import signal
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, default=8554)
+    ap.add_argument("--clip", default=os.path.join(ROOT, "media", "vtest_h264.mp4"))
+    args = ap.parse_args()
+
+    Gst.init(None)
+    server = GstRtspServer.RTSPServer()
+    server.set_address("127.0.0.1")
+    server.set_service(str(args.port))
+    mounts = server.get_mount_points()
+    medias = []
+
+    def configured(_factory, media):
+        medias.append(media)
+
+    test = GstRtspServer.RTSPMediaFactory()
+    test.set_launch(
+        "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=15/1 "
+        "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 "
+        "! rtph264pay name=pay0 pt=96 config-interval=1 )"
+    )
+    test.set_shared(True)
+    test.connect("media-configure", configured)
+    mounts.add_factory("/test", test)
+
+    clip = GstRtspServer.RTSPMediaFactory()
+    location = args.clip.replace("\\", "\\\\").replace('"', '\\"')
+    clip.set_launch(f'( filesrc location="{location}" ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )')
+    clip.set_shared(True)
+    clip.connect("media-configure", configured)
+    mounts.add_factory("/clip", clip)
+
+    if server.attach(None) == 0:
+        print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr)
+        sys.exit(1)
+
+    loop = GLib.MainLoop()
+
+    def set_all(state):
+        for m in medias:
+            element = m.get_element()
+            pipeline = element.get_parent() or element
+            pipeline.set_state(state)
+        print(f"media {state.value_nick}", flush=True)
+        return True
+
+    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGUSR1, lambda: set_all(Gst.State.PAUSED))
+    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGUSR2, lambda: set_all(Gst.State.PLAYING))
+    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, lambda: loop.quit() or False)
+    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, lambda: loop.quit() or False)
+    print(f"READY {args.port}", flush=True)
+    loop.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+//! Capture that stays up, against a real RTSP server (gst-rtsp-server, scripts/rtsp_server.py):
+//! the server is killed and restarted three times and frames come back each time within the
+//! backoff cap + 2 s with the reconnect counter equal to the outages; a server that stops
+//! sending without closing triggers the stall path within stall_timeout + 1 s.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// Starts the RTSP server and waits for its READY line.
+fn server(port: u16) -> Child {
+    let python = "/usr/bin/python3";
+    let mut child = Command::new(python)
+        .arg(root().join("scripts/rtsp_server.py"))
+        .args(["--port", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the RTSP test server needs /usr/bin/python3 with python3-gi and gir1.2-gst-rtsp-server-1.0: run `make test-deps`");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("server output");
+    assert!(line.starts_with("READY"), "RTSP server did not start ({line:?}); run `make test-deps`");
+    child
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("metrics listener");
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n").expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("response");
+    out
+}
+
+fn metric(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no {name_and_labels} in:\n{text}"))
+}
+
+fn events_count(path: &Path) -> usize {
+    std::fs::read_to_string(path).map(|t| t.lines().filter(|l| l.ends_with('}')).count()).unwrap_or(0)
+}
+
+fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    start.elapsed()
+}
+
+fn start_edgesight(dir: &Path, rtsp_port: u16, metrics: &str, stream_extra: &str) -> (Child, std::path::PathBuf) {
+    let events = dir.join("events.jsonl");
+    let cfg = dir.join("edgesight.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[model]\npath = \"{}\"\nfamily = \"nanodet\"\nthreads = 1\n\n[[stream]]\nname = \"cam\"\n\
+             uri = \"rtsp://127.0.0.1:{rtsp_port}/test\"\nlatency_ms = 0\n{stream_extra}\n\
+             [output.jsonl]\npath = \"{}\"\n\n[metrics]\nlisten = \"{metrics}\"\n",
+            model("nanodet_g_416_coco.onnx").display(),
+            events.display()
+        ),
+    )
+    .expect("config");
+    let child = Command::new(env!("CARGO_BIN_EXE_edgesight"))
+        .args(["run", "--config", p(&cfg)])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    (child, events)
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = child.wait().expect("exit");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn reconnects_after_every_server_outage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let mut srv = server(port);
+    let cap = 2.0;
+    let (mut es, events) = start_edgesight(
+        dir.path(),
+        port,
+        &metrics,
+        &format!("backoff_initial_s = 0.5\nbackoff_max_s = {cap}\nstall_timeout_s = 3\n"),
+    );
+    wait_until("first frames", Duration::from_secs(60), || events_count(&events) > 5);
+    for outage in 1..=3 {
+        let _ = srv.kill();
+        let _ = srv.wait();
+        std::thread::sleep(Duration::from_secs(3));
+        assert!(es.try_wait().expect("status").is_none(), "edgesight exited during outage {outage}");
+        let before = events_count(&events);
+        srv = server(port);
+        let back =
+            wait_until("frames after the restart", Duration::from_secs(30), || events_count(&events) > before + 2);
+        assert!(
+            back.as_secs_f64() <= cap + 2.0 + 1.0,
+            "outage {outage}: frames came back {back:?} after the restart (cap {cap} s + 2 s, +1 s for 3 frames)"
+        );
+        let m = http_get(&metrics, "/metrics");
+        assert_eq!(metric(&m, "edgesight_reconnects_total{stream=\"cam\"}") as u32, outage, "{m}");
+    }
+    let m = http_get(&metrics, "/metrics");
+    assert_eq!(metric(&m, "edgesight_stream_up{stream=\"cam\"}"), 1.0);
+    let retries: f64 = ["error", "eos", "stall"]
+        .iter()
+        .map(|r| metric(&m, &format!("edgesight_stream_retries_total{{stream=\"cam\",reason=\"{r}\"}}")))
+        .sum();
+    assert!(retries >= 3.0, "{m}");
+    let status = http_get(&metrics, "/status");
+    assert!(status.contains("\"reconnects\":3"), "{status}");
+    assert!(http_get(&metrics, "/healthz").starts_with("HTTP/1.1 200"));
+    stop(es);
+    let _ = srv.kill();
+}
+
+#[test]
+fn a_server_that_stops_sending_triggers_the_stall_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let mut srv = server(port);
+    let stall = 3.0;
+    let (es, events) = start_edgesight(
+        dir.path(),
+        port,
+        &metrics,
+        &format!("stall_timeout_s = {stall}\nbackoff_initial_s = 0.5\nbackoff_max_s = 1\n"),
+    );
+    wait_until("first frames", Duration::from_secs(60), || events_count(&events) > 5);
+    // Stop sending without closing the session.
+    let paused_at = Instant::now();
+    let _ = Command::new("kill").args(["-USR1", &srv.id().to_string()]).status();
+    let stall_metric = "edgesight_stream_retries_total{stream=\"cam\",reason=\"stall\"}";
+    let detected = wait_until("the stall retry", Duration::from_secs(30), || {
+        metric(&http_get(&metrics, "/metrics"), stall_metric) >= 1.0
+    });
+    let after = paused_at.elapsed().max(detected);
+    assert!(after.as_secs_f64() <= stall + 1.0, "stall detected after {after:?} (stall_timeout {stall} s + 1 s)");
+    assert!(after.as_secs_f64() >= stall - 0.5, "stall detected too early: {after:?}");
+    let _ = Command::new("kill").args(["-USR2", &srv.id().to_string()]).status();
+    stop(es);
+    let _ = srv.kill();
+    let _ = srv.wait();
+}

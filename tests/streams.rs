@@ -1,0 +1,114 @@
+//! Several streams and a slow engine: every stream is served (round-robin, fairly), and when the
+//! engine is slower than the cameras, frames are dropped and counted while end-to-end latency
+//! stays flat for the whole run.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn free_addr() -> String {
+    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
+    format!("127.0.0.1:{port}")
+}
+
+fn metrics(addr: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("metrics");
+    write!(s, "GET /metrics HTTP/1.0\r\n\r\n").expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("response");
+    out
+}
+
+fn sum_metric(text: &str, prefix: &str) -> f64 {
+    text.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+fn spawn(dir: &Path, streams: &str, metrics_addr: &str, env: &[(&str, &str)]) -> (Child, std::path::PathBuf) {
+    let events = dir.join("events.jsonl");
+    let cfg = dir.join("edgesight.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[model]\npath = \"{}\"\nfamily = \"nanodet\"\nthreads = 2\n\n{streams}\n[output.jsonl]\npath = \"{}\"\n\n[metrics]\nlisten = \"{metrics_addr}\"\n",
+            model("nanodet_g_416_coco.onnx").display(),
+            events.display()
+        ),
+    )
+    .expect("config");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_edgesight"));
+    cmd.args(["run", "--config", p(&cfg)]).stdout(Stdio::null()).stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    (cmd.spawn().expect("spawn"), events)
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert_eq!(child.wait().expect("exit").code(), Some(0));
+}
+
+fn p95(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64 * 0.95).ceil() as usize).saturating_sub(1).min(v.len() - 1)]
+}
+
+#[test]
+fn eight_streams_are_served_fairly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let streams: String = (0..8)
+        .map(|i| format!("[[stream]]\nname = \"cam{i}\"\nuri = \"test://ball?width=160&height=120&fps=10\"\n\n"))
+        .collect();
+    let addr = free_addr();
+    let (child, events) = spawn(dir.path(), &streams, &addr, &[]);
+    std::thread::sleep(Duration::from_secs(15));
+    let m = metrics(&addr);
+    stop(child);
+    let lines = parse_lines(&std::fs::read_to_string(&events).expect("events"));
+    let counts: Vec<usize> =
+        (0..8).map(|i| lines.iter().filter(|e| e["stream"] == format!("cam{i}")).count()).collect();
+    let (min, max) = (*counts.iter().min().unwrap_or(&0), *counts.iter().max().unwrap_or(&0));
+    assert!(min > 0, "every stream is served: {counts:?}");
+    assert!(min as f64 >= 0.8 * max as f64, "round-robin keeps streams within 20%: {counts:?}");
+    // 80 frames/s offered is more than the engine takes: the rest is dropped and counted.
+    assert!(sum_metric(&m, "edgesight_frames_dropped_total") > 0.0, "{m}");
+    assert_eq!(sum_metric(&m, "edgesight_stream_up"), 8.0, "{m}");
+}
+
+#[test]
+fn a_slow_engine_drops_frames_instead_of_building_latency() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addr = free_addr();
+    let (child, events) = spawn(
+        dir.path(),
+        "[[stream]]\nname = \"cam\"\nuri = \"test://ball?width=160&height=120&fps=30\"\n",
+        &addr,
+        &[("EDGESIGHT_TEST_INFERENCE_DELAY_MS", "150")],
+    );
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_secs(20));
+    let dropped_early = sum_metric(&metrics(&addr), "edgesight_frames_dropped_total");
+    std::thread::sleep(Duration::from_secs(60).saturating_sub(start.elapsed()));
+    let dropped_late = sum_metric(&metrics(&addr), "edgesight_frames_dropped_total");
+    stop(child);
+    assert!(dropped_late > dropped_early + 300.0, "drop counters rise: {dropped_early} then {dropped_late}");
+    let lat: Vec<f64> = parse_lines(&std::fs::read_to_string(&events).expect("events"))
+        .iter()
+        .filter_map(|e| e["latency_ms"].as_f64())
+        .collect();
+    assert!(lat.len() > 150, "{} frames in 60 s", lat.len());
+    let third = lat.len() / 3;
+    let (first, last) = (p95(lat[..third].to_vec()), p95(lat[lat.len() - third..].to_vec()));
+    // Latency includes the 150 ms delay; "within noise" is 20% or 20 ms, whichever is larger.
+    assert!(
+        last <= first + (0.2 * first).max(20.0),
+        "latency p95 crept up: first third {first:.1} ms, last third {last:.1} ms"
+    );
+    assert!(last < 400.0, "latency bounded by about one engine cycle: {last:.1} ms");
+}
