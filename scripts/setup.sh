@@ -2,7 +2,7 @@
 # Installs what edgesight needs on Debian/Ubuntu, only what is missing. Idempotent.
 #   scripts/setup.sh build   # apt packages for building and running, Rust >= 1.92
 #   scripts/setup.sh ort     # the ONNX Runtime library into .cache/onnxruntime (PyPI wheel)
-#   scripts/setup.sh test    # a Python venv with onnx + numpy for the test model generator
+#   scripts/setup.sh test    # RTSP test server packages, a Python venv with onnx + numpy
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -88,6 +88,8 @@ PY
 }
 
 test_deps() {
+    # The RTSP test server runs on Debian's python3 with the GI bindings of gst-rtsp-server.
+    apt_install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly curl
     local venv="$CACHE/venv"
     if ! "$venv/bin/python3" -c "import onnx, numpy" 2>/dev/null; then
         say "creating $venv with onnx and numpy (test model generator)"
