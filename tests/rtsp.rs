@@ -5,17 +5,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
 
 /// Starts the RTSP server and waits for its READY line.
 fn server(port: u16) -> Child {
@@ -31,14 +26,6 @@ fn server(port: u16) -> Child {
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("server output");
     assert!(line.starts_with("READY"), "RTSP server did not start ({line:?}); run `make test-deps`");
     child
-}
-
-fn http_get(addr: &str, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).expect("metrics listener");
-    write!(s, "GET {path} HTTP/1.0\r\n\r\n").expect("request");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("response");
-    out
 }
 
 fn metric(text: &str, name_and_labels: &str) -> f64 {
@@ -85,9 +72,8 @@ fn start_edgesight(dir: &Path, rtsp_port: u16, metrics: &str, stream_extra: &str
 }
 
 fn stop(mut child: Child) {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let status = child.wait().expect("exit");
-    assert_eq!(status.code(), Some(0));
+    signal(&child, "TERM");
+    assert_eq!(child.wait().expect("exit").code(), Some(0));
 }
 
 #[test]
@@ -150,7 +136,7 @@ fn a_server_that_stops_sending_triggers_the_stall_path() {
     wait_until("first frames", Duration::from_secs(60), || events_count(&events) > 5);
     // Stop sending without closing the session.
     let paused_at = Instant::now();
-    let _ = Command::new("kill").args(["-USR1", &srv.id().to_string()]).status();
+    signal(&srv, "USR1");
     let stall_metric = "edgesight_stream_retries_total{stream=\"cam\",reason=\"stall\"}";
     let detected = wait_until("the stall retry", Duration::from_secs(30), || {
         metric(&http_get(&metrics, "/metrics"), stall_metric) >= 1.0
@@ -158,7 +144,7 @@ fn a_server_that_stops_sending_triggers_the_stall_path() {
     let after = paused_at.elapsed().max(detected);
     assert!(after.as_secs_f64() <= stall + 1.0, "stall detected after {after:?} (stall_timeout {stall} s + 1 s)");
     assert!(after.as_secs_f64() >= stall - 0.5, "stall detected too early: {after:?}");
-    let _ = Command::new("kill").args(["-USR2", &srv.id().to_string()]).status();
+    signal(&srv, "USR2");
     stop(es);
     let _ = srv.kill();
     let _ = srv.wait();

@@ -26,11 +26,6 @@ fn write_config(dir: &Path, stream: &str, extra_model: &str, events: &Path) -> P
     cfg
 }
 
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]).status().expect("kill");
-    assert!(ok.success(), "kill -{sig}");
-}
-
 fn events(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     // The last line may be mid-write while the service runs; only complete lines count.
@@ -129,27 +124,30 @@ fn read_until(sock: &UnixDatagram, seen: &mut Vec<String>, timeout: Duration, do
     }
 }
 
-fn notify_socket(dir: &Path) -> (UnixDatagram, PathBuf) {
+/// Starts `run` on a test-pattern stream as systemd would: with a notify socket (returned) and
+/// a watchdog period, plus `env`.
+fn start_notified(dir: &Path, watchdog_usec: &str, env: &[(&str, &str)]) -> (Child, UnixDatagram, PathBuf) {
+    let ev = dir.join("events.jsonl");
+    let cfg = write_config(dir, "cam", "", &ev);
     let path = dir.join("notify.sock");
     let sock = UnixDatagram::bind(&path).expect("bind");
     sock.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
-    (sock, path)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_edgesight"));
+    cmd.args(["run", "--config", p(&cfg)])
+        .env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", watchdog_usec)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    (cmd.spawn().expect("spawn"), sock, ev)
 }
 
 #[test]
 fn systemd_sees_ready_watchdog_status_and_stopping() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ev = dir.path().join("events.jsonl");
-    let cfg = write_config(dir.path(), "cam", "", &ev);
-    let (sock, path) = notify_socket(dir.path());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edgesight"))
-        .args(["run", "--config", p(&cfg)])
-        .env("NOTIFY_SOCKET", &path)
-        .env("WATCHDOG_USEC", "600000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let (mut child, sock, _) = start_notified(dir.path(), "600000", &[]);
     let mut seen = Vec::new();
     read_until(&sock, &mut seen, Duration::from_secs(60), |s| {
         s.iter().filter(|l| *l == "WATCHDOG=1").count() >= 4 && s.iter().any(|l| l.starts_with("STATUS=1/1 streams up"))
@@ -167,18 +165,7 @@ fn systemd_sees_ready_watchdog_status_and_stopping() {
 #[test]
 fn a_wedged_inference_stops_the_watchdog_pings() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ev = dir.path().join("events.jsonl");
-    let cfg = write_config(dir.path(), "cam", "", &ev);
-    let (sock, path) = notify_socket(dir.path());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edgesight"))
-        .args(["run", "--config", p(&cfg)])
-        .env("NOTIFY_SOCKET", &path)
-        .env("WATCHDOG_USEC", "400000")
-        .env("EDGESIGHT_TEST_STALL_AFTER_FRAMES", "5")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let (mut child, sock, ev) = start_notified(dir.path(), "400000", &[("EDGESIGHT_TEST_STALL_AFTER_FRAMES", "5")]);
     let mut seen = Vec::new();
     // Pings while frames flow...
     read_until(&sock, &mut seen, Duration::from_secs(60), |s| s.iter().any(|l| l == "WATCHDOG=1"));

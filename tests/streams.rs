@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,16 +11,11 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn free_addr() -> String {
-    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
-    format!("127.0.0.1:{port}")
+    format!("127.0.0.1:{}", free_port())
 }
 
 fn metrics(addr: &str) -> String {
-    let mut s = TcpStream::connect(addr).expect("metrics");
-    write!(s, "GET /metrics HTTP/1.0\r\n\r\n").expect("request");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("response");
-    out
+    http_get(addr, "/metrics")
 }
 
 fn sum_metric(text: &str, prefix: &str) -> f64 {
@@ -50,7 +43,7 @@ fn spawn(dir: &Path, streams: &str, metrics_addr: &str, env: &[(&str, &str)]) ->
 }
 
 fn stop(mut child: Child) {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    signal(&child, "TERM");
     assert_eq!(child.wait().expect("exit").code(), Some(0));
 }
 

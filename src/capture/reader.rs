@@ -126,6 +126,8 @@ pub struct GstCapture {
     source_size: Arc<AtomicU64>,
     /// Layout of the current caps, recomputed only when the caps change.
     layout: Option<(gst::Caps, gst_video::VideoInfo, PixelFormat)>,
+    /// End of stream was posted; the appsink may still hold frames.
+    eos_seen: bool,
     frames: u64,
     describe: String,
 }
@@ -237,7 +239,8 @@ impl GstCapture {
         let source_size = Arc::new(AtomicU64::new(0));
         Self::install_fit(&pipeline, opts, Arc::clone(&source_size))?;
         let bus = pipeline.bus().ok_or_else(|| Error::source("pipeline has no bus"))?;
-        let capture = GstCapture { pipeline, sink, bus, source_size, layout: None, frames: 0, describe };
+        let mut capture =
+            GstCapture { pipeline, sink, bus, source_size, layout: None, eos_seen: false, frames: 0, describe };
         if capture.pipeline.set_state(gst::State::Playing).is_err() {
             // The reason is on the bus.
             capture.check_bus(Duration::from_millis(500))?;
@@ -294,11 +297,16 @@ impl GstCapture {
     }
 
     /// Returns an error posted on the bus, or Ok(true) at end of stream, waiting up to `wait`.
-    fn check_bus(&self, wait: Duration) -> Result<bool> {
-        let types = [gst::MessageType::Error, gst::MessageType::Eos, gst::MessageType::Warning];
-        let mut timeout = gst::ClockTime::from_mseconds(wait.as_millis() as u64);
-        while let Some(msg) = self.bus.timed_pop_filtered(timeout, &types) {
-            timeout = gst::ClockTime::ZERO;
+    ///
+    /// Every other message is taken off the bus and dropped: a bus nobody empties keeps every
+    /// state change, tag and stream-status message of a long-running pipeline in memory.
+    fn check_bus(&mut self, wait: Duration) -> Result<bool> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(msg) = self.bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64)) else {
+                break;
+            };
             match msg.view() {
                 gst::MessageView::Error(e) => {
                     let from = msg.src().map(|s| s.name().to_string()).unwrap_or_else(|| "pipeline".into());
@@ -306,11 +314,11 @@ impl GstCapture {
                     return Err(explain(&self.describe, &e.error(), debug.as_deref(), &from));
                 }
                 gst::MessageView::Warning(w) => log::warn!("{}: {}", self.describe, w.error()),
-                gst::MessageView::Eos(_) => return Ok(true),
+                gst::MessageView::Eos(_) => self.eos_seen = true,
                 _ => {}
             }
         }
-        Ok(false)
+        Ok(self.eos_seen)
     }
 
     /// Waits up to `timeout` for the next frame.
@@ -324,6 +332,8 @@ impl GstCapture {
             return Ok(Pull::Timeout);
         };
         let captured = Instant::now();
+        // Errors surface as soon as they are posted, and the bus never grows.
+        self.check_bus(Duration::ZERO)?;
         let caps = sample.caps().ok_or_else(|| Error::source(format!("{}: frame without caps", self.describe)))?;
         let stale = self.layout.as_ref().is_none_or(|(c, _, _)| c.as_ptr() != caps.as_ptr());
         if stale {

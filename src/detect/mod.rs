@@ -100,12 +100,14 @@ pub(crate) fn single_output(
     let (d1, d2) = (out.shape[1], out.shape[2]);
     if rows {
         if d2 < min_width {
-            let hint = if d1 >= min_width && d2 > d1 {
-                " (it looks like the transposed YOLOv8 layout [1,4+C,N]: try family = \"yolov8\")"
-            } else {
-                ""
-            };
-            return Err(mismatch(&format!("last dimension of {out} is not a static 5 + C{hint}")));
+            return Err(mismatch(&format!("last dimension of {out} is not a static 5 + C")));
+        }
+        // Real exports have far more anchors than channels; the other way round is the
+        // transposed YOLOv8 layout, which would decode into nonsense.
+        if d1 >= 0 && d2 > d1 {
+            return Err(mismatch(&format!(
+                "{out} has more columns than rows (it looks like the transposed YOLOv8 layout [1,4+C,N]: try family = \"yolov8\")"
+            )));
         }
         Ok((0, d2 as usize))
     } else {

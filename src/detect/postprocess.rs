@@ -107,10 +107,13 @@ impl PostProcess {
         } else {
             self.nms.run(&mut self.dets, self.nms_iou);
         }
-        self.dets.truncate(self.max_detections);
+        // NMS ran in model-input pixels (as the exporters do); now map to the frame and drop boxes
+        // that lie entirely in the letterbox padding or outside the frame before capping.
         for d in &mut self.dets {
             d.bbox = geometry.to_source(d.bbox);
         }
+        self.dets.retain(|d| d.bbox[2] > d.bbox[0] && d.bbox[3] > d.bbox[1]);
+        self.dets.truncate(self.max_detections);
         Ok(&self.dets)
     }
 }

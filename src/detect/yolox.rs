@@ -28,7 +28,7 @@ impl YoloX {
         let n = outputs[output].shape[1];
         if n >= 0 && n as usize != total {
             return Err(Error::model(format!(
-                "model does not match family \"yolox\": output {} has {n} rows, strides {strides:?} on a {input_w}x{input_h} input give {total}",
+                "model does not match family \"yolox\": {} has {n} rows, strides {strides:?} on a {input_w}x{input_h} input give {total}",
                 outputs[output]
             )));
         }

@@ -58,6 +58,28 @@ pub fn assert_fails(o: &Output, code: i32, needles: &[&str]) {
     }
 }
 
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// The body and headers of `GET path` from `addr` (host:port).
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("metrics listener");
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n").expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("response");
+    out
+}
+
+/// Sends a signal (`TERM`, `HUP`, …) to a child process.
+pub fn signal(child: &std::process::Child, sig: &str) {
+    let ok =
+        std::process::Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]).status().expect("kill");
+    assert!(ok.success(), "kill -{sig}");
+}
+
 pub fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
