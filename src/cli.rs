@@ -221,6 +221,7 @@ fn report(e: &Error) {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    crate::alloc_tuning::limit_arenas();
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,

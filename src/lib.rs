@@ -1,6 +1,7 @@
 //! edgesight: a video-analytics appliance. Capture (GStreamer) → preprocess → engine (ONNX
 //! Runtime on CPU; TensorRT on Jetson) → decode + NMS → events. See DESIGN in docs/architecture.md.
 
+pub mod alloc_tuning;
 pub mod capture;
 pub mod cli;
 pub mod config;
