@@ -28,6 +28,7 @@ demo: build onnxruntime
 test: deps onnxruntime test-deps
 	$(CARGO) fmt --check
 	$(CARGO) test --release --locked
+	scripts/packaging-check.sh
 
 ## Soak test (not in CI): 4 looped streams for MINUTES minutes, RSS at start and end.
 MINUTES ?= 10
