@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The aarch64 (Jetson) build without Docker, checked under qemu:
+#   1. an arm64 Debian 12 sysroot (mmdebstrap, cached in .cache/aarch64/sysroot) for GStreamer;
+#   2. cargo-zigbuild for aarch64-unknown-linux-gnu.2.31, so the binary needs glibc <= 2.31 and
+#      starts on JetPack 5 (Ubuntu 20.04) as well as JetPack 6 (Ubuntu 22.04, glibc 2.35);
+#   3. under qemu-aarch64 with the sysroot's libraries: --version, check on the shipped configs,
+#      and detect on a bundled image with the aarch64 ONNX Runtime from PyPI, compared with the
+#      reference detections.
+# Installs what it needs when missing (apt: gcc-aarch64-linux-gnu, binutils, mmdebstrap,
+# qemu-user; pip: ziglang, cargo-zigbuild in .cache/zigvenv). Never uses Docker or `cross`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TARGET=aarch64-unknown-linux-gnu
+GLIBC=2.31
+# ONNX Runtime 1.32's aarch64 library crashes at load under qemu-user 7.2 (Debian 12); 1.22 runs.
+ORT_AARCH64="${ORT_AARCH64:-1.22.0}"
+CACHE="$PWD/.cache/aarch64"
+SYSROOT="$CACHE/sysroot"
+BIN="target/aarch64/$TARGET/release/edgesight"
+start=$SECONDS
+say() { printf '\033[1m==> aarch64: %s\033[0m\n' "$*" >&2; }
+
+scripts/setup.sh build
+need=()
+for p in gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu mmdebstrap qemu-user; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    say "installing ${need[*]}"
+    sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+    sudo_ apt-get update -qq
+    sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$TARGET"; then
+    rustup target add "$TARGET"
+fi
+if [ ! -x .cache/zigvenv/bin/cargo-zigbuild ]; then
+    say "installing ziglang and cargo-zigbuild into .cache/zigvenv"
+    python3 -m venv .cache/zigvenv
+    .cache/zigvenv/bin/pip install -q --disable-pip-version-check ziglang cargo-zigbuild
+fi
+export PATH="$PWD/.cache/zigvenv/bin:$PATH"
+
+PKGS="libc6-dev,libgcc-s1,libstdc++6,libgstreamer1.0-dev,libgstreamer-plugins-base1.0-dev,gstreamer1.0-plugins-base,gstreamer1.0-plugins-good,gstreamer1.0-libav"
+if [ "$(cat "$SYSROOT/.edgesight-packages" 2>/dev/null)" != "$PKGS" ]; then
+    say "building the arm64 sysroot (Debian 12, about 700 MB)"
+    rm -rf "$SYSROOT"
+    mkdir -p "$CACHE"
+    mmdebstrap --quiet --arch=arm64 --variant=extract --include="$PKGS" bookworm "$SYSROOT" \
+        "deb http://deb.debian.org/debian bookworm main"
+    # Extract mode skips the alternatives symlinks the libav plugin needs.
+    ln -sf blas/libblas.so.3 "$SYSROOT/usr/lib/aarch64-linux-gnu/libblas.so.3"
+    ln -sf lapack/liblapack.so.3 "$SYSROOT/usr/lib/aarch64-linux-gnu/liblapack.so.3"
+    echo "$PKGS" > "$SYSROOT/.edgesight-packages"
+fi
+
+ORT_DIR="$CACHE/onnxruntime-$ORT_AARCH64"
+if ! ls "$ORT_DIR"/libonnxruntime.so.* >/dev/null 2>&1; then
+    say "downloading ONNX Runtime $ORT_AARCH64 for aarch64 from PyPI"
+    mkdir -p "$ORT_DIR"
+    python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_28_aarch64 \
+        --platform manylinux_2_27_aarch64 --python-version 3.11 --dest "$ORT_DIR" "onnxruntime==$ORT_AARCH64"
+    python3 - "$ORT_DIR" <<'PY'
+import glob, os, sys, zipfile
+d = sys.argv[1]
+with zipfile.ZipFile(glob.glob(os.path.join(d, "onnxruntime-*.whl"))[0]) as z:
+    for n in z.namelist():
+        if n.startswith("onnxruntime/capi/libonnxruntime.so"):
+            open(os.path.join(d, os.path.basename(n)), "wb").write(z.read(n))
+PY
+fi
+ORT_LIB="$(ls "$ORT_DIR"/libonnxruntime.so.* | head -1)"
+
+say "building for $TARGET.$GLIBC"
+export PKG_CONFIG_ALLOW_CROSS=1
+export PKG_CONFIG_SYSROOT_DIR_aarch64_unknown_linux_gnu="$SYSROOT"
+export PKG_CONFIG_LIBDIR_aarch64_unknown_linux_gnu="$SYSROOT/usr/lib/aarch64-linux-gnu/pkgconfig:$SYSROOT/usr/share/pkgconfig"
+cargo zigbuild --release --locked --target "$TARGET.$GLIBC" --target-dir target/aarch64
+
+fail=0
+check() { if "$@"; then :; else fail=1; fi; }
+glibc="$(aarch64-linux-gnu-objdump -T "$BIN" | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1 | sed 's/GLIBC_//')"
+ver_le() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -1)" = "$1" ]; }
+if ver_le "$glibc" 2.31; then
+    say "highest GLIBC symbol: $glibc: starts on JetPack 5 (glibc 2.31) and JetPack 6 (2.35)"
+elif ver_le "$glibc" 2.35; then
+    say "FAIL: highest GLIBC symbol $glibc: JetPack 6 only, not JetPack 5 (2.31)"; fail=1
+else
+    say "FAIL: highest GLIBC symbol $glibc: above JetPack 6's 2.35"; fail=1
+fi
+
+run() {
+    GST_REGISTRY_FORK=no GST_PLUGIN_SYSTEM_PATH=/usr/lib/aarch64-linux-gnu/gstreamer-1.0 \
+        GST_REGISTRY="$CACHE/gst-registry.bin" qemu-aarch64 -L "$SYSROOT" "$BIN" "$@"
+}
+out="$(run --version)"; say "$(echo "$out" | tr '\n' ' ')"
+echo "$out" | grep -q "target: aarch64-linux" || { say "FAIL: --version"; fail=1; }
+check run check --schema-only --quiet --config configs/edgesight.toml
+check env ORT_DYLIB_PATH="$ORT_LIB" GST_REGISTRY_FORK=no GST_PLUGIN_SYSTEM_PATH=/usr/lib/aarch64-linux-gnu/gstreamer-1.0 \
+    GST_REGISTRY="$CACHE/gst-registry.bin" qemu-aarch64 -L "$SYSROOT" "$BIN" check --offline --quiet --config configs/x86-dev.toml
+say "detect on tests/data/images/basketball1.png with ONNX Runtime $ORT_AARCH64 (aarch64, emulated: slow)"
+events="$(ORT_DYLIB_PATH="$ORT_LIB" run detect --config configs/x86-dev.toml tests/data/images/basketball1.png 2>"$CACHE/detect.log")" \
+    || { say "FAIL: detect"; cat "$CACHE/detect.log"; fail=1; }
+python3 - "$events" tests/data/reference/nanodet_images.jsonl <<'PY' || fail=1
+import json, sys
+got = json.loads(sys.argv[1].splitlines()[0])
+ref = next(json.loads(l) for l in open(sys.argv[2]) if '"basketball1.png"' in l)
+pairs = list(zip(got["detections"], ref["detections"]))
+ok = len(got["detections"]) == len(ref["detections"]) and all(
+    g["class_id"] == r["class_id"] and abs(g["score"] - r["score"]) < 1e-3
+    and all(abs(a - b) <= 0.2 for a, b in zip(g["bbox"], r["bbox"])) for g, r in pairs)
+print(f"==> aarch64: detect: {len(got['detections'])} detections, {'identical to' if ok else 'DIFFERENT from'} the reference", file=sys.stderr)
+sys.exit(0 if ok else 1)
+PY
+say "done in $((SECONDS - start)) s"
+[ "$fail" -eq 0 ] && say "PASS" || { say "FAIL"; exit 1; }
