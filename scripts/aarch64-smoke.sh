@@ -71,6 +71,21 @@ PY
 fi
 ORT_LIB="$(ls "$ORT_DIR"/libonnxruntime.so.* | head -1)"
 
+# The Yocto recipe ships the same wheel: its checksum and licence checksum must be this one's.
+ort_recipe=yocto/meta-edgesight/recipes-edgesight/onnxruntime/onnxruntime-bin_$ORT_AARCH64.bb
+if [ -f "$ort_recipe" ]; then
+    whl="$(ls "$ORT_DIR"/onnxruntime-*.whl | head -1)"
+    want_sha=$(sed -n 's/^SRC_URI\[sha256sum\] = "\(.*\)"/\1/p' "$ort_recipe")
+    want_md5=$(sed -n 's/^LIC_FILES_CHKSUM = "file:\/\/onnxruntime\/LICENSE;md5=\(.*\)"/\1/p' "$ort_recipe")
+    have_md5=$(python3 -c 'import hashlib, sys, zipfile; print(hashlib.md5(zipfile.ZipFile(sys.argv[1]).read("onnxruntime/LICENSE")).hexdigest())' "$whl")
+    if [ "$(sha256sum "$whl" | cut -d' ' -f1)" = "$want_sha" ] && [ "$have_md5" = "$want_md5" ] \
+        && sed 's/${PV}/'"$ORT_AARCH64"'/g' "$ort_recipe" | grep -qF "/$(basename "$whl");"; then
+        say "$ort_recipe fetches this wheel (name, sha256 and licence md5 match)"
+    else
+        say "FAIL: $ort_recipe does not match $(basename "$whl")"; exit 1
+    fi
+fi
+
 say "building for $TARGET.$GLIBC"
 export PKG_CONFIG_ALLOW_CROSS=1
 export PKG_CONFIG_SYSROOT_DIR_aarch64_unknown_linux_gnu="$SYSROOT"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Checks of the packaging that run anywhere (CI included): the systemd unit, sysusers and tmpfiles.
+# Checks of the packaging that run anywhere (CI included): the systemd unit, sysusers and
+# tmpfiles, and the Yocto layer (scripts/yocto-lint.sh).
 #   systemd-analyze verify must print nothing (it exits 0 on misspelt settings, printing only
 #   "…, ignoring"), on a copy whose binaries are /bin/true; exposure must stay <= 2.0.
 set -euo pipefail
@@ -48,4 +49,7 @@ if [ -x "$bin" ]; then
         say "packaging-check: FAIL: $bin lacks a command the unit runs"; fail=1
     fi
 fi
+# 4. The Yocto layer: oelint-adv, the crates file, the licence checksum.
+if scripts/yocto-lint.sh; then say "packaging-check: Yocto layer lints cleanly"; else say "packaging-check: FAIL: Yocto layer"; fail=1; fi
+
 [ "$fail" -eq 0 ] && say "packaging-check: PASS" || { say "packaging-check: FAIL"; exit 1; }

@@ -1,6 +1,13 @@
 //! edgesight: a video-analytics appliance. Capture (GStreamer) → preprocess → engine (ONNX
 //! Runtime on CPU; TensorRT on Jetson) → decode + NMS → events. See DESIGN in docs/architecture.md.
 
+// No silent fallback from GPU to CPU: a build that asks for the GPU path and cannot have it fails.
+#[cfg(feature = "jetson")]
+compile_error!(
+    "feature `jetson` (CUDA preprocessing, TensorRT, NVMM capture) is not implemented yet: build without it \
+     (Yocto: remove `jetson` from PACKAGECONFIG) for the ONNX Runtime CPU path"
+);
+
 pub mod alloc_tuning;
 pub mod capture;
 pub mod cli;

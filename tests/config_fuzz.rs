@@ -14,6 +14,10 @@ fn keys() -> Vec<String> {
 fn value() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
         any::<i64>().prop_map(|i| i.to_string()),
+        // Boundary values, which uniform i64/f64 almost never produce: a negative duration once
+        // reached `Duration::from_secs_f64` and panicked.
+        prop::sample::select(vec!["-1", "0", "1", "-0.5", "0.0", "1e300", "-1e300", "65536", "4294967297"])
+            .prop_map(String::from),
         any::<f64>().prop_map(|f| if f.is_finite() { format!("{f:?}") } else { "nan".into() }),
         any::<bool>().prop_map(|b| b.to_string()),
         "[a-z0-9:/._?=&-]{0,24}".prop_map(|s| format!("{s:?}")),
@@ -45,6 +49,8 @@ fn document() -> impl Strategy<Value = String> {
         "[stream]",
         "[[model]]",
         "[modle]",
+        "[metrics]",
+        "[health]",
         "",
     ]);
     let line = (prop::sample::select(keys), value()).prop_map(|(k, v)| format!("{k} = {v}"));
@@ -63,7 +69,11 @@ fn assert_well_formed(r: Result<edgesight::config::Config, Error>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    // 2000 cases by default; `PROPTEST_CASES=100000 cargo test --test config_fuzz` for a longer hunt.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn arbitrary_text_never_panics(text in "\\PC{0,200}") {

@@ -91,10 +91,13 @@ fn a_slow_engine_drops_frames_instead_of_building_latency() {
     let dropped_late = sum_metric(&metrics(&addr), "edgesight_frames_dropped_total");
     stop(child);
     assert!(dropped_late > dropped_early + 300.0, "drop counters rise: {dropped_early} then {dropped_late}");
-    let lat: Vec<f64> = parse_lines(&std::fs::read_to_string(&events).expect("events"))
-        .iter()
-        .filter_map(|e| e["latency_ms"].as_f64())
-        .collect();
+    let lines = parse_lines(&std::fs::read_to_string(&events).expect("events"));
+    let lat: Vec<f64> = lines.iter().filter_map(|e| e["latency_ms"].as_f64()).collect();
+    // The engine cycle measured in this run (first to last event), not a constant: the bound below
+    // must hold on a loaded machine too, where inference itself takes longer.
+    let ts = |e: &serde_json::Value| humantime::parse_rfc3339(e["ts"].as_str().expect("ts")).expect("rfc3339");
+    let span = ts(&lines[lines.len() - 1]).duration_since(ts(&lines[0])).expect("ordered");
+    let cycle_ms = span.as_secs_f64() * 1000.0 / (lines.len() - 1) as f64;
     assert!(lat.len() > 150, "{} frames in 60 s", lat.len());
     let third = lat.len() / 3;
     let (first, last) = (p95(lat[..third].to_vec()), p95(lat[lat.len() - third..].to_vec()));
@@ -103,5 +106,9 @@ fn a_slow_engine_drops_frames_instead_of_building_latency() {
         last <= first + (0.2 * first).max(20.0),
         "latency p95 crept up: first third {first:.1} ms, last third {last:.1} ms"
     );
-    assert!(last < 400.0, "latency bounded by about one engine cycle: {last:.1} ms");
+    // A frame waits at most one cycle in the mailbox, then takes its own: two cycles, plus slack.
+    assert!(
+        last < 2.5 * cycle_ms,
+        "latency bounded by about two engine cycles: p95 {last:.1} ms, cycle {cycle_ms:.1} ms"
+    );
 }

@@ -68,8 +68,11 @@ fn path_of(n: Option<&Node>, layers: &Layers) -> Option<PathBuf> {
     Some(if p.is_absolute() { p.to_path_buf() } else { layers.dir_of(&n.origin).join(p) })
 }
 
+/// A duration in seconds. Out-of-range values were already reported by the schema stage, which
+/// runs first but does not stop this one (so that one `check` lists every error): they fall back to
+/// the default here instead of panicking in `Duration`.
 fn secs(n: Option<&Node>, default: f64) -> Duration {
-    Duration::from_secs_f64(num_of(n).unwrap_or(default))
+    num_of(n).and_then(|s| Duration::try_from_secs_f64(s).ok()).unwrap_or_else(|| Duration::from_secs_f64(default))
 }
 
 fn family(s: &str) -> Option<Family> {
@@ -280,9 +283,7 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
             Some("capture") => ResizeAt::Capture,
             _ => ResizeAt::Preprocess,
         },
-        shutdown_timeout: Duration::from_secs_f64(
-            num_of(p.and_then(|p| p.get("shutdown_timeout_s"))).unwrap_or(defaults::SHUTDOWN_TIMEOUT_S),
-        ),
+        shutdown_timeout: secs(p.and_then(|p| p.get("shutdown_timeout_s")), defaults::SHUTDOWN_TIMEOUT_S),
     };
     let mut names = HashSet::new();
     let mut streams = Vec::new();
@@ -345,6 +346,25 @@ mod tests {
         assert_eq!(c.output.jsonl, EventTarget::Stdout);
         assert_eq!(c.pipeline.shutdown_timeout.as_secs(), 5);
         assert!(c.streams.is_empty());
+    }
+
+    /// Found by the config fuzzer in CI: `Duration::from_secs_f64(-1.0)` panicked in the build stage,
+    /// which runs after a failed schema stage so that every error is listed.
+    #[test]
+    fn out_of_range_durations_are_errors_not_panics() {
+        for (section, key) in [("pipeline", "shutdown_timeout_s"), ("health", "max_frame_age_s")] {
+            for v in ["-1", "-0.5", "1e300", "-1e300"] {
+                let text = format!("{MIN}[{section}]\n{key} = {v}\n");
+                let e = parse_str(&text, Some(Path::new("a.toml"))).unwrap_err().to_string();
+                assert!(e.contains(&format!("{section}.{key}: found")), "{text}: {e}");
+            }
+        }
+        let stream = "[[stream]]\nname = \"a\"\nuri = \"test://\"\n";
+        for key in ["stall_timeout_s", "backoff_initial_s", "backoff_max_s"] {
+            let text = format!("{MIN}{stream}{key} = -3\n");
+            let e = parse_str(&text, Some(Path::new("a.toml"))).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
     }
 
     #[test]
