@@ -71,11 +71,6 @@ fn start_edgesight(dir: &Path, rtsp_port: u16, metrics: &str, stream_extra: &str
     (child, events)
 }
 
-fn stop(mut child: Child) {
-    signal(&child, "TERM");
-    assert_eq!(child.wait().expect("exit").code(), Some(0));
-}
-
 #[test]
 fn reconnects_after_every_server_outage() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -165,7 +165,7 @@ fn systemd_sees_ready_watchdog_status_and_stopping() {
 #[test]
 fn a_wedged_inference_stops_the_watchdog_pings() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (mut child, sock, ev) = start_notified(dir.path(), "400000", &[("EDGESIGHT_TEST_STALL_AFTER_FRAMES", "5")]);
+    let (child, sock, ev) = start_notified(dir.path(), "400000", &[("EDGESIGHT_TEST_STALL_AFTER_FRAMES", "5")]);
     let mut seen = Vec::new();
     // Pings while frames flow...
     read_until(&sock, &mut seen, Duration::from_secs(60), |s| s.iter().any(|l| l == "WATCHDOG=1"));
@@ -179,8 +179,7 @@ fn a_wedged_inference_stops_the_watchdog_pings() {
     let mut quiet = Vec::new();
     read_until(&sock, &mut quiet, Duration::from_secs(3), |_| false);
     assert!(!quiet.iter().any(|l| l == "WATCHDOG=1"), "pings continued while wedged: {quiet:?}");
-    signal(&child, "TERM");
-    assert_eq!(child.wait().expect("exit").code(), Some(0));
+    stop(child);
 }
 
 #[test]
@@ -197,8 +196,7 @@ fn under_journald_log_lines_carry_priorities_and_no_timestamps() {
         .expect("spawn");
     let rx = stderr_lines(&mut child);
     wait_for("events", Duration::from_secs(60), || !events(&ev).is_empty());
-    signal(&child, "TERM");
-    assert_eq!(child.wait().expect("exit").code(), Some(0));
+    stop(child);
     let log: Vec<String> = rx.iter().collect();
     let info = log.iter().find(|l| l.contains("running 1 stream")).unwrap_or_else(|| panic!("{log:#?}"));
     assert!(info.starts_with("<6>edgesight::runtime::pipeline: "), "{info}");

@@ -42,11 +42,6 @@ fn spawn(dir: &Path, streams: &str, metrics_addr: &str, env: &[(&str, &str)]) ->
     (cmd.spawn().expect("spawn"), events)
 }
 
-fn stop(mut child: Child) {
-    signal(&child, "TERM");
-    assert_eq!(child.wait().expect("exit").code(), Some(0));
-}
-
 fn p95(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[((v.len() as f64 * 0.95).ceil() as usize).saturating_sub(1).min(v.len() - 1)]

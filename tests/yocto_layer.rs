@@ -19,6 +19,10 @@ fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+fn cargo_toml() -> toml::Table {
+    toml::from_str(&read(&root().join("Cargo.toml"))).expect("Cargo.toml parses")
+}
+
 fn recipe() -> String {
     read(&recipe_dir().join("edgesight_0.1.0.bb"))
 }
@@ -91,7 +95,7 @@ fn recipe_var(recipe: &str, name: &str) -> String {
 
 #[test]
 fn recipe_minimum_rust_is_cargo_rust_version() {
-    let cargo: toml::Table = toml::from_str(&read(&root().join("Cargo.toml"))).unwrap();
+    let cargo = cargo_toml();
     let rust_version = cargo["package"]["rust-version"].as_str().unwrap();
     assert_eq!(recipe_var(&recipe(), "EDGESIGHT_MIN_RUST"), rust_version);
 }
@@ -120,18 +124,15 @@ fn files_the_recipe_installs_exist() {
 
 #[test]
 fn packageconfig_features_exist_in_cargo_toml() {
-    let cargo: toml::Table = toml::from_str(&read(&root().join("Cargo.toml"))).unwrap();
-    let features = cargo.get("features").and_then(|f| f.as_table()).cloned().unwrap_or_default();
+    let features = cargo_toml().get("features").and_then(|f| f.as_table()).cloned().unwrap_or_default();
     let recipe = recipe();
     let mut found = 0;
     for line in recipe.lines().filter(|l| l.starts_with("PACKAGECONFIG[")) {
         let args = line.split_once("= \"").map(|(_, v)| v).unwrap_or_default();
-        for (i, w) in args.split([' ', ',']).enumerate() {
-            if w == "--features" {
-                let f = args.split([' ', ',']).nth(i + 1).unwrap_or_default();
-                assert!(features.contains_key(f), "PACKAGECONFIG enables cargo feature `{f}`, not in Cargo.toml");
-                found += 1;
-            }
+        let words: Vec<&str> = args.split([' ', ',']).collect();
+        for f in words.windows(2).filter(|w| w[0] == "--features").map(|w| w[1]) {
+            assert!(features.contains_key(f), "PACKAGECONFIG enables cargo feature `{f}`, not in Cargo.toml");
+            found += 1;
         }
     }
     assert!(found >= 1, "no PACKAGECONFIG with --features in the recipe");

@@ -80,6 +80,12 @@ pub fn signal(child: &std::process::Child, sig: &str) {
     assert!(ok.success(), "kill -{sig}");
 }
 
+/// SIGTERM, then the clean exit a drained shutdown promises (status 0).
+pub fn stop(mut child: std::process::Child) {
+    signal(&child, "TERM");
+    assert_eq!(child.wait().expect("exit").code(), Some(0));
+}
+
 pub fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
