@@ -101,9 +101,8 @@ fn a_slow_engine_drops_frames_instead_of_building_latency() {
         last <= first + (0.2 * first).max(20.0),
         "latency p95 crept up: first third {first:.1} ms, last third {last:.1} ms"
     );
-    // A frame waits at most one cycle in the mailbox, then takes its own: two cycles, plus slack.
-    assert!(
-        last < 2.5 * cycle_ms,
-        "latency bounded by about two engine cycles: p95 {last:.1} ms, cycle {cycle_ms:.1} ms"
-    );
+    // A frame waits less than one cycle in the mailbox, then takes its own: under two cycles
+    // (measured here: p95 1.2 cycles). At the ~190 ms cycle of an idle machine this is stricter
+    // than the fixed 400 ms it replaces.
+    assert!(last < 2.0 * cycle_ms, "latency bounded by two engine cycles: p95 {last:.1} ms, cycle {cycle_ms:.1} ms");
 }
