@@ -7,21 +7,22 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 
 /// Starts the RTSP server and waits for its READY line.
-fn server(port: u16) -> Child {
+fn server(port: u16) -> Proc {
     let python = "/usr/bin/python3";
-    let mut child = Command::new(python)
+    let mut child: Proc = Command::new(python)
         .arg(root().join("scripts/rtsp_server.py"))
         .args(["--port", &port.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("the RTSP test server needs /usr/bin/python3 with python3-gi and gir1.2-gst-rtsp-server-1.0: run `make test-deps`");
+        .expect("the RTSP test server needs /usr/bin/python3 with python3-gi and gir1.2-gst-rtsp-server-1.0: run `make test-deps`")
+        .into();
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("server output");
     assert!(line.starts_with("READY"), "RTSP server did not start ({line:?}); run `make test-deps`");
@@ -38,36 +39,21 @@ fn events_count(path: &Path) -> usize {
     std::fs::read_to_string(path).map(|t| t.lines().filter(|l| l.ends_with('}')).count()).unwrap_or(0)
 }
 
-fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !ok() {
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    start.elapsed()
-}
-
-fn start_edgesight(dir: &Path, rtsp_port: u16, metrics: &str, stream_extra: &str) -> (Child, std::path::PathBuf) {
+fn start_edgesight(dir: &Path, rtsp_port: u16, metrics: &str, stream_extra: &str) -> (Proc, std::path::PathBuf) {
     let events = dir.join("events.jsonl");
-    let cfg = dir.join("edgesight.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[model]\npath = \"{}\"\nfamily = \"nanodet\"\nthreads = 1\n\n[[stream]]\nname = \"cam\"\n\
-             uri = \"rtsp://127.0.0.1:{rtsp_port}/test\"\nlatency_ms = 0\n{stream_extra}\n\
-             [output.jsonl]\npath = \"{}\"\n\n[metrics]\nlisten = \"{metrics}\"\n",
-            model("nanodet_g_416_coco.onnx").display(),
-            events.display()
-        ),
-    )
-    .expect("config");
-    let child = Command::new(env!("CARGO_BIN_EXE_edgesight"))
-        .args(["run", "--config", p(&cfg)])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let cfg = ConfigBuilder::nanodet(dir)
+        .threads(1)
+        .stream("cam", &format!("rtsp://127.0.0.1:{rtsp_port}/test"), &format!("latency_ms = 0\n{stream_extra}"))
+        .events(&events)
+        .metrics(metrics)
+        .write();
+    let child = Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_edgesight"))
+            .args(["run", "--config", p(&cfg)])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     (child, events)
 }
 
@@ -84,7 +70,7 @@ fn reconnects_after_every_server_outage() {
         &metrics,
         &format!("backoff_initial_s = 0.5\nbackoff_max_s = {cap}\nstall_timeout_s = 3\n"),
     );
-    wait_until("first frames", Duration::from_secs(60), || events_count(&events) > 5);
+    wait_for("first frames", Duration::from_secs(60), || events_count(&events) > 5);
     for outage in 1..=3 {
         let _ = srv.kill();
         let _ = srv.wait();
@@ -92,8 +78,7 @@ fn reconnects_after_every_server_outage() {
         assert!(es.try_wait().expect("status").is_none(), "edgesight exited during outage {outage}");
         let before = events_count(&events);
         srv = server(port);
-        let back =
-            wait_until("frames after the restart", Duration::from_secs(30), || events_count(&events) > before + 2);
+        let back = wait_for("frames after the restart", Duration::from_secs(30), || events_count(&events) > before + 2);
         assert!(
             back.as_secs_f64() <= cap + 2.0 + 1.0,
             "outage {outage}: frames came back {back:?} after the restart (cap {cap} s + 2 s, +1 s for 3 frames)"
@@ -128,12 +113,12 @@ fn a_server_that_stops_sending_triggers_the_stall_path() {
         &metrics,
         &format!("stall_timeout_s = {stall}\nbackoff_initial_s = 0.5\nbackoff_max_s = 1\n"),
     );
-    wait_until("first frames", Duration::from_secs(60), || events_count(&events) > 5);
+    wait_for("first frames", Duration::from_secs(60), || events_count(&events) > 5);
     // Stop sending without closing the session.
     let paused_at = Instant::now();
     signal(&srv, "USR1");
     let stall_metric = "edgesight_stream_retries_total{stream=\"cam\",reason=\"stall\"}";
-    let detected = wait_until("the stall retry", Duration::from_secs(30), || {
+    let detected = wait_for("the stall retry", Duration::from_secs(30), || {
         metric(&http_get(&metrics, "/metrics"), stall_metric) >= 1.0
     });
     let after = paused_at.elapsed().max(detected);

@@ -3,9 +3,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use gstreamer as gst;
@@ -29,16 +29,9 @@ fn make_clip(path: &Path, frames: u32) {
     pipeline.set_state(gst::State::Null).expect("stopped");
 }
 
-fn write_config(dir: &Path, streams: &str, events: &Path) -> PathBuf {
-    let cfg = dir.join("edgesight.toml");
-    let text = format!(
-        "[device]\nname = \"test\"\n\n[model]\npath = \"{}\"\nfamily = \"nanodet\"\nlabels = \"{}\"\nthreads = 2\n\n{streams}\n[output.jsonl]\npath = \"{}\"\n",
-        model("nanodet_g_416_coco.onnx").display(),
-        model("coco80_labels.txt").display(),
-        events.display()
-    );
-    std::fs::write(&cfg, text).expect("config");
-    cfg
+/// Device "test", the COCO labels, 2 inference threads.
+fn config(dir: &Path) -> ConfigBuilder {
+    ConfigBuilder::nanodet(dir).device("test").labels().threads(2)
 }
 
 fn stats_value(stderr: &str, key: &str) -> u64 {
@@ -55,12 +48,12 @@ fn files_are_processed_frame_by_frame_into_the_event_file() {
     let clip = dir.path().join("clip.mp4");
     make_clip(&clip, 20);
     let events = dir.path().join("events.jsonl");
-    let streams = format!(
-        "[[stream]]\nname = \"clip\"\nuri = \"file://{}\"\n\n[[stream]]\nname = \"still\"\nuri = \"{}\"\n\n[[stream]]\nname = \"off\"\nuri = \"test://\"\nenabled = false\n",
-        clip.display(),
-        image("basketball1.png").display()
-    );
-    let cfg = write_config(dir.path(), &streams, &events);
+    let cfg = config(dir.path())
+        .stream("clip", &format!("file://{}", clip.display()), "")
+        .stream("still", p(&image("basketball1.png")), "")
+        .stream("off", "test://", "enabled = false\n")
+        .events(&events)
+        .write();
     let o = edgesight(&["run", "--config", p(&cfg)], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let lines = parse_lines(&std::fs::read_to_string(&events).expect("events"));
@@ -81,26 +74,19 @@ fn files_are_processed_frame_by_frame_into_the_event_file() {
 fn sigint_stops_a_live_run_cleanly_with_every_event_written() {
     let dir = tempfile::tempdir().expect("tempdir");
     let events = dir.path().join("events.jsonl");
-    let cfg = write_config(
-        dir.path(),
-        "[[stream]]\nname = \"live\"\nuri = \"test://ball?width=320&height=240&fps=30\"\n",
-        &events,
+    let cfg = config(dir.path()).stream("live", "test://ball?width=320&height=240&fps=30", "").events(&events).write();
+    let child = Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_edgesight"))
+            .args(["run", "--config", p(&cfg)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_edgesight"))
-        .args(["run", "--config", p(&cfg)])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
     // Wait for events to flow, then interrupt.
-    let start = Instant::now();
-    while std::fs::read_to_string(&events).map_or(0, |t| t.lines().count()) < 5 {
-        assert!(start.elapsed() < Duration::from_secs(60), "no events within 60 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
-    assert!(status.success());
-    let out = child.wait_with_output().expect("exit");
+    wait_for("5 events", Duration::from_secs(60), || {
+        std::fs::read_to_string(&events).map_or(0, |t| t.lines().count()) >= 5
+    });
+    signal(&child, "INT");
+    let out = child.wait_with_output();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(0), "{err}");
     let text = std::fs::read_to_string(&events).expect("events");
@@ -117,21 +103,17 @@ fn startup_failures_have_their_exit_codes_and_write_no_event() {
     let dir = tempfile::tempdir().expect("tempdir");
     let events = dir.path().join("events.jsonl");
     // Source missing: 4.
-    let cfg =
-        write_config(dir.path(), "[[stream]]\nname = \"gone\"\nuri = \"file:///nonexistent/clip.mp4\"\n", &events);
+    let cfg = config(dir.path()).stream("gone", "file:///nonexistent/clip.mp4", "").events(&events).write();
     let o = edgesight(&["run", "--config", p(&cfg)], &[]);
     assert_fails(&o, 4, &["stream \"gone\"", "/nonexistent/clip.mp4"]);
     assert_eq!(std::fs::read_to_string(&events).unwrap_or_default(), "");
     // Output directory missing: 5.
-    let cfg = write_config(
-        dir.path(),
-        "[[stream]]\nname = \"a\"\nuri = \"test://\"\n",
-        &dir.path().join("no/such/dir/events.jsonl"),
-    );
+    let cfg =
+        config(dir.path()).stream("a", "test://", "").events(&dir.path().join("no/such/dir/events.jsonl")).write();
     let o = edgesight(&["run", "--config", p(&cfg)], &[]);
     assert_fails(&o, 5, &["no/such/dir", "output.jsonl.path"]);
     // No stream: 2.
-    let cfg = write_config(dir.path(), "", &events);
+    let cfg = config(dir.path()).events(&events).write();
     let o = edgesight(&["run", "--config", p(&cfg)], &[]);
     assert_fails(&o, 2, &["no enabled [[stream]]"]);
     // GPU engine on a CPU build: 3, never a silent CPU fallback.

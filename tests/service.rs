@@ -14,30 +14,20 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn write_config(dir: &Path, stream: &str, extra_model: &str, events: &Path) -> PathBuf {
-    let cfg = dir.join("edgesight.toml");
-    let text = format!(
-        "[device]\nname = \"svc\"\n\n[model]\npath = \"{}\"\nfamily = \"nanodet\"\nlabels = \"{}\"\nthreads = 1\n{extra_model}\n\
-         [[stream]]\nname = \"{stream}\"\nuri = \"test://ball?width=160&height=120&fps=10\"\n\n[output.jsonl]\npath = \"{}\"\n",
-        model("nanodet_g_416_coco.onnx").display(),
-        model("coco80_labels.txt").display(),
-        events.display()
-    );
-    std::fs::write(&cfg, text).expect("config");
-    cfg
+    ConfigBuilder::nanodet(dir)
+        .device("svc")
+        .labels()
+        .threads(1)
+        .model_extra(extra_model)
+        .stream(stream, "test://ball?width=160&height=120&fps=10", "")
+        .events(events)
+        .write()
 }
 
 fn events(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     // The last line may be mid-write while the service runs; only complete lines count.
     text.lines().filter(|l| l.ends_with('}')).filter_map(|l| serde_json::from_str(l).ok()).collect()
-}
-
-fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ok() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Collects the child's stderr lines on a thread.
@@ -63,12 +53,12 @@ fn sighup_applies_a_valid_config_refuses_an_invalid_one_and_sigterm_flushes_ever
     let dir = tempfile::tempdir().expect("tempdir");
     let ev = dir.path().join("events.jsonl");
     let cfg = write_config(dir.path(), "before", "", &ev);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edgesight"))
-        .args(["run", "--config", p(&cfg)])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_edgesight"))
+            .args(["run", "--config", p(&cfg)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
     let rx = stderr_lines(&mut child);
     wait_for("events from \"before\"", Duration::from_secs(60), || events(&ev).iter().any(|e| e["stream"] == "before"));
 
@@ -126,7 +116,7 @@ fn read_until(sock: &UnixDatagram, seen: &mut Vec<String>, timeout: Duration, do
 
 /// Starts `run` on a test-pattern stream as systemd would: with a notify socket (returned) and
 /// a watchdog period, plus `env`.
-fn start_notified(dir: &Path, watchdog_usec: &str, env: &[(&str, &str)]) -> (Child, UnixDatagram, PathBuf) {
+fn start_notified(dir: &Path, watchdog_usec: &str, env: &[(&str, &str)]) -> (Proc, UnixDatagram, PathBuf) {
     let ev = dir.join("events.jsonl");
     let cfg = write_config(dir, "cam", "", &ev);
     let path = dir.join("notify.sock");
@@ -141,7 +131,7 @@ fn start_notified(dir: &Path, watchdog_usec: &str, env: &[(&str, &str)]) -> (Chi
     for (k, v) in env {
         cmd.env(k, v);
     }
-    (cmd.spawn().expect("spawn"), sock, ev)
+    (Proc::spawn(&mut cmd), sock, ev)
 }
 
 #[test]
@@ -187,13 +177,13 @@ fn under_journald_log_lines_carry_priorities_and_no_timestamps() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ev = dir.path().join("events.jsonl");
     let cfg = write_config(dir.path(), "cam", "", &ev);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edgesight"))
-        .args(["run", "--config", p(&cfg)])
-        .env("JOURNAL_STREAM", "8:12345")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_edgesight"))
+            .args(["run", "--config", p(&cfg)])
+            .env("JOURNAL_STREAM", "8:12345")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
     let rx = stderr_lines(&mut child);
     wait_for("events", Duration::from_secs(60), || !events(&ev).is_empty());
     stop(child);

@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -22,24 +22,22 @@ fn sum_metric(text: &str, prefix: &str) -> f64 {
     text.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
 }
 
-fn spawn(dir: &Path, streams: &str, metrics_addr: &str, env: &[(&str, &str)]) -> (Child, std::path::PathBuf) {
+/// Runs `streams` (name, uri) with 2 inference threads, events and metrics.
+fn spawn(
+    dir: &Path,
+    streams: &[(String, &str)],
+    metrics_addr: &str,
+    env: &[(&str, &str)],
+) -> (Proc, std::path::PathBuf) {
     let events = dir.join("events.jsonl");
-    let cfg = dir.join("edgesight.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[model]\npath = \"{}\"\nfamily = \"nanodet\"\nthreads = 2\n\n{streams}\n[output.jsonl]\npath = \"{}\"\n\n[metrics]\nlisten = \"{metrics_addr}\"\n",
-            model("nanodet_g_416_coco.onnx").display(),
-            events.display()
-        ),
-    )
-    .expect("config");
+    let config = streams.iter().fold(ConfigBuilder::nanodet(dir), |c, (name, uri)| c.stream(name, uri, ""));
+    let cfg = config.threads(2).events(&events).metrics(metrics_addr).write();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_edgesight"));
     cmd.args(["run", "--config", p(&cfg)]).stdout(Stdio::null()).stderr(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
-    (cmd.spawn().expect("spawn"), events)
+    (Proc::spawn(&mut cmd), events)
 }
 
 fn p95(mut v: Vec<f64>) -> f64 {
@@ -50,9 +48,7 @@ fn p95(mut v: Vec<f64>) -> f64 {
 #[test]
 fn eight_streams_are_served_fairly() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let streams: String = (0..8)
-        .map(|i| format!("[[stream]]\nname = \"cam{i}\"\nuri = \"test://ball?width=160&height=120&fps=10\"\n\n"))
-        .collect();
+    let streams: Vec<_> = (0..8).map(|i| (format!("cam{i}"), "test://ball?width=160&height=120&fps=10")).collect();
     let addr = free_addr();
     let (child, events) = spawn(dir.path(), &streams, &addr, &[]);
     std::thread::sleep(Duration::from_secs(15));
@@ -75,7 +71,7 @@ fn a_slow_engine_drops_frames_instead_of_building_latency() {
     let addr = free_addr();
     let (child, events) = spawn(
         dir.path(),
-        "[[stream]]\nname = \"cam\"\nuri = \"test://ball?width=160&height=120&fps=30\"\n",
+        &[("cam".into(), "test://ball?width=160&height=120&fps=30")],
         &addr,
         &[("EDGESIGHT_TEST_INFERENCE_DELAY_MS", "150")],
     );

@@ -1,8 +1,11 @@
-//! Shared helpers of the integration tests: paths, running the binary, the reference tolerance.
+//! Shared helpers of the integration tests: paths, running the binary, spawned processes that
+//! die with the test, one config writer, polling, the reference tolerance.
 #![allow(dead_code)]
 
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -73,17 +76,169 @@ pub fn http_get(addr: &str, path: &str) -> String {
     out
 }
 
+/// A spawned process that is killed (and reaped) when dropped while still running, so that a
+/// failing assertion does not leave an `edgesight run` or an RTSP server behind.
+pub struct Proc(Option<Child>);
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        Proc::from(cmd.spawn().expect("spawn"))
+    }
+
+    pub fn wait_with_output(mut self) -> Output {
+        self.0.take().expect("a child").wait_with_output().expect("exit")
+    }
+}
+
+impl From<Child> for Proc {
+    fn from(child: Child) -> Proc {
+        Proc(Some(child))
+    }
+}
+
+impl Deref for Proc {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        self.0.as_ref().expect("a child")
+    }
+}
+
+impl DerefMut for Proc {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.0.as_mut().expect("a child")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0
+            && let Ok(None) = child.try_wait()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Sends a signal (`TERM`, `HUP`, …) to a child process.
-pub fn signal(child: &std::process::Child, sig: &str) {
-    let ok =
-        std::process::Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]).status().expect("kill");
+pub fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]).status().expect("kill");
     assert!(ok.success(), "kill -{sig}");
 }
 
 /// SIGTERM, then the clean exit a drained shutdown promises (status 0).
-pub fn stop(mut child: std::process::Child) {
+pub fn stop(mut child: Proc) {
     signal(&child, "TERM");
     assert_eq!(child.wait().expect("exit").code(), Some(0));
+}
+
+/// Polls `cond` every 50 ms until it holds; fails the test after `timeout`. Returns how long it
+/// took, for tests that bound a recovery time.
+pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    start.elapsed()
+}
+
+/// `edgesight.toml` in a test directory: the NanoDet model of models/, streams, the JSONL output,
+/// optionally a device name, the COCO labels, extra model keys and the metrics listener.
+pub struct ConfigBuilder {
+    dir: PathBuf,
+    device: Option<String>,
+    threads: u32,
+    labels: bool,
+    model_extra: String,
+    streams: String,
+    events: Option<PathBuf>,
+    metrics: Option<String>,
+}
+
+impl ConfigBuilder {
+    /// `models/nanodet_g_416_coco.onnx`, family `nanodet`, 1 thread.
+    pub fn nanodet(dir: &Path) -> Self {
+        ConfigBuilder {
+            dir: dir.to_path_buf(),
+            device: None,
+            threads: 1,
+            labels: false,
+            model_extra: String::new(),
+            streams: String::new(),
+            events: None,
+            metrics: None,
+        }
+    }
+
+    pub fn device(mut self, name: &str) -> Self {
+        self.device = Some(name.to_string());
+        self
+    }
+
+    pub fn threads(mut self, n: u32) -> Self {
+        self.threads = n;
+        self
+    }
+
+    /// `labels = models/coco80_labels.txt`.
+    pub fn labels(mut self) -> Self {
+        self.labels = true;
+        self
+    }
+
+    /// Lines appended to `[model]` after `threads` (each ending in a newline).
+    pub fn model_extra(mut self, lines: &str) -> Self {
+        self.model_extra.push_str(lines);
+        self
+    }
+
+    /// A `[[stream]]` with `name`, `uri` and `extra` lines (each ending in a newline).
+    pub fn stream(mut self, name: &str, uri: &str, extra: &str) -> Self {
+        self.streams.push_str(&format!("[[stream]]\nname = \"{name}\"\nuri = \"{uri}\"\n{extra}\n"));
+        self
+    }
+
+    /// `[output.jsonl] path`.
+    pub fn events(mut self, path: &Path) -> Self {
+        self.events = Some(path.to_path_buf());
+        self
+    }
+
+    /// `[metrics] listen` (host:port).
+    pub fn metrics(mut self, addr: &str) -> Self {
+        self.metrics = Some(addr.to_string());
+        self
+    }
+
+    /// The TOML text. `[model]` comes first after `[device]`, then `path`, `family`, `labels`,
+    /// `threads`, so that line numbers stay predictable for tests that point at one; the text
+    /// ends with a newline so that a test can append a table.
+    pub fn text(&self) -> String {
+        let mut t = String::new();
+        if let Some(name) = &self.device {
+            t += &format!("[device]\nname = \"{name}\"\n\n");
+        }
+        t += &format!("[model]\npath = \"{}\"\nfamily = \"nanodet\"\n", model("nanodet_g_416_coco.onnx").display());
+        if self.labels {
+            t += &format!("labels = \"{}\"\n", model("coco80_labels.txt").display());
+        }
+        t += &format!("threads = {}\n{}\n{}", self.threads, self.model_extra, self.streams);
+        if let Some(path) = &self.events {
+            t += &format!("[output.jsonl]\npath = \"{}\"\n", path.display());
+        }
+        if let Some(addr) = &self.metrics {
+            t += &format!("\n[metrics]\nlisten = \"{addr}\"\n");
+        }
+        t
+    }
+
+    /// Writes `edgesight.toml` into the directory and returns its path.
+    pub fn write(&self) -> PathBuf {
+        let cfg = self.dir.join("edgesight.toml");
+        std::fs::write(&cfg, self.text()).expect("config");
+        cfg
+    }
 }
 
 pub fn p(path: &Path) -> &str {
