@@ -2,6 +2,7 @@
 //! per stream, rebuilt on every reconnect or loop, ONNX Runtime's pool); glibc gives threads up
 //! to 8 arenas per core and keeps what they fragment, so RSS drifts upwards for hours. Two arenas
 //! keep it flat (measured: `make soak`, docs/perf/optimization_guide.md) at no measurable cost.
+#![allow(unsafe_code)]
 
 /// Limits glibc to two malloc arenas unless `MALLOC_ARENA_MAX` is set. Call before any thread.
 pub fn limit_arenas() {

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::environment::{self, EnvOptions};
 use crate::config::{self, Config, DEFAULT_PATH, ModelConfig};
 use crate::detect::Family;
 use crate::error::{Error, Result};
+use crate::runtime::assemble::{self, CheckOptions};
 use crate::runtime::detect_files::{DetectArgs, detect_files};
 use crate::runtime::pipeline;
 use crate::runtime::signals::Signals;
@@ -143,7 +143,7 @@ fn detect_config(
 }
 
 /// Both validation stages; prints the resolved configuration unless `quiet`.
-fn check(path: &Path, opts: &EnvOptions, schema_only: bool, quiet: bool) -> Result<Config> {
+fn check(path: &Path, opts: &CheckOptions, schema_only: bool, quiet: bool) -> Result<Config> {
     let loaded = config::load(path)?;
     crate::logging::init(loaded.config.device.log_level.min(log::LevelFilter::Warn));
     if !quiet {
@@ -153,7 +153,7 @@ fn check(path: &Path, opts: &EnvOptions, schema_only: bool, quiet: bool) -> Resu
         eprintln!("edgesight: {}: configuration valid (schema only)", path.display());
         return Ok(loaded.config);
     }
-    let mut errors = environment::check(&loaded, opts);
+    let mut errors = assemble::check(&loaded, opts);
     if errors.is_empty() {
         eprintln!("edgesight: {}: configuration valid", path.display());
         return Ok(loaded.config);
@@ -175,10 +175,10 @@ fn check(path: &Path, opts: &EnvOptions, schema_only: bool, quiet: bool) -> Resu
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Check { config, offline, schema_only, quiet } => {
-            let opts = EnvOptions { offline, ..EnvOptions::default() };
+            let opts = CheckOptions { offline, ..CheckOptions::default() };
             check(&config, &opts, schema_only, quiet).map(|_| ())
         }
-        Command::Run { config, dry_run: true } => check(&config, &EnvOptions::default(), false, false).map(|_| ()),
+        Command::Run { config, dry_run: true } => check(&config, &CheckOptions::default(), false, false).map(|_| ()),
         Command::Run { config, dry_run: false } => {
             let loaded = config::load(&config)?;
             crate::logging::init(loaded.config.device.log_level);
@@ -195,7 +195,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 );
             }
             let mut stats = report.stats;
-            stats.dropped = report.streams.iter().map(|s| s.dropped_busy + s.dropped_fps_limit).sum();
+            stats.dropped = report.streams.iter().map(|s| s.dropped()).sum();
             eprintln!("{}", stats.line(report.engine));
             Ok(())
         }
@@ -204,8 +204,9 @@ fn dispatch(cli: Cli) -> Result<()> {
             crate::logging::init(cfg.device.log_level.min(log::LevelFilter::Warn));
             let signals = Signals::install()?;
             let mut sink = JsonlSink::stdout();
-            let stats = detect_files(&cfg, &DetectArgs { inputs, every }, &mut sink, signals.terminate_flag())?;
-            eprintln!("{}", stats.line("onnx-cpu"));
+            let (stats, engine) =
+                detect_files(&cfg, &DetectArgs { inputs, every }, &mut sink, signals.terminate_flag())?;
+            eprintln!("{}", stats.line(engine));
             Ok(())
         }
     }

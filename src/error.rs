@@ -18,6 +18,9 @@ pub enum ExitKind {
     Source = 4,
     /// 5: an output (file, broker) cannot be written.
     Output = 5,
+    /// 6: stopped before the drain finished: `pipeline.shutdown_timeout_s` ran out with frames
+    /// still handed over for processing (their count is logged). A drain in time exits 0.
+    ShutdownTimeout = 6,
 }
 
 impl ExitKind {

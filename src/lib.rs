@@ -11,6 +11,7 @@ compile_error!(
 pub mod alloc_tuning;
 pub mod capture;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod detect;
 pub mod engine;
@@ -20,5 +21,6 @@ pub mod metrics;
 pub mod preprocess;
 pub mod runtime;
 pub mod sink;
+pub mod status;
 
 pub use error::{Error, ExitKind, Result};

@@ -1,5 +1,8 @@
 //! The hot path allocates nothing per frame: preprocess, decode and NMS reuse the buffers their
 //! stage owns once the first frame has sized them. Counted with a global allocator wrapper.
+// The counting allocator implements the unsafe `GlobalAlloc` trait: the crate denies unsafe code
+// everywhere else.
+#![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -8,8 +11,8 @@ use edgesight::detect::family::DecodeOptions;
 use edgesight::detect::{ClassPolicy, Family, PostProcess};
 use edgesight::engine::{ElemType, Outputs, TensorInfo, TensorView};
 use edgesight::preprocess::{
-    ChannelOrder, CpuPreprocessor, FrameView, Geometry, Letterbox, Matrix, PixelFormat, TensorMut, YuvCoefficients,
-    YuvConversion,
+    ChannelOrder, CpuPreprocessor, FrameData, FrameView, Geometry, InputSlot, Letterbox, Matrix, PixelFormat,
+    Preprocessor, TensorMut, YuvCoefficients, YuvConversion,
 };
 
 struct Counting;
@@ -89,10 +92,27 @@ fn preprocess_reuses_its_buffers() {
         offsets: [0, (w * h) as usize, (w * h * 5 / 4) as usize],
         strides: [w as usize, (w / 2) as usize, (w / 2) as usize],
     };
+    let bgrx = noise((w * h * 4) as usize, 3).iter().map(|v| (v * 255.0) as u8).collect::<Vec<u8>>();
+    let video = YuvConversion::Video(YuvCoefficients::new(Matrix::Bt601, false));
     let frames = [
         FrameView::packed(&packed, w, h, (w * 3) as usize, ChannelOrder::Bgr),
-        yuv(YuvConversion::Video(YuvCoefficients::new(Matrix::Bt601, false))),
+        yuv(video),
         yuv(YuvConversion::Jpeg),
+        // NV12 (interleaved chroma) and BGRx, as hardware decoders and nvvidconv deliver them.
+        FrameView {
+            format: PixelFormat::Nv12(video),
+            offsets: [0, (w * h) as usize, 0],
+            strides: [w as usize; 3],
+            ..yuv(video)
+        },
+        FrameView {
+            data: &bgrx,
+            width: w,
+            height: h,
+            format: PixelFormat::Packed4(ChannelOrder::Bgr),
+            offsets: [0; 3],
+            strides: [(w * 4) as usize, 0, 0],
+        },
     ];
     for family in [Family::Nanodet, Family::Ssd, Family::Yolov5] {
         let spec = family.default_input();
@@ -104,7 +124,7 @@ fn preprocess_reuses_its_buffers() {
                 edgesight::preprocess::DType::F32 => TensorMut::F32(&mut f32s),
                 edgesight::preprocess::DType::U8 => TensorMut::U8(&mut u8s),
             };
-            pre.run(f, out).expect("preprocess");
+            pre.run(&FrameData::Host(*f), InputSlot::Host(out)).expect("preprocess");
         };
         for f in &frames {
             run(&mut pre, f);

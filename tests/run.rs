@@ -8,45 +8,17 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use gstreamer as gst;
-use gstreamer::prelude::*;
-
-/// Encodes a short H.264 MP4 clip of `frames` frames with GStreamer.
-fn make_clip(path: &Path, frames: u32) {
-    gst::init().expect("gstreamer");
-    let line = format!(
-        "videotestsrc num-buffers={frames} pattern=ball ! video/x-raw,width=320,height=240,framerate=10/1 ! \
-         x264enc ! h264parse ! mp4mux ! filesink location={}",
-        path.display()
-    );
-    let pipeline = gst::parse::launch(&line).expect("encoder pipeline (needs gstreamer1.0-plugins-ugly)");
-    pipeline.set_state(gst::State::Playing).expect("playing");
-    let bus = pipeline.bus().expect("bus");
-    let msg = bus
-        .timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos, gst::MessageType::Error])
-        .expect("encoder finished");
-    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "encoder failed: {msg:?}");
-    pipeline.set_state(gst::State::Null).expect("stopped");
-}
 
 /// Device "test", the COCO labels, 2 inference threads.
 fn config(dir: &Path) -> ConfigBuilder {
     ConfigBuilder::nanodet(dir).device("test").labels().threads(2)
 }
 
-fn stats_value(stderr: &str, key: &str) -> u64 {
-    let line = stderr.lines().find(|l| l.starts_with("stats: ")).unwrap_or_else(|| panic!("no stats line: {stderr}"));
-    let prefix = format!("{key}=");
-    let v =
-        line.split(' ').find_map(|kv| kv.strip_prefix(prefix.as_str())).unwrap_or_else(|| panic!("no {key} in {line}"));
-    v.parse().unwrap_or_else(|_| panic!("{key}={v} is not a count"))
-}
-
 #[test]
 fn files_are_processed_frame_by_frame_into_the_event_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clip = dir.path().join("clip.mp4");
-    make_clip(&clip, 20);
+    make_clip(&clip, 20, "ball");
     let events = dir.path().join("events.jsonl");
     let cfg = config(dir.path())
         .stream("clip", &format!("file://{}", clip.display()), "")

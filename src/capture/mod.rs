@@ -1,8 +1,9 @@
-//! Capture stage: video sources through GStreamer to packed 8-bit frames in system memory.
+//! Capture stage: video sources through GStreamer to decoded frames in the formats and memory
+//! the preprocessor reads.
 
 pub mod gst;
 pub mod reader;
 pub mod uri;
 
-pub use reader::{CaptureOptions, Fit, Frame, GstCapture, Pull};
+pub use reader::{CaptureOptions, Fit, Frame, FrameGuard, GstCapture, Pull};
 pub use uri::{SourceSpec, Transport};

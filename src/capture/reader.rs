@@ -1,9 +1,13 @@
 //! One GStreamer pipeline ending in an appsink, pulled frame by frame.
 //!
-//! Errors and end-of-stream from the bus are reported to the caller as such; nothing is swallowed.
+//! The caps and the elements after the source come from what the preprocessor reads (`Accepts`):
+//! once the source's raw video pad and its caps are known, only the conversion it needs is put
+//! between it and the appsink. Errors and end-of-stream from the bus are reported to the caller
+//! as such; nothing is swallowed.
 
+use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
@@ -11,11 +15,12 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
-use super::gst::{LaunchOptions, format_name, launch};
+use super::gst::{LaunchOptions, RawCaps, accepted_caps, describe, source_part, tail};
 use super::uri::SourceSpec;
 use crate::error::{Error, Result};
 use crate::preprocess::{
-    ChannelOrder, FrameView, Geometry, Letterbox, Matrix, PixelFormat, YuvCoefficients, YuvConversion,
+    Accepts, ChannelOrder, FrameData, FrameMemory, FrameView, Geometry, Letterbox, Matrix, PixelFormat, Pixels,
+    YuvCoefficients, YuvConversion,
 };
 
 /// Initialises GStreamer once per process.
@@ -36,7 +41,8 @@ pub struct Fit {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaptureOptions {
-    pub order: ChannelOrder,
+    /// What the preprocessor reads: memory kinds and formats, best first.
+    pub accepts: Accepts,
     /// When set, frames are scaled down in the pipeline (never up) before conversion.
     pub fit: Option<Fit>,
     pub launch: LaunchOptions,
@@ -50,7 +56,10 @@ pub struct CaptureOptions {
 impl Default for CaptureOptions {
     fn default() -> Self {
         CaptureOptions {
-            order: ChannelOrder::Bgr,
+            accepts: Accepts {
+                memory: vec![FrameMemory::System],
+                formats: vec![Pixels::I420, Pixels::Nv12, Pixels::Bgr, Pixels::Rgb],
+            },
             fit: None,
             launch: LaunchOptions::default(),
             sync: false,
@@ -65,6 +74,7 @@ pub struct Frame {
     pub width: u32,
     pub height: u32,
     pub format: PixelFormat,
+    pub memory: FrameMemory,
     offsets: [usize; 3],
     strides: [usize; 3],
     /// Size of the decoded frame before any scaling in the pipeline: event boxes refer to it.
@@ -78,19 +88,53 @@ pub struct Frame {
     pub captured: Instant,
 }
 
-impl Frame {
-    /// Maps the buffer and hands a view of it to `f`.
-    pub fn with_view<R>(&self, f: impl FnOnce(FrameView<'_>) -> R) -> Result<R> {
-        let buffer = self.sample.buffer().ok_or_else(|| Error::source("sample without a buffer"))?;
-        let map = buffer.map_readable().map_err(|_| Error::source("cannot map a video buffer for reading"))?;
-        Ok(f(FrameView {
-            data: map.as_slice(),
+/// A frame mapped for reading. It owns its mapping, so it can be held past the preprocessor
+/// until the engine has consumed the tensor (an asynchronous GPU engine reads the frame's
+/// surface until it synchronises), and kept in a reused list without borrowing the frame.
+pub struct FrameGuard {
+    map: gst::MappedBuffer<gst::buffer::Readable>,
+    width: u32,
+    height: u32,
+    format: PixelFormat,
+    offsets: [usize; 3],
+    strides: [usize; 3],
+}
+
+impl FrameGuard {
+    /// The frame as the preprocessor reads it.
+    pub fn data(&self) -> FrameData<'_> {
+        FrameData::Host(FrameView {
+            data: self.map.as_slice(),
             width: self.width,
             height: self.height,
             format: self.format,
             offsets: self.offsets,
             strides: self.strides,
-        }))
+        })
+    }
+}
+
+impl Frame {
+    /// Maps the frame's buffer (no copy); the mapping lives as long as the guard.
+    pub fn map(&self) -> Result<FrameGuard> {
+        if self.memory != FrameMemory::System {
+            // NVMM surfaces are mapped through NvBufSurface by the Jetson build's capture.
+            return Err(Error::source(format!(
+                "a frame in {:?} memory reached a build that cannot map it; this build reads system memory only",
+                self.memory
+            )));
+        }
+        let buffer = self.sample.buffer_owned().ok_or_else(|| Error::source("sample without a buffer"))?;
+        let map =
+            buffer.into_mapped_buffer_readable().map_err(|_| Error::source("cannot map a video buffer for reading"))?;
+        Ok(FrameGuard {
+            map,
+            width: self.width,
+            height: self.height,
+            format: self.format,
+            offsets: self.offsets,
+            strides: self.strides,
+        })
     }
 
     /// Turns a geometry computed on the delivered buffer into one that maps to source pixels.
@@ -125,43 +169,38 @@ pub struct GstCapture {
     /// Source size as (width << 32 | height), written by the caps probe.
     source_size: Arc<AtomicU64>,
     /// Layout of the current caps, recomputed only when the caps change.
-    layout: Option<(gst::Caps, gst_video::VideoInfo, PixelFormat)>,
+    layout: Option<(gst::Caps, gst_video::VideoInfo, PixelFormat, FrameMemory)>,
     /// End of stream was posted; the appsink may still hold frames.
     eos_seen: bool,
     frames: u64,
     describe: String,
 }
 
-/// Formats the appsink takes, best first: I420 as decoders produce it (converted exactly in the
-/// preprocessor), else packed in the model's channel order, else the other one.
-fn accepted_formats(order: ChannelOrder) -> [&'static str; 3] {
-    let other = match order {
-        ChannelOrder::Bgr => ChannelOrder::Rgb,
-        ChannelOrder::Rgb => ChannelOrder::Bgr,
-    };
-    ["I420", format_name(order), format_name(other)]
-}
-
 /// How the preprocessor reads a frame of these caps.
 fn pixel_format(info: &gst_video::VideoInfo) -> Option<PixelFormat> {
-    match info.format() {
-        gst_video::VideoFormat::I420 => {
-            let c = info.colorimetry();
-            let matrix = match c.matrix() {
-                gst_video::VideoColorMatrix::Bt709 => Matrix::Bt709,
-                gst_video::VideoColorMatrix::Bt2020 => Matrix::Bt2020,
-                _ => Matrix::Bt601,
-            };
-            let full = c.range() == gst_video::VideoColorRange::Range0_255;
-            // JPEG (full range, JPEG chroma siting) is converted as libjpeg does; video as swscale.
-            if full && info.chroma_site() == gst_video::VideoChromaSite::JPEG {
-                Some(PixelFormat::I420(YuvConversion::Jpeg))
-            } else {
-                Some(PixelFormat::I420(YuvConversion::Video(YuvCoefficients::new(matrix, full))))
-            }
+    let yuv = || {
+        let c = info.colorimetry();
+        let matrix = match c.matrix() {
+            gst_video::VideoColorMatrix::Bt709 => Matrix::Bt709,
+            gst_video::VideoColorMatrix::Bt2020 => Matrix::Bt2020,
+            _ => Matrix::Bt601,
+        };
+        let full = c.range() == gst_video::VideoColorRange::Range0_255;
+        // JPEG (full range, JPEG chroma siting) is converted as libjpeg does; video as swscale.
+        if full && info.chroma_site() == gst_video::VideoChromaSite::JPEG {
+            YuvConversion::Jpeg
+        } else {
+            YuvConversion::Video(YuvCoefficients::new(matrix, full))
         }
-        gst_video::VideoFormat::Bgr => Some(PixelFormat::Packed(ChannelOrder::Bgr)),
-        gst_video::VideoFormat::Rgb => Some(PixelFormat::Packed(ChannelOrder::Rgb)),
+    };
+    use gst_video::VideoFormat as F;
+    match info.format() {
+        F::I420 => Some(PixelFormat::I420(yuv())),
+        F::Nv12 => Some(PixelFormat::Nv12(yuv())),
+        F::Bgr => Some(PixelFormat::Packed(ChannelOrder::Bgr)),
+        F::Rgb => Some(PixelFormat::Packed(ChannelOrder::Rgb)),
+        F::Bgrx | F::Bgra => Some(PixelFormat::Packed4(ChannelOrder::Bgr)),
+        F::Rgbx | F::Rgba => Some(PixelFormat::Packed4(ChannelOrder::Rgb)),
         _ => None,
     }
 }
@@ -193,6 +232,61 @@ fn explain(describe: &str, err: &gst::glib::Error, debug: Option<&str>, from: &s
     Error::source(format!("{describe}: {msg} (from {from}){hint}"))
 }
 
+/// Memory and format of a raw video pad's caps, as far as they are fixed.
+fn raw_caps(caps: &gst::CapsRef) -> Option<RawCaps> {
+    let s = caps.structure(0)?;
+    if !s.name().starts_with("video/") {
+        return None;
+    }
+    let nvmm = caps.features(0).is_some_and(|f| f.contains("memory:NVMM"));
+    let memory = if nvmm { FrameMemory::Nvmm } else { FrameMemory::System };
+    let format = if caps.size() == 1 { s.get::<&str>("format").ok().and_then(Pixels::from_name) } else { None };
+    Some(RawCaps { memory, format })
+}
+
+/// The first source pad nothing is linked to: the raw video of a source without a decodebin.
+fn unlinked_src_pad(pipeline: &gst::Pipeline) -> Option<gst::Pad> {
+    pipeline.iterate_elements().into_iter().flatten().find_map(|e| e.src_pads().into_iter().find(|p| !p.is_linked()))
+}
+
+/// The part of a pipeline after the source, built once the raw video's caps are known.
+#[derive(Clone)]
+struct Tail {
+    pipeline: gst::glib::WeakRef<gst::Pipeline>,
+    queue: gst::Element,
+    fit: gst::Element,
+    accepts: Accepts,
+    scale: bool,
+    /// The source part of the launch line, for the log.
+    source_line: String,
+}
+
+impl Tail {
+    /// Links `pad` through the conversion its caps need to the `fit` capsfilter. Runs on the
+    /// streaming thread for decodebin pads.
+    fn link(&self, pad: &gst::Pad, caps: RawCaps) -> Result<(), String> {
+        let Some(pipeline) = self.pipeline.upgrade() else { return Ok(()) };
+        let names = tail(caps, &self.accepts, self.scale);
+        log::debug!("pipeline: {} (raw video {caps:?})", describe(&self.source_line, &names));
+        let mut chain = vec![self.queue.clone()];
+        for name in &names {
+            let e = gst::ElementFactory::make(name)
+                .build()
+                .map_err(|_| format!("GStreamer element {name} is missing; install gstreamer1.0-plugins-base (nvvidconv: the Jetson multimedia packages)"))?;
+            pipeline.add(&e).map_err(|e| e.to_string())?;
+            chain.push(e);
+        }
+        chain.push(self.fit.clone());
+        gst::Element::link_many(chain.iter()).map_err(|e| format!("cannot link the conversion: {e}"))?;
+        // Downstream first, so nothing upstream pushes into an element that is not running yet.
+        for e in chain.iter().rev() {
+            e.sync_state_with_parent().map_err(|e| e.to_string())?;
+        }
+        let sink = self.queue.static_pad("sink").ok_or("queue without sink pad")?;
+        pad.link(&sink).map(|_| ()).map_err(|e| format!("cannot link the source's video: {e:?}"))
+    }
+}
+
 impl GstCapture {
     pub fn open(spec: &SourceSpec, opts: &CaptureOptions) -> Result<GstCapture> {
         init()?;
@@ -204,8 +298,7 @@ impl GstCapture {
                 return Err(Error::source(format!("{} is a directory, not a video or image file", path.display())));
             }
         }
-        let line = launch(spec, &opts.launch);
-        log::debug!("pipeline for {describe}: {line}");
+        let line = source_part(spec, &opts.launch);
         let element = gst::parse::launch(&line).map_err(|e| {
             Error::source(format!("{describe}: cannot build the pipeline ({e}); is GStreamer fully installed?"))
         })?;
@@ -228,16 +321,105 @@ impl GstCapture {
                 element.set_property_from_str("idct-method", "islow");
             }
         });
-        let sink = pipeline
-            .by_name("sink")
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-            .ok_or_else(|| Error::source("pipeline has no appsink"))?;
+        // The source's raw video: decodebin's pad once it knows the stream, or the last element's.
+        let dec = pipeline.by_name("dec");
+        let static_pad = if dec.is_none() {
+            Some(
+                unlinked_src_pad(&pipeline)
+                    .ok_or_else(|| Error::source(format!("{describe}: the source has no video output")))?,
+            )
+        } else {
+            None
+        };
+        let build = |factory: &str, name: &str| {
+            gst::ElementFactory::make(factory).name(name).build().map_err(|_| {
+                Error::source(format!("GStreamer element {factory} is missing; install gstreamer1.0-plugins-base"))
+            })
+        };
+        let queue = build("queue", "tailqueue")?;
+        queue.set_property("max-size-buffers", 2u32);
+        let fit = build("capsfilter", "fit")?;
+        let sink = build("appsink", "sink")?
+            .downcast::<gst_app::AppSink>()
+            .map_err(|_| Error::source("appsink is not an AppSink"))?;
+        let caps = gst::Caps::from_str(&accepted_caps(&opts.accepts))
+            .map_err(|e| Error::source(format!("unusable accepted caps {}: {e}", accepted_caps(&opts.accepts))))?;
+        fit.set_property("caps", &caps);
+        pipeline.add_many([&queue, &fit, sink.upcast_ref()]).map_err(|e| Error::source(e.to_string()))?;
+        fit.link(&sink).map_err(|e| Error::source(format!("cannot link the appsink: {e}")))?;
         sink.set_property("sync", opts.sync);
         sink.set_max_buffers(if opts.leaky { 2 } else { 1 });
         sink.set_drop(opts.leaky);
         sink.set_property("emit-signals", false);
         let source_size = Arc::new(AtomicU64::new(0));
-        Self::install_fit(&pipeline, opts, Arc::clone(&source_size))?;
+        Self::install_fit(&queue, &fit, caps, opts, Arc::clone(&source_size))?;
+        let chain = Tail {
+            pipeline: pipeline.downgrade(),
+            queue,
+            fit,
+            accepts: opts.accepts.clone(),
+            scale: opts.fit.is_some(),
+            source_line: line.clone(),
+        };
+        if let Some(dec) = dec {
+            // decodebin shows its pads once it knows the stream: link the first video pad.
+            let linked = Arc::new(AtomicBool::new(false));
+            let bus = pipeline.bus();
+            dec.connect_pad_added(move |dec, pad| {
+                let fail = {
+                    let (bus, dec) = (bus.clone(), dec.clone());
+                    move |e: String| {
+                        if let Some(bus) = &bus {
+                            let err = gst::message::Error::builder(gst::CoreError::Negotiation, &e).src(&dec).build();
+                            let _ = bus.post(err);
+                        }
+                    }
+                };
+                // The first video pad is linked; audio and subtitles stay unlinked.
+                let link = {
+                    let (chain, linked) = (chain.clone(), Arc::clone(&linked));
+                    move |pad: &gst::Pad, raw: RawCaps| {
+                        if !linked.swap(true, Ordering::SeqCst)
+                            && let Err(e) = chain.link(pad, raw)
+                        {
+                            fail(e);
+                        }
+                    }
+                };
+                match pad.current_caps() {
+                    Some(caps) => {
+                        if let Some(raw) = raw_caps(&caps) {
+                            link(pad, raw);
+                        }
+                    }
+                    // Decoders that show the pad before their caps (PNG) are linked on their
+                    // first caps event, so the choice of conversion sees the real format.
+                    None => {
+                        pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
+                            let Some(gst::PadProbeData::Event(ev)) = &info.data else { return gst::PadProbeReturn::Ok };
+                            match ev.view() {
+                                gst::EventView::Caps(c) => {
+                                    if let Some(raw) = raw_caps(c.caps()) {
+                                        link(pad, raw);
+                                    }
+                                }
+                                // A stream that ends before its first frame (a truncated file):
+                                // link anyway so the end reaches the appsink and is reported.
+                                gst::EventView::Eos(_) => {
+                                    link(pad, RawCaps { memory: FrameMemory::System, format: None })
+                                }
+                                _ => return gst::PadProbeReturn::Ok,
+                            }
+                            gst::PadProbeReturn::Remove
+                        });
+                    }
+                }
+            });
+        } else if let Some(pad) = static_pad {
+            let caps = pad.query_caps(None);
+            let raw = raw_caps(&caps).unwrap_or(RawCaps { memory: FrameMemory::System, format: None });
+            chain.link(&pad, raw).map_err(|e| Error::source(format!("{describe}: {e}")))?;
+        }
         let bus = pipeline.bus().ok_or_else(|| Error::source("pipeline has no bus"))?;
         let mut capture =
             GstCapture { pipeline, sink, bus, source_size, layout: None, eos_seen: false, frames: 0, describe };
@@ -257,21 +439,18 @@ impl GstCapture {
         Ok(capture)
     }
 
-    /// Watches the caps entering the scaler: records the source size and, with `fit`, asks the
+    /// Watches the caps entering the tail: records the source size and, with `fit`, asks the
     /// scaler for the size the letterbox would produce.
-    fn install_fit(pipeline: &gst::Pipeline, opts: &CaptureOptions, size: Arc<AtomicU64>) -> Result<()> {
-        let scaler = pipeline
-            .iterate_elements()
-            .into_iter()
-            .flatten()
-            .find(|e| e.factory().is_some_and(|f| f.name() == "videoscale"))
-            .ok_or_else(|| Error::source("pipeline has no videoscale"))?;
-        let fit_filter = pipeline.by_name("fit").ok_or_else(|| Error::source("pipeline has no fit capsfilter"))?;
-        let pad = scaler.static_pad("sink").ok_or_else(|| Error::source("videoscale without sink pad"))?;
+    fn install_fit(
+        queue: &gst::Element,
+        fit_filter: &gst::Element,
+        accepted: gst::Caps,
+        opts: &CaptureOptions,
+        size: Arc<AtomicU64>,
+    ) -> Result<()> {
+        let pad = queue.static_pad("sink").ok_or_else(|| Error::source("queue without sink pad"))?;
         let fit = opts.fit;
-        let formats = accepted_formats(opts.order);
-        fit_filter
-            .set_property("caps", gst::Caps::builder("video/x-raw").field("format", gst::List::new(formats)).build());
+        let fit_filter = fit_filter.clone();
         pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
             if let Some(gst::PadProbeData::Event(ev)) = &info.data
                 && let gst::EventView::Caps(c) = ev.view()
@@ -282,14 +461,18 @@ impl GstCapture {
             {
                 let (w, h) = (w as u32, h as u32);
                 size.store(pack(w, h), Ordering::SeqCst);
-                let mut caps = gst::Caps::builder("video/x-raw").field("format", gst::List::new(formats));
                 if let Some(f) = fit {
                     let g = Geometry::new(w, h, f.width, f.height, f.letterbox);
+                    let mut caps = accepted.clone();
                     if g.new_w < w && g.new_h <= h || g.new_h < h && g.new_w <= w {
-                        caps = caps.field("width", g.new_w as i32).field("height", g.new_h as i32);
+                        let caps = caps.make_mut();
+                        for s in caps.iter_mut() {
+                            s.set("width", g.new_w as i32);
+                            s.set("height", g.new_h as i32);
+                        }
                     }
+                    fit_filter.set_property("caps", caps);
                 }
-                fit_filter.set_property("caps", caps.build());
             }
             gst::PadProbeReturn::Ok
         });
@@ -335,19 +518,20 @@ impl GstCapture {
         // Errors surface as soon as they are posted, and the bus never grows.
         self.check_bus(Duration::ZERO)?;
         let caps = sample.caps().ok_or_else(|| Error::source(format!("{}: frame without caps", self.describe)))?;
-        let stale = self.layout.as_ref().is_none_or(|(c, _, _)| c.as_ptr() != caps.as_ptr());
+        let stale = self.layout.as_ref().is_none_or(|(c, ..)| c.as_ptr() != caps.as_ptr());
         if stale {
             let info = gst_video::VideoInfo::from_caps(caps)
                 .map_err(|_| Error::source(format!("{}: unusable frame caps {caps}", self.describe)))?;
             let format = pixel_format(&info).ok_or_else(|| {
                 Error::source(format!("{}: unexpected pixel format {}", self.describe, info.format()))
             })?;
-            self.layout = Some((caps.to_owned(), info, format));
+            let memory = raw_caps(caps).map_or(FrameMemory::System, |r| r.memory);
+            self.layout = Some((caps.to_owned(), info, format, memory));
         }
-        let Some((_, info, format)) = &self.layout else {
+        let Some((_, info, format, memory)) = &self.layout else {
             return Err(Error::source(format!("{}: frame layout unknown", self.describe)));
         };
-        let (w, h, format) = (info.width(), info.height(), *format);
+        let (w, h, format, memory) = (info.width(), info.height(), *format, *memory);
         let buffer =
             sample.buffer().ok_or_else(|| Error::source(format!("{}: sample without buffer", self.describe)))?;
         // A video meta (decoder-chosen strides) wins over the default layout of the caps.
@@ -373,6 +557,7 @@ impl GstCapture {
             width: w,
             height: h,
             format,
+            memory,
             offsets,
             strides,
             source_width: sw,

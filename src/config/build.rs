@@ -129,6 +129,10 @@ fn model(m: &Node, layers: &Layers, is: &mut Issues) -> Option<ModelConfig> {
     }
     mc.max_detections = int_of(m.get("max_detections")).map_or(defaults::MAX_DETECTIONS, |v| v as usize);
     mc.threads = int_of(m.get("threads")).map_or(defaults::THREADS, |v| v as usize);
+    mc.batch = int_of(m.get("batch")).filter(|&b| b >= 1).map_or(defaults::BATCH, |v| v as usize);
+    mc.batch_timeout = Duration::from_millis(
+        int_of(m.get("batch_timeout_ms")).map_or(defaults::BATCH_TIMEOUT_MS, |v| v.max(0) as u64),
+    );
     mc.onnxruntime_lib = path_of(m.get("onnxruntime_lib"), layers);
     let mut input = InputOverrides::default();
     if let Some([w, h]) = list_of(m.get("input_size"))

@@ -3,11 +3,11 @@
 //!
 //! `tree` reads the files into values that remember their file and position and merges the
 //! drop-ins; `schema` lists every key; `validate` checks the tree against it (stage a, schema);
-//! `build` turns it into `Config` with the checks that need several keys; `environment` is
-//! stage b (model, outputs, sources); `report` prints the resolved configuration.
+//! `build` turns it into `Config` with the checks that need several keys; `report` prints the
+//! resolved configuration. Stage b (model, outputs, sources) builds them as `run` does, in
+//! `runtime::assemble::check`.
 
 pub mod build;
-pub mod environment;
 pub mod report;
 pub mod schema;
 pub mod tree;
@@ -28,6 +28,8 @@ pub mod defaults {
     pub const NMS_IOU: f32 = 0.6;
     pub const MAX_DETECTIONS: usize = 100;
     pub const THREADS: usize = 0;
+    pub const BATCH: usize = 1;
+    pub const BATCH_TIMEOUT_MS: u64 = 10;
     pub const RTSP_LATENCY_MS: u32 = 200;
     pub const SHUTDOWN_TIMEOUT_S: f64 = 5.0;
     pub const STALL_TIMEOUT_S: f64 = 10.0;
@@ -177,6 +179,10 @@ pub struct ModelConfig {
     pub classes: Vec<String>,
     pub max_detections: usize,
     pub threads: usize,
+    /// Frames run through the engine together (1 = no batching).
+    pub batch: usize,
+    /// How long the first frame of a batch waits for more.
+    pub batch_timeout: Duration,
     pub onnxruntime_lib: Option<PathBuf>,
     pub input: InputOverrides,
     pub decode: DecodeOptions,
@@ -197,13 +203,16 @@ impl ModelConfig {
             classes: Vec::new(),
             max_detections: defaults::MAX_DETECTIONS,
             threads: defaults::THREADS,
+            batch: defaults::BATCH,
+            batch_timeout: Duration::from_millis(defaults::BATCH_TIMEOUT_MS),
             onnxruntime_lib: None,
             input: InputOverrides::default(),
             decode: DecodeOptions::default(),
         }
     }
 
-    /// True when only post-processing keys differ (applied without reloading the model).
+    /// True when only post-processing keys (and the batch fill time) differ: applied without
+    /// reloading the model.
     pub fn same_network(&self, other: &ModelConfig) -> bool {
         self.path == other.path
             && self.family == other.family
@@ -211,6 +220,7 @@ impl ModelConfig {
             && self.preprocess == other.preprocess
             && self.labels == other.labels
             && self.threads == other.threads
+            && self.batch == other.batch
             && self.onnxruntime_lib == other.onnxruntime_lib
             && self.input == other.input
             && self.decode == other.decode

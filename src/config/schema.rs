@@ -74,6 +74,18 @@ pub static MODEL: &[Field] = &[
     opt("classes", Kind::List { item: &STR, len: None }, "all", "report only these labels"),
     opt("max_detections", Kind::Int { min: 1, max: 10_000 }, "100", "at most this many detections per frame"),
     opt("threads", Kind::Int { min: 0, max: 256 }, "0", "ONNX Runtime intra-op threads (0 = one per core)"),
+    opt(
+        "batch",
+        Kind::Int { min: 1, max: 64 },
+        "1",
+        "frames of different streams run through the engine together (needs a model with a dynamic batch)",
+    ),
+    opt(
+        "batch_timeout_ms",
+        Kind::Int { min: 0, max: 1000 },
+        "10",
+        "with batch > 1, how long the first frame waits for frames of other streams",
+    ),
     opt("onnxruntime_lib", Kind::Path, "searched", "the ONNX Runtime library (libonnxruntime.so.1.x, >= 1.20)"),
     opt(
         "input_size",

@@ -3,13 +3,15 @@
 //! Engines describe their inputs and outputs by name, shape and element type, so detector families
 //! can check a model against their contract without knowing which engine loaded it.
 
+#[cfg(feature = "test-hooks")]
+pub mod hooked;
 pub mod onnx;
 pub mod ortlib;
 
 use std::fmt;
 
 use crate::error::Result;
-use crate::preprocess::TensorMut;
+use crate::preprocess::{InputSlot, Memory};
 
 /// Element type of a tensor, as far as edgesight cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,26 +78,54 @@ pub struct TensorView<'a> {
     pub data: &'a [f32],
 }
 
-/// Access to the outputs of the last run, by index in `Engine::outputs()` order.
+/// Access to one image's outputs of the last run, by index in `Engine::outputs()` order, with
+/// a batch dimension of 1: what the decoders read, whatever engine and batch produced it.
 pub trait Outputs {
     fn output(&self, index: usize) -> Result<TensorView<'_>>;
 }
 
+/// The outputs of a whole batch, image by image.
+pub trait BatchOutputs {
+    fn output(&self, image: usize, index: usize) -> Result<TensorView<'_>>;
+}
+
+/// One image of a batch, as the decoders see it.
+pub struct ImageOutputs<'a> {
+    pub batch: &'a dyn BatchOutputs,
+    pub image: usize,
+}
+
+impl Outputs for ImageOutputs<'_> {
+    fn output(&self, index: usize) -> Result<TensorView<'_>> {
+        self.batch.output(self.image, index)
+    }
+}
+
 /// The seam between preprocessing and decoding. One CPU implementation (ONNX Runtime) and,
 /// behind the `tensorrt` feature, one GPU implementation.
+///
+/// A run: `allocate` once; then per batch of `n` images, `slot(n, i)` for each image (the
+/// preprocessor writes it), `run(n)`, and `results()` until the next run. Inputs live where the
+/// engine says (`input_memory`); outputs are always host f32, so decoders never change.
 pub trait Engine: Send {
     /// Short name for logs and stats (`onnx-cpu`, `tensorrt`).
     fn name(&self) -> &'static str;
-    /// The model's single image input.
+    /// The model's single image input, as declared (batch dimension included).
     fn input(&self) -> &TensorInfo;
     /// The model's outputs, in model order.
     fn outputs(&self) -> &[TensorInfo];
-    /// Fixes the input shape (dynamic dimensions resolved) and allocates the buffers once.
-    fn allocate(&mut self, input_shape: [i64; 4]) -> Result<()>;
-    /// The input buffer the preprocessor writes into (after `allocate`).
-    fn input_mut(&mut self) -> Result<TensorMut<'_>>;
-    /// Runs the network on the current input.
-    fn run(&mut self) -> Result<()>;
-    /// Outputs of the last `run`.
-    fn results(&self) -> &dyn Outputs;
+    /// Where the input slots live.
+    fn input_memory(&self) -> Memory;
+    /// The largest batch this model can run (1 for a batch-1 export).
+    fn max_batch(&self) -> usize;
+    /// Fixes the per-image input shape (batch dimension 1, dynamic dimensions resolved) and the
+    /// largest batch that will be run, and allocates what does not depend on the batch size.
+    fn allocate(&mut self, image_shape: [i64; 4], batch: usize) -> Result<()>;
+    /// The input slot of image `image` of a batch of `batch` images.
+    fn slot(&mut self, batch: usize, image: usize) -> Result<InputSlot<'_>>;
+    /// Runs the network on the first `batch` images. Returns once the outputs are readable (an
+    /// asynchronous engine synchronises here), so the frames behind the inputs may be released.
+    fn run(&mut self, batch: usize) -> Result<()>;
+    /// Outputs of the last `run`, per image.
+    fn results(&self) -> &dyn BatchOutputs;
 }

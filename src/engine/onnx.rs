@@ -10,9 +10,9 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{IoBinding, Session};
 use ort::value::{DynValue, Tensor, TensorElementType, ValueType};
 
-use super::{ElemType, Engine, Outputs, ShapeDisplay, TensorInfo, TensorView};
+use super::{BatchOutputs, ElemType, Engine, ShapeDisplay, TensorInfo, TensorView};
 use crate::error::{Error, Result};
-use crate::preprocess::TensorMut;
+use crate::preprocess::{InputSlot, Memory, TensorMut};
 
 /// Options for loading a model with ONNX Runtime.
 #[derive(Debug, Clone, Default)]
@@ -36,13 +36,18 @@ enum OutSlot {
     Dynamic(Option<DynValue>),
 }
 
+/// The outputs of a run of `batch` images.
 struct OnnxOutputs {
     names: Vec<String>,
     slots: Vec<OutSlot>,
+    batch: usize,
+    /// Per output, its shape with the batch dimension set to 1 (refreshed after every run, in
+    /// place, so a batch costs no allocation).
+    image_shapes: Vec<Vec<i64>>,
 }
 
-impl Outputs for OnnxOutputs {
-    fn output(&self, index: usize) -> Result<TensorView<'_>> {
+impl OnnxOutputs {
+    fn whole(&self, index: usize) -> Result<(&[i64], &[f32])> {
         let name = self.names.get(index).map(String::as_str).unwrap_or("?");
         let extracted = match self.slots.get(index) {
             Some(OutSlot::Bound(t)) => Ok(t.extract_tensor()),
@@ -52,8 +57,56 @@ impl Outputs for OnnxOutputs {
             }
         };
         let (shape, data) = extracted.map_err(|e| Error::model(format!("output {name} cannot be read as f32: {e}")))?;
-        Ok(TensorView { shape, data })
+        Ok((shape, data))
     }
+
+    /// Records each output's per-image shape after a run, checking it is batched.
+    fn refresh_shapes(&mut self) -> Result<()> {
+        let mut shapes = std::mem::take(&mut self.image_shapes);
+        shapes.resize_with(self.slots.len(), Vec::new);
+        for (i, s) in shapes.iter_mut().enumerate() {
+            let (shape, _) = self.whole(i)?;
+            if self.batch > 1 && shape.first() != Some(&(self.batch as i64)) {
+                let name = &self.names[i];
+                return Err(Error::model(format!(
+                    "output {name} has shape {} for a batch of {}; edgesight batches models whose outputs \
+                     start with the batch dimension: set model.batch = 1",
+                    ShapeDisplay(shape),
+                    self.batch
+                )));
+            }
+            s.clear();
+            s.extend_from_slice(shape);
+            if let Some(first) = s.first_mut()
+                && self.batch > 1
+            {
+                *first = 1;
+            }
+        }
+        self.image_shapes = shapes;
+        Ok(())
+    }
+}
+
+impl BatchOutputs for OnnxOutputs {
+    fn output(&self, image: usize, index: usize) -> Result<TensorView<'_>> {
+        let (shape, data) = self.whole(index)?;
+        if self.batch == 1 {
+            return Ok(TensorView { shape, data });
+        }
+        if image >= self.batch {
+            return Err(Error::model(format!("image {image} of a batch of {}", self.batch)));
+        }
+        let per = data.len() / self.batch;
+        Ok(TensorView { shape: &self.image_shapes[index], data: &data[image * per..(image + 1) * per] })
+    }
+}
+
+/// Tensors and binding for one batch size, made the first time that size runs.
+struct Sized {
+    input: InputTensor,
+    binding: IoBinding,
+    outputs: OnnxOutputs,
 }
 
 pub struct OnnxEngine {
@@ -61,9 +114,15 @@ pub struct OnnxEngine {
     session: Session,
     input_info: TensorInfo,
     output_infos: Vec<TensorInfo>,
-    input: Option<InputTensor>,
-    binding: Option<IoBinding>,
-    outputs: OnnxOutputs,
+    /// The model's fixed batch size, when its input declares one.
+    static_batch: Option<usize>,
+    /// Per-image input shape and the largest batch that will run, from `allocate`.
+    image_shape: Option<[i64; 4]>,
+    batch_cap: usize,
+    /// Index n - 1: the tensors for batches of n.
+    sized: Vec<Option<Sized>>,
+    /// Batch size of the last run.
+    last: Option<usize>,
 }
 
 fn elem_type(t: TensorElementType) -> ElemType {
@@ -140,15 +199,20 @@ impl OnnxEngine {
                 )));
             }
         };
-        let names = output_infos.iter().map(|o| o.name.clone()).collect();
+        let static_batch = match input_info.shape.first() {
+            Some(&b) if b > 0 => Some(b as usize),
+            _ => None,
+        };
         Ok(OnnxEngine {
             path: path.to_path_buf(),
             session,
             input_info,
             output_infos,
-            input: None,
-            binding: None,
-            outputs: OnnxOutputs { names, slots: Vec::new() },
+            static_batch,
+            image_shape: None,
+            batch_cap: 1,
+            sized: Vec::new(),
+            last: None,
         })
     }
 
@@ -157,27 +221,20 @@ impl OnnxEngine {
     }
 }
 
-impl Engine for OnnxEngine {
-    fn name(&self) -> &'static str {
-        "onnx-cpu"
-    }
-
-    fn input(&self) -> &TensorInfo {
-        &self.input_info
-    }
-
-    fn outputs(&self) -> &[TensorInfo] {
-        &self.output_infos
-    }
-
-    fn allocate(&mut self, input_shape: [i64; 4]) -> Result<()> {
+impl OnnxEngine {
+    /// Tensors and binding for `n` images, allocated once per size.
+    fn make_sized(&self, n: usize) -> Result<Sized> {
+        let Some(image) = self.image_shape else {
+            return Err(Error::model("engine used before allocate()"));
+        };
         let alloc = Allocator::default();
+        let shape = [n as i64, image[1], image[2], image[3]];
         let input = match self.input_info.dtype {
             ElemType::F32 => InputTensor::F32(
-                Tensor::<f32>::new(&alloc, input_shape).map_err(|e| self.model_err("allocating the input", e))?,
+                Tensor::<f32>::new(&alloc, shape).map_err(|e| self.model_err("allocating the input", e))?,
             ),
             ElemType::U8 => InputTensor::U8(
-                Tensor::<u8>::new(&alloc, input_shape).map_err(|e| self.model_err("allocating the input", e))?,
+                Tensor::<u8>::new(&alloc, shape).map_err(|e| self.model_err("allocating the input", e))?,
             ),
             ref other => {
                 return Err(Error::model(format!(
@@ -206,7 +263,7 @@ impl Engine for OnnxEngine {
             if let Some(first) = shape.first_mut()
                 && *first < 0
             {
-                *first = 1;
+                *first = n as i64;
             }
             if shape.iter().all(|&d| d >= 0) {
                 let mut t = Tensor::<f32>::new(&alloc, shape.clone())
@@ -224,37 +281,127 @@ impl Engine for OnnxEngine {
                 slots.push(OutSlot::Dynamic(None));
             }
         }
-        self.input = Some(input);
-        self.binding = Some(binding);
-        self.outputs.slots = slots;
+        let names = self.output_infos.iter().map(|o| o.name.clone()).collect();
+        Ok(Sized { input, binding, outputs: OnnxOutputs { names, slots, batch: n, image_shapes: Vec::new() } })
+    }
+
+    /// The tensors a batch of `n` images runs in: `n`, or the model's fixed batch.
+    fn sized_for(&mut self, n: usize) -> Result<&mut Sized> {
+        if n == 0 || n > self.batch_cap {
+            return Err(Error::model(format!(
+                "{}: a batch of {n} images, the engine was allocated for 1 to {}",
+                self.path.display(),
+                self.batch_cap
+            )));
+        }
+        let n = self.static_batch.unwrap_or(n);
+        if self.sized.len() < n {
+            self.sized.resize_with(n, || None);
+        }
+        if self.sized[n - 1].is_none() {
+            self.sized[n - 1] = Some(self.make_sized(n)?);
+        }
+        self.sized[n - 1].as_mut().ok_or_else(|| Error::model("engine used before allocate()"))
+    }
+}
+
+impl Engine for OnnxEngine {
+    fn name(&self) -> &'static str {
+        "onnx-cpu"
+    }
+
+    fn input(&self) -> &TensorInfo {
+        &self.input_info
+    }
+
+    fn outputs(&self) -> &[TensorInfo] {
+        &self.output_infos
+    }
+
+    fn input_memory(&self) -> Memory {
+        Memory::Host
+    }
+
+    fn max_batch(&self) -> usize {
+        self.static_batch.unwrap_or(usize::MAX)
+    }
+
+    fn allocate(&mut self, image_shape: [i64; 4], batch: usize) -> Result<()> {
+        if batch == 0 || batch > self.max_batch() {
+            return Err(Error::model(format!(
+                "{}: a batch of {batch}, the model takes {} (input {})",
+                self.path.display(),
+                self.static_batch.unwrap_or(1),
+                self.input_info
+            )));
+        }
+        self.image_shape = Some(image_shape);
+        self.batch_cap = batch;
+        self.sized.clear();
+        self.last = None;
+        // The full batch now, so a model that cannot run it fails at start-up; smaller batches
+        // are allocated the first time they occur.
+        self.sized_for(batch)?;
         Ok(())
     }
 
-    fn input_mut(&mut self) -> Result<TensorMut<'_>> {
-        match self.input.as_mut() {
-            Some(InputTensor::F32(t)) => Ok(TensorMut::F32(t.extract_tensor_mut().1)),
-            Some(InputTensor::U8(t)) => Ok(TensorMut::U8(t.extract_tensor_mut().1)),
-            None => Err(Error::model("engine used before allocate()")),
+    fn slot(&mut self, batch: usize, image: usize) -> Result<InputSlot<'_>> {
+        if image >= batch {
+            return Err(Error::model(format!("input slot {image} of a batch of {batch}")));
         }
+        let sized = self.sized_for(batch)?;
+        Ok(InputSlot::Host(match &mut sized.input {
+            InputTensor::F32(t) => {
+                let data = t.extract_tensor_mut().1;
+                let per = data.len() / sized.outputs.batch;
+                TensorMut::F32(&mut data[image * per..(image + 1) * per])
+            }
+            InputTensor::U8(t) => {
+                let data = t.extract_tensor_mut().1;
+                let per = data.len() / sized.outputs.batch;
+                TensorMut::U8(&mut data[image * per..(image + 1) * per])
+            }
+        }))
     }
 
-    fn run(&mut self) -> Result<()> {
-        let OnnxEngine { session, binding, outputs, path, .. } = self;
-        let Some(binding) = binding.as_ref() else {
+    fn run(&mut self, batch: usize) -> Result<()> {
+        let path = self.path.clone();
+        self.last = None;
+        let n = self.static_batch.unwrap_or(batch);
+        self.sized_for(batch)?;
+        let OnnxEngine { session, sized, .. } = self;
+        let Some(Some(sized)) = sized.get_mut(n - 1) else {
             return Err(Error::model("engine used before allocate()"));
         };
         let mut results = session
-            .run_binding(binding)
+            .run_binding(&sized.binding)
             .map_err(|e| Error::model(format!("{}: inference failed: {e}", path.display())))?;
+        let outputs = &mut sized.outputs;
         for (name, slot) in outputs.names.iter().zip(outputs.slots.iter_mut()) {
             if let OutSlot::Dynamic(v) = slot {
                 *v = results.remove(name);
             }
         }
+        outputs.refresh_shapes()?;
+        self.last = Some(n);
         Ok(())
     }
 
-    fn results(&self) -> &dyn Outputs {
-        &self.outputs
+    fn results(&self) -> &dyn BatchOutputs {
+        match self.last.and_then(|n| self.sized.get(n - 1)) {
+            Some(Some(s)) => &s.outputs,
+            _ => &NO_RESULTS,
+        }
+    }
+}
+
+/// What `results()` gives before any run: every output is an error.
+struct NoResults;
+
+static NO_RESULTS: NoResults = NoResults;
+
+impl BatchOutputs for NoResults {
+    fn output(&self, _image: usize, index: usize) -> Result<TensorView<'_>> {
+        Err(Error::model(format!("output {index} read before the engine ran")))
     }
 }

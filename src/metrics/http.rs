@@ -11,17 +11,17 @@ use std::thread;
 use std::time::Duration;
 
 use super::stats::{Histogram, RunStats};
+use crate::clock::SharedClock;
 use crate::error::{Error, Result};
-use crate::runtime::mailbox::{Mailbox, StreamState, StreamStats};
-use crate::runtime::notify::Heartbeat;
-use crate::runtime::supervise::RetryReason;
+use crate::status::{Heartbeat, RetryReason, StreamState, StreamStatus};
 
-/// What the endpoints read.
+/// What the endpoints read: snapshots, never the runtime itself.
 #[derive(Clone)]
 pub struct Sources {
     pub device: String,
+    pub clock: SharedClock,
     pub stats: Arc<Mutex<RunStats>>,
-    pub mailbox: Arc<Mailbox>,
+    pub streams: Arc<dyn StreamStatus>,
     pub heartbeat: Heartbeat,
     /// /healthz fails when no frame was processed for this long.
     pub max_frame_age: Duration,
@@ -50,7 +50,7 @@ fn esc(s: &str) -> String {
 }
 
 pub fn render_metrics(src: &Sources) -> String {
-    let streams = src.mailbox.stats();
+    let streams = src.streams.streams();
     let mut out = String::new();
     let family = |out: &mut String, name: &str, kind: &str, help: &str| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -90,6 +90,8 @@ pub fn render_metrics(src: &Sources) -> String {
         }
     }
     if let Ok(stats) = src.stats.lock() {
+        family(&mut out, "edgesight_batches_total", "counter", "Engine runs; frames / batches is the mean batch size.");
+        let _ = writeln!(out, "edgesight_batches_total {}", stats.batches);
         family(&mut out, "edgesight_stage_seconds", "histogram", "Time per frame in each stage.");
         histogram(&mut out, "edgesight_stage_seconds", "stage=\"preprocess\",", &stats.preprocess);
         histogram(&mut out, "edgesight_stage_seconds", "stage=\"inference\",", &stats.inference);
@@ -108,13 +110,13 @@ pub fn health(src: &Sources) -> (bool, String) {
     if age > src.max_frame_age {
         return (false, format!("inference loop stuck for {:.1} s", age.as_secs_f64()));
     }
-    let streams = src.mailbox.stats();
+    let streams = src.streams.streams();
     let up = streams.iter().filter(|s| s.state == StreamState::Up).count();
     if up == 0 {
         return (false, format!("no stream up (of {})", streams.len()));
     }
     if let Ok(stats) = src.stats.lock()
-        && let Some(last) = stats.last_frame_age()
+        && let Some(last) = stats.last_frame_age(src.clock.now())
         && last > src.max_frame_age
     {
         return (false, format!("no frame processed for {:.1} s", last.as_secs_f64()));
@@ -122,26 +124,15 @@ pub fn health(src: &Sources) -> (bool, String) {
     (true, format!("ok: {up}/{} streams up", streams.len()))
 }
 
-fn state_name(s: &StreamStats) -> String {
-    match &s.state {
-        StreamState::Starting => "starting".into(),
-        StreamState::Up => "up".into(),
-        StreamState::Reconnecting(r) => format!("reconnecting ({r})"),
-        StreamState::Ended => "ended".into(),
-        StreamState::Failed(_) => "failed".into(),
-        StreamState::Stopped => "stopped".into(),
-    }
-}
-
 pub fn render_status(src: &Sources) -> String {
     let streams: Vec<serde_json::Value> = src
-        .mailbox
-        .stats()
+        .streams
+        .streams()
         .iter()
         .map(|s| {
             serde_json::json!({
                 "name": s.name,
-                "state": state_name(s),
+                "state": s.state.name(),
                 "frames": s.processed,
                 "dropped": {"busy": s.dropped_busy, "fps_limit": s.dropped_fps_limit},
                 "retries": RetryReason::ALL.iter().map(|r| (r.as_str().to_string(), serde_json::json!(s.retries(*r)))).collect::<serde_json::Map<_, _>>(),
@@ -150,7 +141,7 @@ pub fn render_status(src: &Sources) -> String {
         })
         .collect();
     let (healthy, reason) = health(src);
-    let (frames, fps) = src.stats.lock().map(|s| (s.frames, s.recent_fps())).unwrap_or((0, 0.0));
+    let (frames, fps) = src.stats.lock().map(|s| (s.frames, s.recent_fps(src.clock.now()))).unwrap_or((0, 0.0));
     serde_json::json!({
         "device": src.device,
         "healthy": healthy,

@@ -92,6 +92,8 @@ pub struct RunStats {
     started: Option<Instant>,
     last: Option<Instant>,
     pub frames: u64,
+    /// Engine runs (a batch of one or more frames each).
+    pub batches: u64,
     pub dropped: u64,
     pub latency: Histogram,
     pub preprocess: Histogram,
@@ -104,21 +106,21 @@ pub struct RunStats {
 
 impl RunStats {
     /// Marks the start of the measured period (first frame requested).
-    pub fn start(&mut self) {
+    pub fn start(&mut self, now: Instant) {
         if self.started.is_none() {
-            self.started = Some(Instant::now());
+            self.started = Some(now);
         }
     }
 
-    pub fn record(&mut self, latency: Duration, t: &StageTimes) {
-        self.start();
+    /// One processed frame at `now` (times come from the caller's clock).
+    pub fn record(&mut self, now: Instant, latency: Duration, t: &StageTimes) {
+        self.start(now);
         self.frames += 1;
-        self.last = Some(Instant::now());
+        self.last = Some(now);
         self.latency.record(latency);
         self.preprocess.record(t.preprocess);
         self.inference.record(t.inference);
         self.decode.record(t.decode);
-        let now = Instant::now();
         match &mut self.window {
             None => self.window = Some((now, 1)),
             Some((start, n)) => {
@@ -133,10 +135,10 @@ impl RunStats {
     }
 
     /// Frames per second over the last few seconds (for status lines).
-    pub fn recent_fps(&self) -> f64 {
+    pub fn recent_fps(&self, now: Instant) -> f64 {
         match self.window {
             Some((start, n)) if self.last_window_fps == 0.0 => {
-                let secs = start.elapsed().as_secs_f64();
+                let secs = now.saturating_duration_since(start).as_secs_f64();
                 if secs > 0.0 { n as f64 / secs } else { 0.0 }
             }
             _ => self.last_window_fps,
@@ -144,8 +146,8 @@ impl RunStats {
     }
 
     /// Time since the last processed frame.
-    pub fn last_frame_age(&self) -> Option<Duration> {
-        self.last.map(|l| l.elapsed())
+    pub fn last_frame_age(&self, now: Instant) -> Option<Duration> {
+        self.last.map(|l| now.saturating_duration_since(l))
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -165,9 +167,10 @@ impl RunStats {
         let mut s = String::new();
         let _ = write!(
             s,
-            "stats: frames={} dropped={} fps={:.1} latency_ms_mean={:.1} latency_ms_p95={:.1} \
+            "stats: frames={} batches={} dropped={} fps={:.1} latency_ms_mean={:.1} latency_ms_p95={:.1} \
              preprocess_ms_mean={:.2} inference_ms_mean={:.1} inference_ms_p95={:.1} decode_ms_mean={:.2} elapsed_s={:.1} engine={engine}",
             self.frames,
+            self.batches,
             self.dropped,
             self.fps(),
             self.latency.mean_ms(),
@@ -196,6 +199,23 @@ mod tests {
         assert!((h.quantile_ms(0.95) - 95.05).abs() < 1e-6, "{}", h.quantile_ms(0.95));
         assert_eq!(h.quantile_ms(1.0), 100.0);
         assert_eq!(Histogram::default().quantile_ms(0.5), 0.0);
+    }
+
+    #[test]
+    fn fps_windows_and_frame_age_follow_the_given_time() {
+        use crate::clock::{Clock, SimClock};
+        let clock = SimClock::new();
+        let mut s = RunStats::default();
+        let t = StageTimes::default();
+        // 10 frames per second for 12 s: the first complete 5 s window says 10 fps.
+        for _ in 0..120 {
+            clock.advance(Duration::from_millis(100));
+            s.record(clock.now(), Duration::from_millis(20), &t);
+        }
+        assert!((s.recent_fps(clock.now()) - 10.0).abs() < 0.3, "{}", s.recent_fps(clock.now()));
+        assert!((s.fps() - 10.0).abs() < 0.1, "{}", s.fps());
+        clock.advance(Duration::from_secs(3));
+        assert_eq!(s.last_frame_age(clock.now()), Some(Duration::from_secs(3)));
     }
 
     #[test]

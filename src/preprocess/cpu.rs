@@ -5,11 +5,13 @@
 //! two at a time; normalisation is a 256-entry table per channel, `(v - mean) / std` in single
 //! precision like NumPy. All buffers live in the struct and change only with the source size.
 
-use super::TensorMut;
-use super::frame::{FrameView, PixelFormat};
+use super::Preprocessor;
+use super::frame::{Accepts, FrameData, FrameMemory, FrameView, PixelFormat, Pixels, RowScratch};
 use super::geometry::Geometry;
 use super::resize::{Tap, column_taps, horizontal, row_taps, vertical};
+use super::slot::{InputSlot, Memory, TensorMut};
 use super::spec::{ChannelOrder, InputSpec, Layout, Pad};
+use crate::error::{Error, Result};
 
 /// Per-channel lookup from an 8-bit value to the tensor element.
 struct Lut<T> {
@@ -33,8 +35,8 @@ struct Resampler {
     /// Horizontal sums of the two source rows the current output row blends.
     rows: [Vec<i32>; 2],
     row_src: [usize; 2],
-    /// A converted YUV row.
-    scratch: Vec<u8>,
+    /// A row converted to packed 3-byte pixels (YUV, 4-byte formats).
+    scratch: RowScratch,
 }
 
 fn normalise(v: f32, mean: f32, std: f32) -> f32 {
@@ -85,9 +87,9 @@ impl CpuPreprocessor {
         g
     }
 
-    /// Writes `frame` into `out` (one image in the spec's layout) and returns the geometry
+    /// Writes a host `frame` into `out` (one image in the spec's layout) and returns the geometry
     /// that maps boxes back to the frame.
-    pub fn run(&mut self, frame: &FrameView<'_>, out: TensorMut<'_>) -> Result<Geometry, String> {
+    pub fn fill(&mut self, frame: &FrameView<'_>, out: TensorMut<'_>) -> Result<Geometry, String> {
         frame.check()?;
         let need = self.spec.len();
         if out.len() != need {
@@ -100,8 +102,8 @@ impl CpuPreprocessor {
         }
         let g = self.geometry_for(frame.width, frame.height);
         let order = match frame.format {
-            PixelFormat::Packed(o) => o,
-            PixelFormat::I420(_) => ChannelOrder::Bgr,
+            PixelFormat::Packed(o) | PixelFormat::Packed4(o) => o,
+            PixelFormat::I420(_) | PixelFormat::Nv12(_) => ChannelOrder::Bgr,
         };
         // Tensor channel c reads row channel src_ch[c].
         let src_ch: [usize; 3] = if order == self.spec.channel_order { [0, 1, 2] } else { [2, 1, 0] };
@@ -111,6 +113,73 @@ impl CpuPreprocessor {
             TensorMut::U8(t) => rs.fill(spec, frame, &g, src_ch, &self.lut_u8, t),
         }
         Ok(g)
+    }
+}
+
+impl Preprocessor for CpuPreprocessor {
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn spec(&self) -> &InputSpec {
+        &self.spec
+    }
+
+    /// Every 8-bit format it converts exactly, in system memory: YUV 4:2:0 as decoders emit it
+    /// first (converted here, bit-exact), then packed in the model's channel order.
+    fn accepts(&self) -> Accepts {
+        let formats = match self.spec.channel_order {
+            ChannelOrder::Bgr => [
+                Pixels::I420,
+                Pixels::Nv12,
+                Pixels::Bgr,
+                Pixels::Rgb,
+                Pixels::Bgrx,
+                Pixels::Bgra,
+                Pixels::Rgbx,
+                Pixels::Rgba,
+            ],
+            ChannelOrder::Rgb => [
+                Pixels::I420,
+                Pixels::Nv12,
+                Pixels::Rgb,
+                Pixels::Bgr,
+                Pixels::Rgbx,
+                Pixels::Rgba,
+                Pixels::Bgrx,
+                Pixels::Bgra,
+            ],
+        };
+        Accepts { memory: vec![FrameMemory::System], formats: formats.to_vec() }
+    }
+
+    fn writes(&self, memory: Memory) -> bool {
+        memory == Memory::Host
+    }
+
+    fn run(&mut self, frame: &FrameData<'_>, slot: InputSlot<'_>) -> Result<Geometry> {
+        let view = match frame {
+            FrameData::Host(v) => v,
+            FrameData::Device(d) => {
+                return Err(Error::model(format!(
+                    "the cpu preprocessor cannot read a {:?} frame in {:?} memory; capture must deliver system memory \
+                     (or set model.preprocess = \"cuda\" on a GPU build)",
+                    d.format.pixels(),
+                    d.memory
+                )));
+            }
+        };
+        let out = match slot {
+            InputSlot::Host(t) => t,
+            InputSlot::Device(d) => {
+                return Err(Error::model(format!(
+                    "the engine takes its input in CUDA device {} memory, which the cpu preprocessor cannot write; \
+                     set model.preprocess = \"cuda\"",
+                    d.device
+                )));
+            }
+        };
+        self.fill(view, out).map_err(|e| Error::source(format!("unusable frame: {e}")))
     }
 }
 
@@ -261,7 +330,7 @@ mod tests {
         let mut p =
             CpuPreprocessor::new(spec(5, 4, Layout::Nchw, ChannelOrder::Rgb, Letterbox::TopLeft, Pad::Tensor(0.0)));
         let mut t = vec![0.0f32; 60];
-        p.run(&f, TensorMut::F32(&mut t)).unwrap();
+        p.fill(&f, TensorMut::F32(&mut t)).unwrap();
         // RGB tensor from a BGR frame: channel 0 (R) holds the frame's third byte (7).
         assert!(t[0..20].iter().all(|&v| v == 7.0));
         assert_eq!(t[20 + 3 * 5 + 2], 3.0, "G holds y");
@@ -275,7 +344,7 @@ mod tests {
         let mut p =
             CpuPreprocessor::new(spec(4, 4, Layout::Nhwc, ChannelOrder::Rgb, Letterbox::Stretch, Pad::Tensor(0.0)));
         let mut t = vec![0.0f32; 48];
-        p.run(&f, TensorMut::F32(&mut t)).unwrap();
+        p.fill(&f, TensorMut::F32(&mut t)).unwrap();
         // pixel (1, 2): x = mean(2, 3) = 2.5 -> 3; y = mean(4, 5) = 4.5 -> 5.
         assert_eq!(&t[(2 * 4 + 1) * 3..(2 * 4 + 1) * 3 + 3], &[3.0, 5.0, 7.0]);
     }
@@ -288,7 +357,7 @@ mod tests {
         s.std = [255.0; 3];
         let mut p = CpuPreprocessor::new(s);
         let mut t = vec![-1.0f32; 48];
-        let g = p.run(&f, TensorMut::F32(&mut t)).unwrap();
+        let g = p.fill(&f, TensorMut::F32(&mut t)).unwrap();
         assert_eq!((g.off_y, g.new_h), (1, 2));
         let pad = 114.0 / 255.0;
         assert_eq!(t[0], pad, "top row is padding");
@@ -305,7 +374,7 @@ mod tests {
         s.mean = [103.53, 116.28, 123.675];
         s.std = [57.375, 57.12, 58.395];
         let mut t = vec![0.0f32; 3];
-        CpuPreprocessor::new(s).run(&f, TensorMut::F32(&mut t)).unwrap();
+        CpuPreprocessor::new(s).fill(&f, TensorMut::F32(&mut t)).unwrap();
         assert_eq!(t, vec![(200.0f32 - 103.53) / 57.375, (100.0f32 - 116.28) / 57.12, (50.0f32 - 123.675) / 58.395]);
     }
 
@@ -316,7 +385,7 @@ mod tests {
         let mut s = spec(2, 2, Layout::Nhwc, ChannelOrder::Rgb, Letterbox::Stretch, Pad::Pixel(0.0));
         s.dtype = DType::U8;
         let mut t = vec![0u8; 12];
-        CpuPreprocessor::new(s).run(&f, TensorMut::U8(&mut t)).unwrap();
+        CpuPreprocessor::new(s).fill(&f, TensorMut::U8(&mut t)).unwrap();
         assert_eq!(t, vec![0, 0, 7, 1, 0, 7, 0, 1, 7, 1, 1, 7]);
     }
 
@@ -334,7 +403,7 @@ mod tests {
         };
         let mut t = vec![0.0f32; 12];
         CpuPreprocessor::new(spec(2, 2, Layout::Nchw, ChannelOrder::Rgb, Letterbox::Stretch, Pad::Tensor(0.0)))
-            .run(&f, TensorMut::F32(&mut t))
+            .fill(&f, TensorMut::F32(&mut t))
             .unwrap();
         assert!(t.iter().all(|&v| v == 255.0), "{t:?}");
     }
@@ -346,9 +415,9 @@ mod tests {
             CpuPreprocessor::new(spec(2, 2, Layout::Nhwc, ChannelOrder::Rgb, Letterbox::Stretch, Pad::Tensor(0.0)));
         let f = FrameView::packed(&data, 2, 2, 6, ChannelOrder::Rgb);
         let mut t = vec![0.0f32; 11];
-        assert!(p.run(&f, TensorMut::F32(&mut t)).is_err());
+        assert!(p.fill(&f, TensorMut::F32(&mut t)).is_err());
         let short = FrameView::packed(&data[..10], 2, 2, 6, ChannelOrder::Rgb);
         let mut t = vec![0.0f32; 12];
-        assert!(p.run(&short, TensorMut::F32(&mut t)).is_err());
+        assert!(p.fill(&short, TensorMut::F32(&mut t)).is_err());
     }
 }

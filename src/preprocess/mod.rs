@@ -1,36 +1,39 @@
-//! Preprocess stage: captured frame → model input tensor.
+//! Preprocess stage: captured frame → one image of the model's input tensor.
 //!
-//! `Geometry` is shared by every implementation; `cpu` is the portable one (a CUDA kernel joins it
-//! behind the `cuda` feature on Jetson).
+//! `Preprocessor` is the seam: the CPU implementation (`cpu`) here, a CUDA kernel beside it behind
+//! a feature. It reads a frame in host or device memory (`FrameData`), writes into the slot the
+//! engine lends (`InputSlot`, host or device) and returns the `Geometry` every implementation
+//! shares; host↔device pairings are resolved inside the preprocessor, never by the runtime.
 
 pub mod cpu;
 pub mod frame;
 pub mod geometry;
 pub mod resize;
+pub mod slot;
 pub mod spec;
 pub mod yuv;
 
 pub use cpu::CpuPreprocessor;
-pub use frame::{FrameView, PixelFormat};
+pub use frame::{Accepts, DeviceFrame, FrameData, FrameMemory, FrameView, PixelFormat, Pixels, RowScratch};
 pub use geometry::Geometry;
+pub use slot::{DeviceSlot, InputSlot, Memory, TensorMut};
 pub use spec::{ChannelOrder, DType, InputSpec, Layout, Letterbox, Pad};
 pub use yuv::{Matrix, YuvCoefficients, YuvConversion};
 
-/// The engine's input buffer for one image, in the element type the model takes.
-pub enum TensorMut<'a> {
-    F32(&'a mut [f32]),
-    U8(&'a mut [u8]),
-}
+use crate::error::Result;
 
-impl TensorMut<'_> {
-    pub fn len(&self) -> usize {
-        match self {
-            TensorMut::F32(t) => t.len(),
-            TensorMut::U8(t) => t.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+/// Turns frames into model input, one image at a time.
+pub trait Preprocessor: Send {
+    /// Short name for logs (`cpu`, `cuda`).
+    fn name(&self) -> &'static str;
+    /// The input contract it produces.
+    fn spec(&self) -> &InputSpec;
+    /// The frames it reads, best first; capture asks its sources for these.
+    fn accepts(&self) -> Accepts;
+    /// Whether it can write an engine input that lives in `memory`.
+    fn writes(&self, memory: Memory) -> bool;
+    /// Writes `frame` into `slot` as one image and returns the geometry that maps boxes back to
+    /// the frame. A frame that does not hold what it claims is a source error; a slot or frame in
+    /// memory this preprocessor cannot reach is a model error.
+    fn run(&mut self, frame: &FrameData<'_>, slot: InputSlot<'_>) -> Result<Geometry>;
 }

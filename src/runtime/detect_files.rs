@@ -3,13 +3,13 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use super::{Detector, capture_options};
-use crate::capture::{GstCapture, Pull, SourceSpec};
+use super::assemble;
+use crate::capture::Pull;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::metrics::{RunStats, StageTimes};
+use crate::metrics::RunStats;
 use crate::sink::{Event, Sink};
 
 pub struct DetectArgs {
@@ -18,19 +18,25 @@ pub struct DetectArgs {
     pub every: u64,
 }
 
-pub fn detect_files(cfg: &Config, args: &DetectArgs, sink: &mut dyn Sink, stop: &AtomicBool) -> Result<RunStats> {
-    let mut detector = Detector::load(&cfg.model)?;
-    let opts = capture_options(detector.input_spec(), cfg.pipeline.resize);
+/// Runs the model over every input; returns the stats and the engine's name.
+pub fn detect_files(
+    cfg: &Config,
+    args: &DetectArgs,
+    sink: &mut dyn Sink,
+    stop: &AtomicBool,
+) -> Result<(RunStats, &'static str)> {
+    let mut detector = assemble::detector(&cfg.model)?;
+    let engine = detector.engine_name();
+    let opts = assemble::capture(detector.preprocessor(), cfg.pipeline.resize);
     let mut stats = RunStats::default();
-    let mut times = StageTimes::default();
     for input in &args.inputs {
         let name = input.file_name().map_or_else(|| input.display().to_string(), |n| n.to_string_lossy().into_owned());
-        let mut cap = GstCapture::open(&SourceSpec::File { path: input.clone() }, &opts)?;
-        stats.start();
+        let mut cap = assemble::open_file(input, &opts)?;
+        stats.start(Instant::now());
         let mut decoded = 0u64;
         loop {
             if stop.load(Ordering::SeqCst) {
-                return Ok(stats);
+                return Ok((stats, engine));
             }
             let frame = match cap.pull(Duration::from_secs(1))? {
                 Pull::Frame(f) => f,
@@ -41,20 +47,24 @@ pub fn detect_files(cfg: &Config, args: &DetectArgs, sink: &mut dyn Sink, stop: 
             if frame.index % args.every != 0 {
                 continue;
             }
-            let (dets, labels) = detector.detect(&frame, &mut times)?;
-            let latency = frame.captured.elapsed();
-            sink.emit(&Event {
-                ts: SystemTime::now(),
-                stream: &name,
-                frame: frame.index,
-                pts_ms: frame.pts_ms,
-                width: frame.source_width,
-                height: frame.source_height,
-                latency_ms: latency.as_secs_f64() * 1e3,
-                detections: dets,
-                labels,
+            detector.detect_batch(std::iter::once(&frame), |_, dets, labels, times| {
+                let now = Instant::now();
+                let latency = now.saturating_duration_since(frame.captured);
+                sink.emit(&Event {
+                    ts: SystemTime::now(),
+                    stream: &name,
+                    frame: frame.index,
+                    pts_ms: frame.pts_ms,
+                    width: frame.source_width,
+                    height: frame.source_height,
+                    latency_ms: latency.as_secs_f64() * 1e3,
+                    detections: dets,
+                    labels,
+                })?;
+                stats.record(now, latency, times);
+                stats.batches += 1;
+                Ok(())
             })?;
-            stats.record(latency, &times);
         }
         if decoded == 0 {
             return Err(Error::source(format!(
@@ -64,5 +74,5 @@ pub fn detect_files(cfg: &Config, args: &DetectArgs, sink: &mut dyn Sink, stop: 
         }
     }
     sink.flush()?;
-    Ok(stats)
+    Ok((stats, engine))
 }

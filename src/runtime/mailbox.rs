@@ -4,116 +4,92 @@
 //! Each stream has a slot holding at most one frame. A live stream overwrites its slot (the
 //! overwritten frame is counted as dropped, reason `busy`), so the engine always sees the newest
 //! frame and latency cannot build up; a file processed frame by frame waits for its slot to empty
-//! instead. The consumer serves streams round-robin so a busy engine is shared fairly. Streams
-//! can be added and retired while running (configuration reload).
+//! instead. The consumer takes up to a batch of frames, each from a different stream, round-robin
+//! so a busy engine is shared fairly; with a batch above one it may wait a short fill time for
+//! more streams' frames. Streams can be added and retired while running (configuration reload).
+//!
+//! Time comes from a `Clock`, so the drop and batching logic is tested on simulated time.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::supervise::RetryReason;
 use crate::capture::Frame;
+use crate::clock::SharedClock;
+use crate::status::{DropReason, RetryReason, StreamState, StreamStats, StreamStatus};
 
-/// Where a stream is in its life.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StreamState {
-    /// Opened, no frame yet.
-    Starting,
-    /// Frames are arriving.
-    Up,
-    /// Down, to be reopened (after backoff) because of this.
-    Reconnecting(RetryReason),
-    /// End of stream (files).
-    Ended,
-    /// Stopped by an error, with its message.
-    Failed(String),
-    /// Stopped on request (shutdown, reload).
-    Stopped,
+/// A frame as the mailbox handles it: it restamps the capture time of frames that waited for
+/// their slot (files processed frame by frame), so latency counts from the hand-over.
+pub trait Stamped: Send {
+    fn restamp(&mut self, at: Instant);
 }
 
-impl StreamState {
-    pub fn finished(&self) -> bool {
-        matches!(self, StreamState::Ended | StreamState::Failed(_) | StreamState::Stopped)
+impl Stamped for Frame {
+    fn restamp(&mut self, at: Instant) {
+        self.captured = at;
     }
 }
 
-/// Why frames were dropped before inference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropReason {
-    /// A newer frame replaced it while the engine was busy.
-    Busy,
-    /// Above the stream's `fps_limit`.
-    FpsLimit,
-}
-
-/// Counters and state of one stream, as reported in logs and status.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StreamStats {
-    pub name: String,
-    pub state: StreamState,
-    pub processed: u64,
-    pub dropped_busy: u64,
-    pub dropped_fps_limit: u64,
-    /// Reopen attempts by reason: error, eos, stall.
-    pub retries: [u64; 3],
-    /// Times frames flowed again after an outage.
-    pub reconnects: u64,
-}
-
-impl StreamStats {
-    pub fn retries(&self, reason: RetryReason) -> u64 {
-        self.retries[RetryReason::ALL.iter().position(|r| *r == reason).unwrap_or(0)]
-    }
-}
-
-struct Slot {
+struct Slot<F> {
     stats: StreamStats,
     active: bool,
-    frame: Option<Frame>,
+    frame: Option<F>,
 }
 
-pub struct Mailbox {
-    slots: Mutex<Vec<Slot>>,
+pub struct Mailbox<F = Frame> {
+    slots: Mutex<Vec<Slot<F>>>,
     changed: Condvar,
+    clock: SharedClock,
 }
 
 /// What the consumer gets.
+#[derive(Debug, PartialEq, Eq)]
 pub enum Take {
-    Frame(usize, Frame),
+    /// This many frames were appended to the caller's list.
+    Frames(usize),
     /// Nothing within the timeout.
     Idle,
     /// Every active stream has finished and every slot is empty.
     AllFinished,
 }
 
-impl Default for Mailbox {
+/// How many frames a take may return, and how long it may wait for more than the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchPolicy {
+    pub max: usize,
+    /// After the first frame, wait up to this long for frames of other streams.
+    pub fill: Duration,
+}
+
+impl Default for BatchPolicy {
     fn default() -> Self {
-        Mailbox { slots: Mutex::new(Vec::new()), changed: Condvar::new() }
+        BatchPolicy { max: 1, fill: Duration::ZERO }
     }
 }
 
-impl Mailbox {
-    fn lock(&self) -> MutexGuard<'_, Vec<Slot>> {
+impl<F: Stamped> Mailbox<F> {
+    pub fn new(clock: SharedClock) -> Mailbox<F> {
+        Mailbox { slots: Mutex::new(Vec::new()), changed: Condvar::new(), clock }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Slot<F>>> {
         // A panicking holder cannot leave a slot half-written: recover the data.
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for a change for at most `left` (simulated clocks only advance).
+    fn wait<'a>(&self, slots: MutexGuard<'a, Vec<Slot<F>>>, left: Duration) -> MutexGuard<'a, Vec<Slot<F>>> {
+        let real = self.clock.blocking(left);
+        if real.is_zero() {
+            return slots;
+        }
+        self.changed.wait_timeout(slots, real).map_or_else(|p| p.into_inner().0, |(g, _)| g)
     }
 
     /// Adds a stream; returns its id (never reused).
     pub fn add(&self, name: &str) -> usize {
         let mut slots = self.lock();
-        slots.push(Slot {
-            stats: StreamStats {
-                name: name.to_string(),
-                state: StreamState::Starting,
-                processed: 0,
-                dropped_busy: 0,
-                dropped_fps_limit: 0,
-                retries: [0; 3],
-                reconnects: 0,
-            },
-            active: true,
-            frame: None,
-        });
+        slots.push(Slot { stats: StreamStats::new(name), active: true, frame: None });
         slots.len() - 1
     }
 
@@ -129,21 +105,18 @@ impl Mailbox {
 
     /// Hands over a frame. With `wait`, blocks until the slot is free (false if `stop` was
     /// raised meanwhile); without, replaces an unread frame and counts it as dropped.
-    pub fn put(&self, id: usize, mut frame: Frame, wait: bool, stop: &AtomicBool) -> bool {
+    pub fn put(&self, id: usize, mut frame: F, wait: bool, stop: &AtomicBool) -> bool {
         let mut slots = self.lock();
         if wait {
             while slots[id].frame.is_some() {
                 if stop.load(Ordering::SeqCst) {
                     return false;
                 }
-                slots = self
-                    .changed
-                    .wait_timeout(slots, Duration::from_millis(100))
-                    .map_or_else(|p| p.into_inner().0, |(g, _)| g);
+                slots = self.wait(slots, Duration::from_millis(100));
             }
             // A file processed frame by frame: latency counts from the hand-over, not from the
             // time the frame waited for the engine to catch up with the decoder.
-            frame.captured = Instant::now();
+            frame.restamp(self.clock.now());
         } else if slots[id].frame.is_some() {
             slots[id].stats.dropped_busy += 1;
         }
@@ -174,9 +147,7 @@ impl Mailbox {
     pub fn count_retry(&self, id: usize, reason: RetryReason) {
         let mut slots = self.lock();
         let s = &mut slots[id].stats;
-        if let Some(i) = RetryReason::ALL.iter().position(|r| *r == reason) {
-            s.retries[i] += 1;
-        }
+        s.count_retry(reason);
         s.state = StreamState::Reconnecting(reason);
         slots[id].frame = None;
     }
@@ -195,49 +166,221 @@ impl Mailbox {
         self.lock()[id].stats.processed += 1;
     }
 
-    fn next_frame(slots: &mut [Slot], cursor: &mut usize) -> Option<(usize, Frame)> {
+    /// Moves fresh frames into `out`, round-robin from `*cursor`, until it holds `max`; a stream
+    /// already in `out` keeps its newer frame for the next batch.
+    fn collect(slots: &mut [Slot<F>], cursor: &mut usize, max: usize, out: &mut Vec<(usize, F)>) -> usize {
         let n = slots.len();
+        let before = out.len();
         for k in 0..n {
+            if out.len() >= max {
+                break;
+            }
             let i = (*cursor + k) % n;
             if slots[i].active
+                && slots[i].frame.is_some()
+                && !out.iter().any(|(j, _)| *j == i)
                 && let Some(f) = slots[i].frame.take()
             {
-                *cursor = (i + 1) % n;
-                return Some((i, f));
+                out.push((i, f));
             }
         }
-        None
+        if let Some((last, _)) = out.last()
+            && out.len() > before
+        {
+            *cursor = (last + 1) % n;
+        }
+        out.len() - before
     }
 
-    /// Next frame, round-robin from `*cursor`, waiting up to `timeout`.
-    pub fn take(&self, cursor: &mut usize, timeout: Duration) -> Take {
-        let deadline = Instant::now() + timeout;
+    /// Up to `batch.max` frames from different streams into `out` (cleared first), waiting up to
+    /// `timeout` for the first and then up to `batch.fill` for more. Files waiting for their slot
+    /// are released as their frames are taken.
+    pub fn take(&self, cursor: &mut usize, batch: BatchPolicy, timeout: Duration, out: &mut Vec<(usize, F)>) -> Take {
+        out.clear();
+        let max = batch.max.max(1);
+        let deadline = self.clock.now() + timeout;
         let mut slots = self.lock();
         loop {
-            if let Some((i, f)) = Self::next_frame(&mut slots, cursor) {
+            if Self::collect(&mut slots, cursor, max, out) > 0 {
                 self.changed.notify_all();
-                return Take::Frame(i, f);
+                break;
             }
             if slots.iter().filter(|s| s.active).all(|s| s.stats.state.finished()) {
                 return Take::AllFinished;
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.saturating_duration_since(self.clock.now());
             if left.is_zero() {
                 return Take::Idle;
             }
-            slots = self.changed.wait_timeout(slots, left).map_or_else(|p| p.into_inner().0, |(g, _)| g);
+            slots = self.wait(slots, left);
         }
+        // Fill the batch: wait for streams that are running and have not given a frame yet.
+        let fill_until = self.clock.now() + batch.fill;
+        while out.len() < max {
+            let waiting = slots
+                .iter()
+                .enumerate()
+                .filter(|(i, s)| s.active && !s.stats.state.finished() && !out.iter().any(|(j, _)| j == i))
+                .count();
+            if waiting == 0 {
+                break;
+            }
+            let left = fill_until.saturating_duration_since(self.clock.now());
+            if left.is_zero() {
+                break;
+            }
+            slots = self.wait(slots, left);
+            if Self::collect(&mut slots, cursor, max, out) > 0 {
+                self.changed.notify_all();
+            }
+        }
+        Take::Frames(out.len())
     }
 
     /// A pending frame, without waiting (draining at shutdown).
-    pub fn take_pending(&self, cursor: &mut usize) -> Option<(usize, Frame)> {
-        let r = Self::next_frame(&mut self.lock(), cursor);
+    pub fn take_pending(&self, cursor: &mut usize, out: &mut Vec<(usize, F)>) -> bool {
+        out.clear();
+        let n = Self::collect(&mut self.lock(), cursor, 1, out);
         self.changed.notify_all();
-        r
+        n > 0
+    }
+
+    /// Frames waiting in slots (not yet taken).
+    pub fn pending(&self) -> usize {
+        self.lock().iter().filter(|s| s.active && s.frame.is_some()).count()
     }
 
     /// Stats of the active streams.
     pub fn stats(&self) -> Vec<StreamStats> {
         self.lock().iter().filter(|s| s.active).map(|s| s.stats.clone()).collect()
+    }
+}
+
+impl<F: Stamped> StreamStatus for Mailbox<F> {
+    fn streams(&self) -> Vec<StreamStats> {
+        self.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, SimClock};
+
+    struct TestFrame {
+        captured: Instant,
+    }
+
+    impl Stamped for TestFrame {
+        fn restamp(&mut self, at: Instant) {
+            self.captured = at;
+        }
+    }
+
+    fn mailbox(streams: usize) -> (SimClock, Mailbox<TestFrame>) {
+        let clock = SimClock::new();
+        let mb = Mailbox::new(clock.shared());
+        for i in 0..streams {
+            mb.add(&format!("cam{i}"));
+        }
+        (clock, mb)
+    }
+
+    fn put(mb: &Mailbox<TestFrame>, clock: &SimClock, id: usize) {
+        assert!(mb.put(id, TestFrame { captured: clock.now() }, false, &AtomicBool::new(false)));
+    }
+
+    const ONE: BatchPolicy = BatchPolicy { max: 1, fill: Duration::ZERO };
+
+    #[test]
+    fn a_slow_engine_gets_the_newest_frame_and_every_other_frame_is_counted_as_dropped() {
+        // A 30 FPS camera and an engine that takes 150 ms per frame, for 60 s of simulated time.
+        let (clock, mb) = mailbox(1);
+        let (period, engine) = (Duration::from_secs(1) / 30, Duration::from_millis(150));
+        let (mut produced, mut next_frame, mut busy_until) = (0u64, Duration::ZERO, Duration::ZERO);
+        let (mut cursor, mut out, mut latencies) = (0, Vec::new(), Vec::new());
+        while clock.elapsed() < Duration::from_secs(60) {
+            if next_frame <= busy_until {
+                clock.advance(next_frame - clock.elapsed());
+                put(&mb, &clock, 0);
+                produced += 1;
+                next_frame += period;
+            } else {
+                clock.advance(busy_until - clock.elapsed());
+                if mb.take(&mut cursor, ONE, Duration::ZERO, &mut out) == Take::Frames(1) {
+                    // Capture to event: the wait in the slot, then the engine's own time.
+                    latencies.push(clock.now() - out[0].1.captured + engine);
+                    mb.count_processed(0);
+                    busy_until = clock.elapsed() + engine;
+                } else {
+                    busy_until = next_frame;
+                }
+            }
+        }
+        let s = &mb.stats()[0];
+        assert_eq!(s.processed + s.dropped_busy + mb.pending() as u64, produced, "every frame is processed or counted");
+        assert_eq!(s.processed, latencies.len() as u64);
+        // One frame per engine cycle (150 ms, rounded up to the next frame): 60 s / 166.7 ms.
+        assert!((355..=401).contains(&s.processed), "{} processed", s.processed);
+        assert!(s.dropped_busy > 1300, "{} dropped", s.dropped_busy);
+        // Latency never creeps: at most one camera period in the slot plus the engine's time.
+        let worst = latencies.iter().max().copied().unwrap_or_default();
+        assert!(worst <= period + engine, "worst latency {worst:?}");
+        let third = latencies.len() / 3;
+        let mean = |l: &[Duration]| l.iter().sum::<Duration>() / l.len() as u32;
+        let (first, last) = (mean(&latencies[..third]), mean(&latencies[latencies.len() - third..]));
+        assert!(last <= first + Duration::from_millis(5), "mean latency first third {first:?}, last third {last:?}");
+    }
+
+    #[test]
+    fn a_batch_takes_one_frame_per_stream_and_waits_at_most_the_fill_time() {
+        let (clock, mb) = mailbox(3);
+        let (mut cursor, mut out) = (0, Vec::new());
+        let batch = BatchPolicy { max: 4, fill: Duration::from_millis(10) };
+        put(&mb, &clock, 0);
+        put(&mb, &clock, 2);
+        let t0 = clock.elapsed();
+        assert_eq!(mb.take(&mut cursor, batch, Duration::from_millis(100), &mut out), Take::Frames(2));
+        assert_eq!(out.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 2]);
+        assert_eq!(clock.elapsed() - t0, Duration::from_millis(10), "waited the fill time for cam1");
+        // A full batch does not wait; round-robin goes on from where it stopped.
+        for id in 0..3 {
+            put(&mb, &clock, id);
+        }
+        let two = BatchPolicy { max: 2, ..batch };
+        let t0 = clock.elapsed();
+        assert_eq!(mb.take(&mut cursor, two, Duration::from_millis(100), &mut out), Take::Frames(2));
+        assert_eq!(out.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(clock.elapsed(), t0, "no wait for a full batch");
+        assert_eq!(mb.take(&mut cursor, ONE, Duration::ZERO, &mut out), Take::Frames(1));
+        assert_eq!(out[0].0, 2);
+        // Streams that have finished are not waited for.
+        mb.set_state(1, StreamState::Ended);
+        mb.set_state(2, StreamState::Ended);
+        put(&mb, &clock, 0);
+        let t0 = clock.elapsed();
+        assert_eq!(mb.take(&mut cursor, batch, Duration::from_millis(100), &mut out), Take::Frames(1));
+        assert_eq!(clock.elapsed(), t0);
+    }
+
+    #[test]
+    fn idle_then_all_finished() {
+        let (clock, mb) = mailbox(2);
+        let (mut cursor, mut out) = (0, Vec::new());
+        let t0 = clock.elapsed();
+        assert_eq!(mb.take(&mut cursor, ONE, Duration::from_millis(100), &mut out), Take::Idle);
+        assert_eq!(clock.elapsed() - t0, Duration::from_millis(100), "waited the whole timeout");
+        put(&mb, &clock, 1);
+        mb.set_state(0, StreamState::Ended);
+        mb.set_state(1, StreamState::Ended);
+        assert_eq!(mb.take(&mut cursor, ONE, Duration::ZERO, &mut out), Take::Frames(1), "a last frame first");
+        assert_eq!(mb.take(&mut cursor, ONE, Duration::ZERO, &mut out), Take::AllFinished);
+        let id = mb.add("late");
+        mb.retire(id);
+        assert_eq!(
+            mb.take(&mut cursor, ONE, Duration::ZERO, &mut out),
+            Take::AllFinished,
+            "retired streams do not count"
+        );
     }
 }

@@ -1,68 +1,41 @@
-//! `edgesight run`: every enabled stream captured on its own thread, newest frame handed to one
-//! inference loop, events to the configured sink; SIGHUP reloads the configuration, SIGTERM and
-//! SIGINT drain and stop; systemd is told about readiness, progress and shutdown.
+//! `edgesight run`: every enabled stream captured on its own thread, the newest frames handed to
+//! one inference loop (a batch at a time), events to the configured sink; SIGHUP reloads the
+//! configuration, SIGTERM and SIGINT drain and stop; systemd is told about readiness, progress
+//! and shutdown.
 //!
 //! Start-up order is model, outputs, sources: a configuration that cannot run fails before any
-//! event is written, with the exit code of the part that failed. A reload is prepared completely
-//! (new model, outputs and streams opened) before anything running is touched, so an invalid or
-//! unusable new configuration leaves the running one as it was.
+//! event is written, with the exit code of the part that failed. A reload follows a plan worked
+//! out from the two configurations (`plan.rs`) and is prepared completely (new model, outputs and
+//! streams opened) before anything running is touched, so an invalid or unusable new
+//! configuration leaves the running one as it was. All timing decisions read the `Clock`.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::mailbox::{Mailbox, StreamState, StreamStats, Take};
+use super::assemble;
+use super::detector::Detector;
+use super::mailbox::{BatchPolicy, Mailbox, Take};
 use super::notify::{Heartbeat, Notifier};
+use super::plan::{self, ModelChange};
 use super::signals::Signals;
-use super::streams::{self, Runner};
-use super::{Detector, capture_options};
+use super::streams::Runner;
 use crate::capture::{CaptureOptions, Frame, GstCapture};
-use crate::config::{self, Config, EventTarget, StreamConfig};
-use crate::error::{Error, Result};
+use crate::clock::{RealClock, SharedClock};
+use crate::config::{self, Config, StreamConfig};
+use crate::error::{Error, ExitKind, Result};
+use crate::metrics::RunStats;
 use crate::metrics::http::{MetricsServer, Sources};
-use crate::metrics::{RunStats, StageTimes};
-use crate::sink::{Event, JsonlSink, Sink};
+use crate::sink::{Event, Sink};
+use crate::status::{StreamState, StreamStats};
 
 /// Summary of a finished run.
 pub struct RunReport {
     pub stats: RunStats,
     pub engine: &'static str,
     pub streams: Vec<StreamStats>,
-}
-
-pub fn open_sink(cfg: &Config) -> Result<Box<dyn Sink>> {
-    Ok(match &cfg.output.jsonl {
-        EventTarget::Stdout => Box::new(JsonlSink::stdout()),
-        EventTarget::File(p) => Box::new(JsonlSink::file(p)?),
-    })
-}
-
-/// Hooks for tests that need a slow or wedged engine (documented in the ops runbook):
-/// `EDGESIGHT_TEST_INFERENCE_DELAY_MS` adds a delay to every inference,
-/// `EDGESIGHT_TEST_STALL_AFTER_FRAMES` wedges the inference loop after that many frames.
-#[derive(Debug, Default, Clone, Copy)]
-struct TestHooks {
-    delay: Option<Duration>,
-    stall_after: Option<u64>,
-}
-
-impl TestHooks {
-    fn from_env() -> TestHooks {
-        let num = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
-        let hooks = TestHooks {
-            delay: num("EDGESIGHT_TEST_INFERENCE_DELAY_MS").map(Duration::from_millis),
-            stall_after: num("EDGESIGHT_TEST_STALL_AFTER_FRAMES"),
-        };
-        if hooks.delay.is_some() || hooks.stall_after.is_some() {
-            log::warn!("test hooks active: {hooks:?}");
-        }
-        hooks
-    }
-}
-
-fn enabled(cfg: &Config) -> Vec<StreamConfig> {
-    cfg.streams.iter().filter(|s| s.enabled).cloned().collect()
 }
 
 fn no_streams(cfg: &Config) -> Error {
@@ -72,17 +45,51 @@ fn no_streams(cfg: &Config) -> Error {
     ))
 }
 
-/// Opens every stream or none: on the first failure the ones already opened are dropped.
-fn open_all(list: &[StreamConfig], base: &CaptureOptions) -> Result<Vec<(StreamConfig, GstCapture)>> {
-    list.iter().map(|s| Ok((s.clone(), streams::open(s, base)?))).collect()
+/// The global `fps_limit`: the engine takes at most `fps` frames per second, all streams
+/// together; the mailboxes keep only the newest frames meanwhile.
+#[derive(Debug, Clone, Copy)]
+pub struct Pacer {
+    next_at: Option<Instant>,
+}
+
+impl Pacer {
+    pub fn new() -> Pacer {
+        Pacer { next_at: None }
+    }
+
+    /// How long to wait before the next take, if at all.
+    pub fn wait(&self, now: Instant) -> Option<Duration> {
+        self.next_at.filter(|&t| t > now).map(|t| t - now)
+    }
+
+    /// `frames` were taken at `now`: the next take is due `frames` periods after the previous
+    /// due time, but never more than one period in the past (an idle spell earns no burst).
+    pub fn taken(&mut self, now: Instant, fps: Option<f64>, frames: usize) {
+        let Some(fps) = fps else {
+            self.next_at = None;
+            return;
+        };
+        let period = Duration::from_secs_f64(1.0 / fps);
+        let floor = now.checked_sub(period).unwrap_or(now);
+        let due = self.next_at.unwrap_or(now).max(floor);
+        self.next_at = Some(due + period * frames as u32);
+    }
+}
+
+impl Default for Pacer {
+    fn default() -> Self {
+        Pacer::new()
+    }
 }
 
 struct Runtime {
     cfg: Config,
     config_path: Option<PathBuf>,
+    clock: SharedClock,
     detector: Detector,
     sink: Box<dyn Sink>,
     base: CaptureOptions,
+    batch: BatchPolicy,
     mailbox: Arc<Mailbox>,
     runners: Vec<Runner>,
     retired: Vec<Runner>,
@@ -91,8 +98,10 @@ struct Runtime {
     notifier: Notifier,
     stats: Arc<Mutex<RunStats>>,
     metrics: Option<MetricsServer>,
-    times: StageTimes,
-    hooks: TestHooks,
+    /// Frames taken from the mailbox (reused list).
+    frames: Vec<(usize, Frame)>,
+    /// Frames taken from the mailbox whose events are not written yet (shutdown accounting).
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Runtime {
@@ -103,8 +112,9 @@ impl Runtime {
     fn metrics_sources(&self, cfg: &Config) -> Sources {
         Sources {
             device: cfg.device.name.clone(),
+            clock: Arc::clone(&self.clock),
             stats: Arc::clone(&self.stats),
-            mailbox: Arc::clone(&self.mailbox),
+            streams: Arc::clone(&self.mailbox) as _,
             heartbeat: self.notifier.heartbeat().clone(),
             max_frame_age: cfg.metrics.max_frame_age,
         }
@@ -114,7 +124,14 @@ impl Runtime {
         for (sc, cap) in opened {
             let id = self.mailbox.add(&sc.name);
             self.names.push(sc.name.clone());
-            self.runners.push(Runner::spawn(id, sc, cap, self.base.clone(), Arc::clone(&self.mailbox))?);
+            self.runners.push(Runner::spawn(
+                id,
+                sc,
+                cap,
+                self.base.clone(),
+                Arc::clone(&self.mailbox),
+                Arc::clone(&self.clock),
+            )?);
         }
         Ok(())
     }
@@ -122,39 +139,45 @@ impl Runtime {
     fn status_line(&self) -> String {
         let stats = self.mailbox.stats();
         let up = stats.iter().filter(|s| s.state == StreamState::Up).count();
-        let dropped: u64 = stats.iter().map(|s| s.dropped_busy + s.dropped_fps_limit).sum();
+        let dropped: u64 = stats.iter().map(StreamStats::dropped).sum();
         let run = self.stats();
         let reconnects: u64 = stats.iter().map(|s| s.reconnects).sum();
         format!(
             "{up}/{} streams up, {:.1} fps, {} frames, {dropped} dropped, {reconnects} reconnects",
             stats.len(),
-            run.recent_fps(),
+            run.recent_fps(self.clock.now()),
             run.frames
         )
     }
 
-    /// Runs one frame through the detector and writes its event.
-    fn process(&mut self, id: usize, frame: Frame) -> Result<()> {
-        if let Some(d) = self.hooks.delay {
-            thread::sleep(d);
-        }
-        let (dets, labels) = self.detector.detect(&frame, &mut self.times)?;
-        let latency = frame.captured.elapsed();
-        self.sink.emit(&Event {
-            ts: SystemTime::now(),
-            stream: &self.names[id],
-            frame: frame.index,
-            pts_ms: frame.pts_ms,
-            width: frame.source_width,
-            height: frame.source_height,
-            latency_ms: latency.as_secs_f64() * 1e3,
-            detections: dets,
-            labels,
-        })?;
-        let times = self.times;
-        self.stats().record(latency, &times);
-        self.mailbox.count_processed(id);
-        Ok(())
+    /// Runs the frames in `self.frames` through the detector as one batch and writes an event
+    /// per frame.
+    fn process(&mut self) -> Result<()> {
+        let Runtime { detector, sink, stats, mailbox, names, clock, frames, in_flight, .. } = self;
+        in_flight.store(frames.len(), Ordering::SeqCst);
+        stats.lock().unwrap_or_else(|p| p.into_inner()).batches += 1;
+        let result = detector.detect_batch(frames.iter().map(|(_, f)| f), |i, dets, labels, times| {
+            let (id, frame) = &frames[i];
+            let now = clock.now();
+            let latency = now.saturating_duration_since(frame.captured);
+            sink.emit(&Event {
+                ts: SystemTime::now(),
+                stream: &names[*id],
+                frame: frame.index,
+                pts_ms: frame.pts_ms,
+                width: frame.source_width,
+                height: frame.source_height,
+                latency_ms: latency.as_secs_f64() * 1e3,
+                detections: dets,
+                labels,
+            })?;
+            stats.lock().unwrap_or_else(|p| p.into_inner()).record(now, latency, times);
+            mailbox.count_processed(*id);
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        });
+        frames.clear();
+        result
     }
 
     /// Re-reads the configuration and applies it; on any problem the running one stays.
@@ -167,19 +190,22 @@ impl Runtime {
     }
 
     fn apply(&mut self, new: Config) -> Result<String> {
-        let wanted = enabled(&new);
+        let wanted = assemble::enabled(&new);
         if wanted.is_empty() {
             return Err(no_streams(&new));
         }
         // Prepare: everything that can fail happens before anything running changes.
-        let new_detector =
-            if new.model.same_network(&self.cfg.model) { None } else { Some(Detector::load(&new.model)?) };
-        let new_post = match &new_detector {
-            None if new.model != self.cfg.model => Some(self.detector.postprocess_for(&new.model)?),
+        let change = ModelChange::between(&self.cfg.model, &new.model);
+        let new_detector = if change == ModelChange::Reload { Some(assemble::detector(&new.model)?) } else { None };
+        let new_post = match change {
+            ModelChange::InPlace => Some(assemble::postprocess(&new.model, self.detector.labels())?),
             _ => None,
         };
-        let new_sink = if new.output != self.cfg.output { Some(open_sink(&new)?) } else { None };
-        let new_metrics = if new.metrics != self.cfg.metrics {
+        let new_base =
+            assemble::capture(new_detector.as_ref().unwrap_or(&self.detector).preprocessor(), new.pipeline.resize);
+        let plan = plan::plan(&self.cfg, &new, &self.base, &new_base);
+        let new_sink = if plan.output { Some(assemble::sink(&new.output.jsonl)?) } else { None };
+        let new_metrics = if plan.metrics {
             // Free the old address first when it is the one being reused.
             if new.metrics.listen == self.cfg.metrics.listen {
                 self.metrics = None;
@@ -191,29 +217,23 @@ impl Runtime {
         } else {
             None
         };
-        let spec = new_detector.as_ref().unwrap_or(&self.detector).input_spec();
-        let new_base = capture_options(spec, new.pipeline.resize);
-        let restart_all = new_base != self.base;
-        let keep = |r: &Runner| !restart_all && wanted.contains(&r.config);
-        let to_open: Vec<StreamConfig> =
-            wanted.iter().filter(|w| restart_all || !self.runners.iter().any(|r| r.config == **w)).cloned().collect();
-        let opened = open_all(&to_open, &new_base)?;
+        let to_open: Vec<StreamConfig> = wanted.into_iter().filter(|s| plan.streams.start.contains(&s.name)).collect();
+        let opened = assemble::open_streams(&to_open, &new_base)?;
+        for key in &plan.restart_required {
+            log::warn!("{key} changed: it takes effect after a restart (systemctl restart edgesight)");
+        }
         // Commit.
-        let (mut stopped, mut kept) = (0, 0);
         let mut running = Vec::new();
         for r in std::mem::take(&mut self.runners) {
-            if keep(&r) {
-                kept += 1;
+            if plan.streams.keep.contains(&r.config.name) {
                 running.push(r);
             } else {
                 r.stop();
                 self.mailbox.retire(r.id);
-                stopped += 1;
                 self.retired.push(r);
             }
         }
         self.runners = running;
-        let started = opened.len();
         if let Some(d) = new_detector {
             self.detector = d;
         }
@@ -227,12 +247,14 @@ impl Runtime {
         if let Some(m) = new_metrics {
             self.metrics = m;
         }
+        if let Some(level) = plan.log_level {
+            crate::logging::set_level(level);
+        }
         self.base = new_base;
-        crate::logging::set_level(new.device.log_level);
-        let model_note = if new.model == self.cfg.model { "model unchanged" } else { "model settings applied" };
+        self.batch = assemble::batch_policy(&new.model);
         self.cfg = new;
         self.start_streams(opened)?;
-        Ok(format!("{kept} stream(s) kept, {stopped} stopped, {started} started; {model_note}"))
+        Ok(plan.summary())
     }
 
     /// Joins capture threads that were asked to stop.
@@ -246,31 +268,34 @@ impl Runtime {
 
 /// Runs `cfg` until its streams end or a stop signal; `config_path` is re-read on SIGHUP.
 pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Result<RunReport> {
-    let wanted = enabled(&cfg);
+    let clock = RealClock::shared();
+    let wanted = assemble::enabled(&cfg);
     if wanted.is_empty() {
         return Err(no_streams(&cfg));
     }
-    let detector = Detector::load(&cfg.model)?;
-    let sink = open_sink(&cfg)?;
-    let base = capture_options(detector.input_spec(), cfg.pipeline.resize);
-    let opened = open_all(&wanted, &base)?;
-    let heartbeat = Heartbeat::default();
+    let detector = assemble::detector(&cfg.model)?;
+    let sink = assemble::sink(&cfg.output.jsonl)?;
+    let base = assemble::capture(detector.preprocessor(), cfg.pipeline.resize);
+    let opened = assemble::open_streams(&wanted, &base)?;
+    let heartbeat = Heartbeat::new(Arc::clone(&clock));
     heartbeat.beat();
     let mut rt = Runtime {
+        batch: assemble::batch_policy(&cfg.model),
+        frames: Vec::with_capacity(cfg.model.batch),
         detector,
         sink,
         base,
-        mailbox: Arc::new(Mailbox::default()),
+        mailbox: Arc::new(Mailbox::new(Arc::clone(&clock))),
         runners: Vec::new(),
         retired: Vec::new(),
         names: Vec::new(),
-        notifier: Notifier::start(heartbeat),
+        notifier: Notifier::start(heartbeat, Arc::clone(&clock)),
         stats: Arc::new(Mutex::new(RunStats::default())),
         metrics: None,
-        times: StageTimes::default(),
-        hooks: TestHooks::from_env(),
+        in_flight: Arc::new(AtomicUsize::new(0)),
         config_path,
         cfg,
+        clock,
     };
     if let Some(listen) = rt.cfg.metrics.listen.clone() {
         rt.metrics = Some(MetricsServer::start(&listen, rt.metrics_sources(&rt.cfg))?);
@@ -278,10 +303,11 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
     rt.start_streams(opened)?;
     log::info!("running {} stream(s) with engine {}", rt.runners.len(), rt.detector.engine_name());
     rt.notifier.ready();
-    rt.stats().start();
+    let now = rt.clock.now();
+    rt.stats().start(now);
     let mut cursor = 0;
-    let mut next_at = Instant::now();
-    let mut last_status = Instant::now();
+    let mut pacer = Pacer::new();
+    let mut last_status: Option<Instant> = None;
     let mut failure = None;
     loop {
         rt.notifier.heartbeat().beat();
@@ -301,36 +327,25 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
             rt.reap();
             rt.notifier.ready();
         }
-        if last_status.elapsed() >= Duration::from_secs(1) {
+        let now = rt.clock.now();
+        if last_status.is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1)) {
             rt.notifier.set_status(rt.status_line());
-            last_status = Instant::now();
+            last_status = Some(now);
         }
-        if let Some(n) = rt.hooks.stall_after
-            && rt.stats().frames >= n
-        {
-            // Wedged on purpose: no heartbeat until a stop signal.
-            while !signals.terminating() {
-                thread::sleep(Duration::from_millis(50));
-            }
-            break;
-        }
-        // Global fps_limit: the engine takes at most one frame per period, the mailboxes keep
-        // only the newest meanwhile.
-        let now = Instant::now();
-        if now < next_at {
-            thread::sleep((next_at - now).min(Duration::from_millis(100)));
+        if let Some(left) = pacer.wait(now) {
+            rt.clock.sleep(left.min(Duration::from_millis(100)), signals.terminate_flag());
             continue;
         }
-        match rt.mailbox.take(&mut cursor, Duration::from_millis(100)) {
-            Take::Frame(id, frame) => {
-                if let Err(e) = rt.process(id, frame) {
+        let mut frames = std::mem::take(&mut rt.frames);
+        let taken = rt.mailbox.take(&mut cursor, rt.batch, Duration::from_millis(100), &mut frames);
+        rt.frames = frames;
+        match taken {
+            Take::Frames(n) => {
+                if let Err(e) = rt.process() {
                     failure = Some(e);
                     break;
                 }
-                if let Some(fps) = rt.cfg.pipeline.fps_limit {
-                    let period = Duration::from_secs_f64(1.0 / fps);
-                    next_at = (next_at + period).max(Instant::now() - period);
-                }
+                pacer.taken(rt.clock.now(), rt.cfg.pipeline.fps_limit, n);
             }
             Take::Idle => {}
             Take::AllFinished => break,
@@ -339,19 +354,36 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
     shutdown(&mut rt, &signals, &mut cursor, failure)
 }
 
+/// Exits the process once the drain has had `timeout`: logs how many frames handed over for
+/// processing were not processed, and exits with `ExitKind::ShutdownTimeout`.
+fn arm_shutdown_timer(rt: &Runtime, timeout: Duration) {
+    let (mailbox, in_flight, stats) = (Arc::clone(&rt.mailbox), Arc::clone(&rt.in_flight), Arc::clone(&rt.stats));
+    let engine = rt.detector.engine_name();
+    let _ = thread::Builder::new().name("shutdown-timer".into()).spawn(move || {
+        thread::sleep(timeout + Duration::from_millis(500));
+        let lost = mailbox.pending() + in_flight.load(Ordering::SeqCst);
+        if let Ok(s) = stats.try_lock() {
+            eprintln!("{}", s.line(engine));
+        }
+        log::error!(
+            "shutdown took longer than {:.1} s (pipeline.shutdown_timeout_s): {lost} frame(s) handed over for \
+             processing were not processed; exiting with status {}",
+            timeout.as_secs_f64(),
+            ExitKind::ShutdownTimeout.code()
+        );
+        std::process::exit(ExitKind::ShutdownTimeout.code().into());
+    });
+}
+
 /// Stops the sources, processes the frames already handed over, flushes the sink. Bounded by
-/// `pipeline.shutdown_timeout_s`: past it the process exits with what was written.
+/// `pipeline.shutdown_timeout_s`: past it the process exits (see `arm_shutdown_timer`).
 fn shutdown(rt: &mut Runtime, signals: &Signals, cursor: &mut usize, failure: Option<Error>) -> Result<RunReport> {
     rt.notifier.stopping();
     let timeout = rt.cfg.pipeline.shutdown_timeout;
     let deadline = Instant::now() + timeout;
     if signals.terminating() {
         log::info!("stopping: draining frames in flight (at most {:.1} s)", timeout.as_secs_f64());
-        let _ = thread::Builder::new().name("shutdown-timer".into()).spawn(move || {
-            thread::sleep(timeout + Duration::from_millis(500));
-            log::error!("shutdown took longer than {:.1} s; exiting now", timeout.as_secs_f64());
-            std::process::exit(0);
-        });
+        arm_shutdown_timer(rt, timeout);
     }
     for r in &rt.runners {
         r.stop();
@@ -361,11 +393,14 @@ fn shutdown(rt: &mut Runtime, signals: &Signals, cursor: &mut usize, failure: Op
     }
     let mut failure = failure;
     if failure.is_none() {
-        while let Some((id, frame)) = rt.mailbox.take_pending(cursor) {
-            if let Err(e) = rt.process(id, frame) {
+        let mut frames = std::mem::take(&mut rt.frames);
+        while rt.mailbox.take_pending(cursor, &mut frames) {
+            rt.frames = std::mem::take(&mut frames);
+            if let Err(e) = rt.process() {
                 failure = Some(e);
                 break;
             }
+            frames = std::mem::take(&mut rt.frames);
         }
     }
     let flushed = rt.sink.flush();
@@ -385,4 +420,51 @@ fn shutdown(rt: &mut Runtime, signals: &Signals, cursor: &mut usize, failure: Op
         return Err(Error::source(format!("stream \"{name}\": {e}")));
     }
     Ok(RunReport { stats, engine, streams })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, SimClock};
+
+    /// Takes over `seconds` of simulated time with frames always waiting, `frames` per take.
+    fn takes(fps: Option<f64>, seconds: u64, frames: usize) -> usize {
+        let clock = SimClock::new();
+        let mut pacer = Pacer::new();
+        let mut n = 0;
+        while clock.elapsed() < Duration::from_secs(seconds) {
+            match pacer.wait(clock.now()) {
+                Some(left) => clock.advance(left.min(Duration::from_millis(100))),
+                None => {
+                    n += frames;
+                    // The engine takes 5 ms per frame.
+                    clock.advance(Duration::from_millis(5) * frames as u32);
+                    pacer.taken(clock.now(), fps, frames);
+                }
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn the_global_fps_limit_caps_frames_through_the_engine() {
+        assert_eq!(takes(Some(10.0), 10, 1), 100);
+        assert_eq!(takes(Some(2.5), 10, 1), 25);
+        assert_eq!(takes(Some(10.0), 10, 4), 100, "a batch of 4 uses 4 periods");
+        assert_eq!(takes(None, 1, 1), 200, "no limit: as fast as the engine");
+    }
+
+    #[test]
+    fn an_idle_spell_earns_no_burst() {
+        let clock = SimClock::new();
+        let mut pacer = Pacer::new();
+        pacer.taken(clock.now(), Some(10.0), 1);
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(pacer.wait(clock.now()), None);
+        pacer.taken(clock.now(), Some(10.0), 1);
+        // At most one period of catch-up: the next frame is due now, the one after a period later.
+        assert_eq!(pacer.wait(clock.now()), None);
+        pacer.taken(clock.now(), Some(10.0), 1);
+        assert_eq!(pacer.wait(clock.now()), Some(Duration::from_millis(100)));
+    }
 }

@@ -6,12 +6,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::mailbox::{DropReason, Mailbox, StreamState};
-use super::supervise::{End, Events, FrameSource, Policy, Pulled, RealClock, RetryReason, supervise};
-use crate::capture::gst::LaunchOptions;
+use super::assemble;
+use super::mailbox::Mailbox;
+use super::supervise::{End, Events, FrameSource, Pulled, supervise};
 use crate::capture::{CaptureOptions, Frame, GstCapture, Pull, SourceSpec};
+use crate::clock::SharedClock;
 use crate::config::StreamConfig;
 use crate::error::{Error, Result};
+use crate::status::{DropReason, RetryReason, StreamState};
 
 /// Admits frames at most `fps` per second of stream time (timestamps, or arrival time for
 /// sources without them), spreading them evenly: a 25 FPS source limited to 10 keeps 10.
@@ -50,39 +52,6 @@ impl FpsLimiter {
     }
 }
 
-/// Capture options for one stream.
-pub fn options(base: &CaptureOptions, s: &StreamConfig) -> CaptureOptions {
-    let live = !matches!(s.source, SourceSpec::File { .. });
-    CaptureOptions {
-        launch: LaunchOptions {
-            transport: s.transport,
-            latency_ms: s.latency_ms,
-            fps_limit: s.fps_limit,
-            ..base.launch.clone()
-        },
-        sync: !live && s.realtime,
-        leaky: live || s.realtime,
-        ..base.clone()
-    }
-}
-
-/// Opens a stream's pipeline (the start-up or reload step that can fail).
-pub fn open(s: &StreamConfig, base: &CaptureOptions) -> Result<GstCapture> {
-    GstCapture::open(&s.source, &options(base, s)).map_err(|e| Error::source(format!("stream \"{}\": {e}", s.name)))
-}
-
-/// The supervision settings of a stream.
-pub fn policy(s: &StreamConfig) -> Policy {
-    Policy {
-        stall_timeout: s.stall_timeout,
-        backoff_initial: s.backoff_initial,
-        backoff_max: s.backoff_max,
-        max_retries: s.max_retries,
-        eos_ends: matches!(s.source, SourceSpec::File { .. }),
-        looped: s.looped,
-    }
-}
-
 impl FrameSource for GstCapture {
     type Frame = Frame;
     fn pull(&mut self, timeout: Duration) -> Result<Pulled<Frame>> {
@@ -101,6 +70,7 @@ struct ToMailbox<'a> {
     mailbox: &'a Mailbox,
     wait: bool,
     limiter: Option<FpsLimiter>,
+    clock: &'a SharedClock,
     start: Instant,
     /// Frame numbers keep counting across reconnects and loops.
     next_index: u64,
@@ -112,7 +82,10 @@ impl Events<Frame> for ToMailbox<'_> {
         f.index = self.next_index;
         self.next_index += 1;
         if let Some(l) = &mut self.limiter {
-            let t = f.pts_ms.map_or_else(|| self.start.elapsed().as_secs_f64() * 1e3, |p| p as f64);
+            let t = f.pts_ms.map_or_else(
+                || self.clock.now().saturating_duration_since(self.start).as_secs_f64() * 1e3,
+                |p| p as f64,
+            );
             if !l.admit(t) {
                 self.mailbox.count_drop(self.id, DropReason::FpsLimit);
                 return true;
@@ -152,6 +125,7 @@ impl Runner {
         cap: GstCapture,
         base: CaptureOptions,
         mailbox: Arc<Mailbox>,
+        clock: SharedClock,
     ) -> Result<Runner> {
         let stop = Arc::new(AtomicBool::new(false));
         let st = Arc::clone(&stop);
@@ -167,12 +141,14 @@ impl Runner {
                     mailbox: &mailbox,
                     wait,
                     limiter: sc.fps_limit.map(FpsLimiter::new),
-                    start: Instant::now(),
+                    start: clock.now(),
+                    clock: &clock,
                     next_index: 0,
                     stop: &st,
                 };
-                let reopen = || open(&sc, &base);
-                let end = supervise(Some(cap), reopen, &policy(&sc), &RealClock, &mut events, &st, id as u64 + 0x9E37);
+                let reopen = || assemble::open_stream(&sc, &base);
+                let policy = assemble::policy(&sc);
+                let end = supervise(Some(cap), reopen, &policy, clock.as_ref(), &mut events, &st, id as u64 + 0x9E37);
                 let state = match end {
                     End::Finished => StreamState::Ended,
                     End::Stopped => StreamState::Stopped,

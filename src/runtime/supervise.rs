@@ -5,40 +5,12 @@
 //! The logic is generic over the source and the clock so it is tested deterministically with
 //! scripted sources and simulated time; `streams.rs` runs it with GStreamer and the real clock.
 
-use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+pub use crate::clock::{Clock, RealClock};
 use crate::error::Result;
-
-/// Why a stream had to be reopened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RetryReason {
-    /// The pipeline reported an error (also: opening failed).
-    Error,
-    /// A live source ended its stream.
-    Eos,
-    /// No frame for `stall_timeout` while the source stayed open.
-    Stall,
-}
-
-impl RetryReason {
-    pub const ALL: [RetryReason; 3] = [RetryReason::Error, RetryReason::Eos, RetryReason::Stall];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RetryReason::Error => "error",
-            RetryReason::Eos => "eos",
-            RetryReason::Stall => "stall",
-        }
-    }
-}
-
-impl fmt::Display for RetryReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::status::RetryReason;
 
 /// Settings of one stream's supervision (settings, not state: they come from the config).
 #[derive(Debug, Clone, PartialEq)]
@@ -78,32 +50,6 @@ pub enum Pulled<F> {
 pub trait FrameSource {
     type Frame;
     fn pull(&mut self, timeout: Duration) -> Result<Pulled<Self::Frame>>;
-}
-
-/// Time, real or simulated.
-pub trait Clock {
-    fn now(&self) -> Instant;
-    /// Sleeps `d` unless `stop` is raised first; false when stopped.
-    fn sleep(&self, d: Duration, stop: &AtomicBool) -> bool;
-}
-
-pub struct RealClock;
-
-impl Clock for RealClock {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-
-    fn sleep(&self, d: Duration, stop: &AtomicBool) -> bool {
-        let end = Instant::now() + d;
-        while Instant::now() < end {
-            if stop.load(Ordering::SeqCst) {
-                return false;
-            }
-            std::thread::sleep((end - Instant::now()).min(Duration::from_millis(50)));
-        }
-        !stop.load(Ordering::SeqCst)
-    }
 }
 
 /// What the supervisor reports as it goes.
@@ -160,7 +106,7 @@ impl Backoff {
 
 /// Runs a stream until it ends, is stopped or gives up. `open` makes a new source; `first` is an
 /// already opened one (the start-up open that decided whether the service starts at all).
-pub fn supervise<S: FrameSource, C: Clock, E: Events<S::Frame>>(
+pub fn supervise<S: FrameSource, C: Clock + ?Sized, E: Events<S::Frame>>(
     first: Option<S>,
     mut open: impl FnMut() -> Result<S>,
     policy: &Policy,
@@ -258,38 +204,9 @@ fn retry<F, E: Events<F>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::Cell;
     use std::collections::VecDeque;
-    use std::rc::Rc;
 
-    /// Simulated time: sleeping and pulling advance it, nothing waits.
-    #[derive(Clone)]
-    struct SimClock {
-        t0: Instant,
-        offset: Rc<Cell<Duration>>,
-    }
-
-    impl SimClock {
-        fn new() -> SimClock {
-            SimClock { t0: Instant::now(), offset: Rc::new(Cell::new(Duration::ZERO)) }
-        }
-        fn advance(&self, d: Duration) {
-            self.offset.set(self.offset.get() + d);
-        }
-        fn elapsed(&self) -> Duration {
-            self.offset.get()
-        }
-    }
-
-    impl Clock for SimClock {
-        fn now(&self) -> Instant {
-            self.t0 + self.offset.get()
-        }
-        fn sleep(&self, d: Duration, stop: &AtomicBool) -> bool {
-            self.advance(d);
-            !stop.load(Ordering::SeqCst)
-        }
-    }
+    use crate::clock::SimClock;
 
     /// What a scripted source does on each pull.
     #[derive(Clone, Debug)]

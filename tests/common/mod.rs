@@ -147,6 +147,7 @@ pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) -
 /// optionally a device name, the COCO labels, extra model keys and the metrics listener.
 pub struct ConfigBuilder {
     dir: PathBuf,
+    model: String,
     device: Option<String>,
     threads: u32,
     labels: bool,
@@ -161,6 +162,7 @@ impl ConfigBuilder {
     pub fn nanodet(dir: &Path) -> Self {
         ConfigBuilder {
             dir: dir.to_path_buf(),
+            model: "nanodet_g_416_coco.onnx".into(),
             device: None,
             threads: 1,
             labels: false,
@@ -173,6 +175,12 @@ impl ConfigBuilder {
 
     pub fn device(mut self, name: &str) -> Self {
         self.device = Some(name.to_string());
+        self
+    }
+
+    /// Another NanoDet export of models/ (e.g. the dynamic-batch one).
+    pub fn model_file(mut self, name: &str) -> Self {
+        self.model = name.to_string();
         self
     }
 
@@ -219,7 +227,7 @@ impl ConfigBuilder {
         if let Some(name) = &self.device {
             t += &format!("[device]\nname = \"{name}\"\n\n");
         }
-        t += &format!("[model]\npath = \"{}\"\nfamily = \"nanodet\"\n", model("nanodet_g_416_coco.onnx").display());
+        t += &format!("[model]\npath = \"{}\"\nfamily = \"nanodet\"\n", model(&self.model).display());
         if self.labels {
             t += &format!("labels = \"{}\"\n", model("coco80_labels.txt").display());
         }
@@ -239,6 +247,35 @@ impl ConfigBuilder {
         std::fs::write(&cfg, self.text()).expect("config");
         cfg
     }
+}
+
+/// Encodes a short H.264 MP4 clip of `frames` frames of a test pattern with GStreamer.
+pub fn make_clip(path: &Path, frames: u32, pattern: &str) {
+    use gstreamer as gst;
+    use gstreamer::prelude::*;
+    gst::init().expect("gstreamer");
+    let line = format!(
+        "videotestsrc num-buffers={frames} pattern={pattern} ! video/x-raw,width=320,height=240,framerate=10/1 ! \
+         x264enc ! h264parse ! mp4mux ! filesink location={}",
+        path.display()
+    );
+    let pipeline = gst::parse::launch(&line).expect("encoder pipeline (needs gstreamer1.0-plugins-ugly)");
+    pipeline.set_state(gst::State::Playing).expect("playing");
+    let bus = pipeline.bus().expect("bus");
+    let msg = bus
+        .timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos, gst::MessageType::Error])
+        .expect("encoder finished");
+    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "encoder failed: {msg:?}");
+    pipeline.set_state(gst::State::Null).expect("stopped");
+}
+
+/// The value of `key` in the `stats:` line of `stderr`.
+pub fn stats_value(stderr: &str, key: &str) -> u64 {
+    let line = stderr.lines().find(|l| l.starts_with("stats: ")).unwrap_or_else(|| panic!("no stats line: {stderr}"));
+    let prefix = format!("{key}=");
+    let v =
+        line.split(' ').find_map(|kv| kv.strip_prefix(prefix.as_str())).unwrap_or_else(|| panic!("no {key} in {line}"));
+    v.parse().unwrap_or_else(|_| panic!("{key}={v} is not a count"))
 }
 
 pub fn p(path: &Path) -> &str {

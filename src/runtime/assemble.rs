@@ -1,0 +1,357 @@
+//! One assembly path: the only place that turns a `Config` into running parts: engine,
+//! preprocessor, detector, event output, capture settings, stream pipelines and their
+//! supervision. `run`, `check`, `detect` and reload all build through here, so what `check`
+//! validates is exactly what `run` opens.
+
+use std::time::Duration;
+
+use super::detector::{Detector, DetectorParts};
+use super::mailbox::BatchPolicy;
+use super::supervise::Policy;
+use crate::capture::gst::LaunchOptions;
+use crate::capture::{CaptureOptions, Fit, GstCapture, Pull, SourceSpec};
+use crate::config::{Config, EngineKind, EventTarget, Loaded, ModelConfig, PreprocessKind, ResizeAt, StreamConfig};
+use crate::detect::{ClassPolicy, Labels, PostProcess};
+use crate::engine::onnx::{OnnxEngine, OnnxOptions};
+use crate::engine::{Engine, TensorInfo};
+use crate::error::{Error, Result};
+use crate::preprocess::{CpuPreprocessor, InputSpec, Preprocessor};
+use crate::sink::{JsonlSink, Sink};
+
+/// The engine `[model]` asks for. A GPU engine on a build without it is an error, never a
+/// silent CPU fallback.
+pub fn engine(mc: &ModelConfig) -> Result<Box<dyn Engine>> {
+    let engine: Box<dyn Engine> = match mc.engine {
+        EngineKind::OnnxCpu => Box::new(OnnxEngine::load(
+            &mc.path,
+            &OnnxOptions { threads: mc.threads, library: mc.onnxruntime_lib.clone() },
+        )?),
+        EngineKind::Tensorrt => {
+            return Err(Error::model(
+                "model.engine = \"tensorrt\" needs a build with the `tensorrt` feature (Jetson image); \
+                 this binary runs \"onnx-cpu\" only: set model.engine = \"onnx-cpu\" and an .onnx model",
+            ));
+        }
+    };
+    Ok(test_hooks::wrap(engine))
+}
+
+/// The preprocessor `[model] preprocess` asks for, producing `spec`.
+pub fn preprocessor(mc: &ModelConfig, spec: InputSpec) -> Result<Box<dyn Preprocessor>> {
+    match mc.preprocess {
+        PreprocessKind::Cpu => Ok(Box::new(CpuPreprocessor::new(spec))),
+        PreprocessKind::Cuda => Err(Error::model(
+            "model.preprocess = \"cuda\" needs a build with the `cuda` feature (Jetson image); \
+             this binary preprocesses on the CPU: set model.preprocess = \"cpu\"",
+        )),
+    }
+}
+
+fn class_id(labels: &Labels, key: &str, name: &str, labels_path: &str) -> Result<u32> {
+    labels.id(name).ok_or_else(|| {
+        let hint = crate::config::validate::closest(name, labels.names().iter().map(String::as_str))
+            .map(|c| format!(" (did you mean {c:?}?)"))
+            .unwrap_or_default();
+        Error::config(format!("{key}: {name:?} is not a class of the model's labels ({labels_path}){hint}"))
+    })
+}
+
+/// Thresholds, allow-list, NMS and cap from `[model]`, by label name. Fails on labels the model
+/// does not have.
+pub fn postprocess(mc: &ModelConfig, labels: &Labels) -> Result<PostProcess> {
+    let mut policy = ClassPolicy::new(mc.score_threshold);
+    let labels_path = mc.labels.as_ref().map_or("no model.labels set".to_string(), |p| p.display().to_string());
+    for (name, t) in &mc.class_thresholds {
+        let id = class_id(labels, "model.class_thresholds", name, &labels_path)?;
+        policy.set_threshold(id, *t);
+    }
+    if !mc.classes.is_empty() {
+        let ids = mc
+            .classes
+            .iter()
+            .map(|n| class_id(labels, "model.classes", n, &labels_path))
+            .collect::<Result<Vec<_>>>()?;
+        policy.allow_only(&ids);
+    }
+    Ok(PostProcess::new(policy, mc.nms_iou, mc.max_detections))
+}
+
+/// Width and height of an image input with static spatial dimensions, NCHW or NHWC.
+fn static_size(input: &TensorInfo) -> Option<(u32, u32)> {
+    match input.shape.as_slice() {
+        &[_, 3, h, w] | &[_, h, w, 3] if h > 0 && w > 0 => Some((w as u32, h as u32)),
+        _ => None,
+    }
+}
+
+/// Shape of one image of `spec`, batch dimension 1.
+fn image_shape(spec: &InputSpec) -> [i64; 4] {
+    let (w, h) = (spec.width as i64, spec.height as i64);
+    match spec.layout {
+        crate::preprocess::Layout::Nchw => [1, 3, h, w],
+        crate::preprocess::Layout::Nhwc => [1, h, w, 3],
+    }
+}
+
+/// Loads the model and builds the detector: engine, family check, input contract, batch,
+/// preprocessor (and whether it can write where the engine's input lives), labels and policy.
+/// Nothing is half-built: any mismatch is an error before a frame is read.
+pub fn detector(mc: &ModelConfig) -> Result<Detector> {
+    let mut engine = engine(mc)?;
+    // The outputs are the clearest sign of a wrong family: check them against the family's
+    // default input (at the model's own size) before anything else.
+    let mut provisional = mc.family.default_input();
+    if let Some((w, h)) = static_size(engine.input()) {
+        (provisional.width, provisional.height) = (w, h);
+    }
+    mc.family.decoder(&provisional, engine.outputs(), &mc.decode)?;
+    let spec = mc.family.resolve_input(engine.input(), &mc.input)?;
+    let decoder = mc.family.decoder(&spec, engine.outputs(), &mc.decode)?;
+    if mc.batch > engine.max_batch() {
+        return Err(Error::model(format!(
+            "model.batch = {} but {} takes batches of at most {} (input {}); export it with a dynamic batch \
+             dimension (models/nanodet_g_416_coco_dynbatch.onnx is one) or set model.batch = {}",
+            mc.batch,
+            mc.path.display(),
+            engine.max_batch(),
+            engine.input(),
+            engine.max_batch()
+        )));
+    }
+    let pre = preprocessor(mc, spec)?;
+    if !pre.writes(engine.input_memory()) {
+        return Err(Error::model(format!(
+            "the {} preprocessor cannot write the input of engine {}, which lives in {}; choose a matching \
+             model.preprocess",
+            pre.name(),
+            engine.name(),
+            engine.input_memory()
+        )));
+    }
+    engine.allocate(image_shape(pre.spec()), mc.batch)?;
+    let mut labels = match &mc.labels {
+        Some(p) => Labels::load(p)?,
+        None => Labels::default(),
+    };
+    if let Some(n) = decoder.num_classes() {
+        if mc.labels.is_some() && labels.len() < n {
+            log::warn!(
+                "labels file {} names {} classes, the model scores {n}; the rest are reported as class<N>",
+                mc.labels.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                labels.len()
+            );
+        }
+        labels.cover(n);
+    }
+    let post = postprocess(mc, &labels)?;
+    let spec = pre.spec();
+    log::info!(
+        "model {} loaded: family {}, engine {}, preprocess {}, input {}x{} {:?} {:?}, batch {}, {} classes",
+        mc.path.display(),
+        mc.family,
+        engine.name(),
+        pre.name(),
+        spec.width,
+        spec.height,
+        spec.layout,
+        spec.channel_order,
+        mc.batch,
+        labels.len()
+    );
+    Ok(Detector::new(DetectorParts { engine, pre, decoder, post, labels, family: mc.family, batch: mc.batch }))
+}
+
+/// How the inference loop takes frames from the mailbox.
+pub fn batch_policy(mc: &ModelConfig) -> BatchPolicy {
+    BatchPolicy { max: mc.batch, fill: mc.batch_timeout }
+}
+
+/// The event output.
+pub fn sink(target: &EventTarget) -> Result<Box<dyn Sink>> {
+    Ok(match target {
+        EventTarget::Stdout => Box::new(JsonlSink::stdout()),
+        EventTarget::File(p) => Box::new(JsonlSink::file(p)?),
+    })
+}
+
+/// Opens the event output as `run` would and closes it again; a file the probe created is
+/// removed, so `check` leaves nothing behind.
+pub fn probe_sink(target: &EventTarget) -> Result<()> {
+    let created = match target {
+        EventTarget::File(p) if !p.exists() => Some(p.clone()),
+        _ => None,
+    };
+    let opened = sink(target);
+    if let Some(p) = created
+        && opened.is_ok()
+    {
+        drop(opened);
+        let _ = std::fs::remove_file(&p);
+        return Ok(());
+    }
+    opened.map(|_| ())
+}
+
+/// Capture settings every stream shares: the frames the preprocessor reads and, with
+/// `resize = "capture"`, a downscale in GStreamer to what the letterbox keeps.
+pub fn capture(pre: &dyn Preprocessor, resize: ResizeAt) -> CaptureOptions {
+    let accepts = pre.accepts();
+    let spec = pre.spec();
+    CaptureOptions {
+        launch: LaunchOptions {
+            raw_format: accepts.formats.first().copied().unwrap_or(crate::preprocess::Pixels::I420),
+            ..LaunchOptions::default()
+        },
+        accepts,
+        fit: (resize == ResizeAt::Capture).then_some(Fit {
+            width: spec.width,
+            height: spec.height,
+            letterbox: spec.letterbox,
+        }),
+        ..CaptureOptions::default()
+    }
+}
+
+/// Capture settings for a configuration whose model could not be loaded: what its
+/// preprocessor would read with the family's default contract (so `check` still opens sources).
+pub fn capture_without_model(mc: &ModelConfig, resize: ResizeAt) -> CaptureOptions {
+    capture(&CpuPreprocessor::new(mc.family.default_input()), resize)
+}
+
+/// Capture settings of one stream.
+pub fn stream_capture(base: &CaptureOptions, s: &StreamConfig) -> CaptureOptions {
+    let live = !matches!(s.source, SourceSpec::File { .. });
+    CaptureOptions {
+        launch: LaunchOptions {
+            transport: s.transport,
+            latency_ms: s.latency_ms,
+            fps_limit: s.fps_limit,
+            ..base.launch.clone()
+        },
+        sync: !live && s.realtime,
+        leaky: live || s.realtime,
+        ..base.clone()
+    }
+}
+
+/// Opens a stream's pipeline (the start-up, reload or reconnect step that can fail).
+pub fn open_stream(s: &StreamConfig, base: &CaptureOptions) -> Result<GstCapture> {
+    GstCapture::open(&s.source, &stream_capture(base, s))
+        .map_err(|e| Error::source(format!("stream \"{}\": {e}", s.name)))
+}
+
+/// Opens an image or video file frame by frame (`detect`).
+pub fn open_file(path: &std::path::Path, base: &CaptureOptions) -> Result<GstCapture> {
+    GstCapture::open(&SourceSpec::File { path: path.to_path_buf() }, base)
+}
+
+/// The supervision settings of a stream.
+pub fn policy(s: &StreamConfig) -> Policy {
+    Policy {
+        stall_timeout: s.stall_timeout,
+        backoff_initial: s.backoff_initial,
+        backoff_max: s.backoff_max,
+        max_retries: s.max_retries,
+        eos_ends: matches!(s.source, SourceSpec::File { .. }),
+        looped: s.looped,
+    }
+}
+
+/// The enabled streams of a configuration.
+pub fn enabled(cfg: &Config) -> Vec<StreamConfig> {
+    cfg.streams.iter().filter(|s| s.enabled).cloned().collect()
+}
+
+/// Opens every stream or none: on the first failure the ones already opened are dropped.
+pub fn open_streams(list: &[StreamConfig], base: &CaptureOptions) -> Result<Vec<(StreamConfig, GstCapture)>> {
+    list.iter().map(|s| Ok((s.clone(), open_stream(s, base)?))).collect()
+}
+
+/// Options of `check`.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Skip checks that need the network (RTSP sources).
+    pub offline: bool,
+    /// How long a network source has to deliver its first frame.
+    pub source_timeout: Duration,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions { offline: false, source_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// Checks one stream through the pipeline `run` would open. Cameras that a running service
+/// holds (V4L2, CSI) are only looked for, and network sources are skipped offline.
+fn check_source(s: &StreamConfig, base: &CaptureOptions, opts: &CheckOptions) -> Result<()> {
+    let err = |msg: String| Error::source(format!("stream \"{}\": {msg}", s.name));
+    match &s.source {
+        SourceSpec::V4l2 { device } if !device.exists() => {
+            Err(err(format!("{} does not exist; is the camera plugged in?", device.display())))
+        }
+        SourceSpec::V4l2 { .. } | SourceSpec::Csi { .. } => Ok(()),
+        SourceSpec::Rtsp { .. } if opts.offline => Ok(()),
+        SourceSpec::Rtsp { .. } => {
+            let mut cap = open_stream(s, base)?;
+            let start = std::time::Instant::now();
+            loop {
+                let left = opts.source_timeout.saturating_sub(start.elapsed());
+                if left.is_zero() {
+                    return Err(err(format!(
+                        "{}: no frame within {} s; check the address, the network and that the camera is on",
+                        s.source,
+                        opts.source_timeout.as_secs()
+                    )));
+                }
+                match cap.pull(left.min(Duration::from_millis(500))) {
+                    Ok(Pull::Frame(_)) => return Ok(()),
+                    Ok(Pull::Eos) => return Err(err(format!("{}: the stream ended at once", s.source))),
+                    Ok(Pull::Timeout) => {}
+                    Err(e) => return Err(err(e.to_string())),
+                }
+            }
+        }
+        // Files preroll when opened (decodable or not), test patterns start.
+        SourceSpec::File { .. } | SourceSpec::Test { .. } => open_stream(s, base).map(|_| ()),
+    }
+}
+
+/// Stage (b) of validation: every problem that stops `loaded` from running (model, output,
+/// sources), found by building them as `run` does. Empty when it can run.
+pub fn check(loaded: &Loaded, opts: &CheckOptions) -> Vec<Error> {
+    let cfg = &loaded.config;
+    let mut errors = Vec::new();
+    let base = match detector(&cfg.model) {
+        Ok(d) => capture(d.preprocessor(), cfg.pipeline.resize),
+        Err(e) => {
+            errors.push(loaded.locate(e));
+            capture_without_model(&cfg.model, cfg.pipeline.resize)
+        }
+    };
+    if let Err(e) = probe_sink(&cfg.output.jsonl) {
+        errors.push(e);
+    }
+    for s in cfg.streams.iter().filter(|s| s.enabled) {
+        if let Err(e) = check_source(s, &base, opts) {
+            errors.push(e);
+        }
+    }
+    errors
+}
+
+/// Test-only engine behaviour, compiled only with the `test-hooks` feature (which `cargo test`
+/// turns on through a dev-dependency; release builds never read these variables).
+mod test_hooks {
+    use crate::engine::Engine;
+
+    #[cfg(feature = "test-hooks")]
+    pub fn wrap(engine: Box<dyn Engine>) -> Box<dyn Engine> {
+        crate::engine::hooked::Hooked::from_env(engine)
+    }
+
+    #[cfg(not(feature = "test-hooks"))]
+    pub fn wrap(engine: Box<dyn Engine>) -> Box<dyn Engine> {
+        engine
+    }
+}

@@ -1,0 +1,52 @@
+//! Shutdown bounded by `pipeline.shutdown_timeout_s`: a drain that cannot finish in time ends the
+//! process with status 6 and says how many frames it had taken for processing and not finished.
+//! (A drain that finishes exits 0 with every event written: tests/run.rs, tests/service.rs.)
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn a_drain_past_the_timeout_exits_6_and_counts_the_frames_it_lost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = dir.path().join("events.jsonl");
+    let cfg = ConfigBuilder::nanodet(dir.path())
+        .stream("cam", "test://ball?width=160&height=120&fps=10", "")
+        .events(&events)
+        .write();
+    let text = std::fs::read_to_string(&cfg).expect("cfg") + "\n[pipeline]\nshutdown_timeout_s = 0.5\n";
+    std::fs::write(&cfg, text).expect("cfg");
+    // Every engine run takes 3 s: SIGTERM right after the first event lands mid-run.
+    let child = Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_edgesight"))
+            .args(["run", "--config", p(&cfg)])
+            .env("EDGESIGHT_TEST_INFERENCE_DELAY_MS", "3000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    wait_for("the first event", Duration::from_secs(60), || {
+        std::fs::read_to_string(&events).is_ok_and(|t| t.lines().count() >= 1)
+    });
+    signal(&child, "TERM");
+    let out = child.wait_with_output();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("shutdown took longer than 0.5 s"))
+        .unwrap_or_else(|| panic!("no timeout line: {err}"));
+    let lost: u64 = line
+        .split("): ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {line}"));
+    assert!(lost >= 1, "the frame in the engine was not processed: {line}");
+    assert!(line.contains("exiting with status 6"), "{line}");
+    // What was written is whole: the stats line agrees with the events file.
+    let written = parse_lines(&std::fs::read_to_string(&events).expect("events")).len() as u64;
+    assert_eq!(stats_value(&err, "frames"), written, "{err}");
+}
