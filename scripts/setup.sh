@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ORT_VERSION="${ORT_VERSION:-1.32.0}"
+# The OpenCV the conformance suite compares packed frame formats with (tests/conformance.rs).
+OPENCV_VERSION="${OPENCV_VERSION:-4.12.0.88}"
 RUST_MIN="1.92"
 CACHE="$PWD/.cache"
 
@@ -91,10 +93,11 @@ test_deps() {
     # The RTSP test server runs on Debian's python3 with the GI bindings of gst-rtsp-server.
     apt_install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly curl
     local venv="$CACHE/venv"
-    if ! "$venv/bin/python3" -c "import onnx, numpy" 2>/dev/null; then
-        say "creating $venv with onnx and numpy (test model generator)"
+    # onnx + numpy: the YOLO test model generator; OpenCV: the reference for packed frame formats.
+    if ! "$venv/bin/python3" -c "import onnx, numpy, cv2" 2>/dev/null; then
+        say "creating $venv with onnx, numpy and OpenCV (test model generator, conformance reference)"
         python3 -m venv "$venv"
-        "$venv/bin/pip" install -q --disable-pip-version-check onnx numpy
+        "$venv/bin/pip" install -q --disable-pip-version-check onnx numpy "opencv-python-headless==$OPENCV_VERSION"
     fi
 }
 

@@ -542,6 +542,86 @@ fn the_naive_reference_is_not_the_code_under_test() {
     assert!(t.mismatch(&good, Tolerance::Exact).is_some());
 }
 
+/// The interpreter of `make test-deps` (`.cache/venv`, with OpenCV), or `EDGESIGHT_PYTHON`.
+fn python() -> PathBuf {
+    std::env::var_os("EDGESIGHT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| common::root().join(".cache/venv/bin/python3"))
+}
+
+/// Packed frames (BGR, RGB, BGRx, RGBA) against OpenCV itself: `cv2.cvtColor`, `cv2.resize`
+/// and NumPy normalisation (scripts/opencv_reference.py), byte for byte. YUV frames are held to
+/// swscale and libjpeg instead (tests/reference.rs): OpenCV's own `cvtColor` YUV conversions use
+/// other coefficients than its video capture, whose results the product reproduces.
+#[test]
+fn packed_frames_match_opencv() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cases = Vec::new();
+    let mut ours = Vec::new();
+    for (sname, spec) in specs() {
+        let mut pre = CpuPreprocessor::new(spec.clone());
+        for (kname, kind) in kinds().into_iter().filter(|(_, k)| matches!(k, Kind::Packed(_) | Kind::Packed4(_))) {
+            for (si, &(w, h)) in SIZES.iter().enumerate() {
+                for &pad in &PADS {
+                    let frame = make_frame(kind, w, h, pad, 11 + si as u32);
+                    let i = cases.len();
+                    std::fs::write(dir.path().join(format!("case_{i}.frame")), &frame.data).expect("frame");
+                    let (pad_pixel, pad_value) = match spec.pad {
+                        Pad::Pixel(p) => (serde_json::json!(p), serde_json::Value::Null),
+                        Pad::Tensor(t) => (serde_json::Value::Null, serde_json::json!(t)),
+                    };
+                    cases.push(serde_json::json!({
+                        "name": format!("{sname}/{kname}/{w}x{h}+{pad}"),
+                        "format": kname, "width": w, "height": h, "stride": frame.strides[0],
+                        "input_width": spec.width, "input_height": spec.height,
+                        "letterbox": format!("{:?}", spec.letterbox).to_lowercase().replace("topleft", "top-left"),
+                        "channel_order": format!("{:?}", spec.channel_order).to_lowercase(),
+                        "layout": format!("{:?}", spec.layout).to_lowercase(),
+                        "dtype": format!("{:?}", spec.dtype).to_lowercase(),
+                        "mean": spec.mean, "std": spec.std, "pad_pixel": pad_pixel, "pad_value": pad_value,
+                    }));
+                    ours.push(CpuOnnx::tensor(&mut pre, &frame.view()));
+                }
+            }
+        }
+    }
+    std::fs::write(dir.path().join("cases.json"), serde_json::to_string(&cases).expect("json")).expect("cases");
+    let py = python();
+    let out = std::process::Command::new(&py)
+        .arg(common::root().join("scripts/opencv_reference.py"))
+        .arg(dir.path())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{}: {e}; run `make test-deps` (a venv with OpenCV) or set EDGESIGHT_PYTHON", py.display())
+        });
+    assert!(
+        out.status.success(),
+        "scripts/opencv_reference.py failed (run `make test-deps`): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut failures = Vec::new();
+    for (i, (case, t)) in cases.iter().zip(&ours).enumerate() {
+        let bytes = std::fs::read(dir.path().join(format!("case_{i}.tensor"))).expect("OpenCV tensor");
+        let theirs = match t {
+            Tensor::F32(_) => {
+                Tensor::F32(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+            }
+            Tensor::U8(_) => Tensor::U8(bytes),
+        };
+        if let Some(m) = theirs.mismatch(t, Tolerance::Exact) {
+            failures.push(format!("{}: {m}", case["name"]));
+        }
+    }
+    assert!(cases.len() > 300, "{} cases", cases.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from OpenCV:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
 // ------------------------------------------------------------------------------------------------
 // Detection cases
 

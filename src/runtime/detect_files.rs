@@ -3,14 +3,14 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use super::assemble;
 use crate::capture::Pull;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::metrics::RunStats;
-use crate::sink::{Event, Sink};
+use crate::sink::Sink;
 
 pub struct DetectArgs {
     pub inputs: Vec<PathBuf>,
@@ -50,17 +50,7 @@ pub fn detect_files(
             detector.detect_batch(std::iter::once(&frame), |_, dets, labels, times| {
                 let now = Instant::now();
                 let latency = now.saturating_duration_since(frame.captured);
-                sink.emit(&Event {
-                    ts: SystemTime::now(),
-                    stream: &name,
-                    frame: frame.index,
-                    pts_ms: frame.pts_ms,
-                    width: frame.source_width,
-                    height: frame.source_height,
-                    latency_ms: latency.as_secs_f64() * 1e3,
-                    detections: dets,
-                    labels,
-                })?;
+                sink.emit(&super::frame_event(&name, &frame, latency, dets, labels))?;
                 stats.record(now, latency, times);
                 stats.batches += 1;
                 Ok(())

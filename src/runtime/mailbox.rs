@@ -214,13 +214,14 @@ impl<F: Stamped> Mailbox<F> {
             }
             slots = self.wait(slots, left);
         }
-        // Fill the batch: wait for streams that are running and have not given a frame yet.
+        // Fill the batch: wait for streams that are up (frames flowing) and not in it yet; a
+        // stream that is starting or reconnecting is not waited for.
         let fill_until = self.clock.now() + batch.fill;
         while out.len() < max {
             let waiting = slots
                 .iter()
                 .enumerate()
-                .filter(|(i, s)| s.active && !s.stats.state.finished() && !out.iter().any(|(j, _)| j == i))
+                .filter(|(i, s)| s.active && s.stats.state == StreamState::Up && !out.iter().any(|(j, _)| j == i))
                 .count();
             if waiting == 0 {
                 break;
@@ -337,6 +338,10 @@ mod tests {
         let (clock, mb) = mailbox(3);
         let (mut cursor, mut out) = (0, Vec::new());
         let batch = BatchPolicy { max: 4, fill: Duration::from_millis(10) };
+        // Three cameras whose frames flow.
+        for id in 0..3 {
+            mb.set_state(id, StreamState::Up);
+        }
         put(&mb, &clock, 0);
         put(&mb, &clock, 2);
         let t0 = clock.elapsed();
@@ -354,9 +359,9 @@ mod tests {
         assert_eq!(clock.elapsed(), t0, "no wait for a full batch");
         assert_eq!(mb.take(&mut cursor, ONE, Duration::ZERO, &mut out), Take::Frames(1));
         assert_eq!(out[0].0, 2);
-        // Streams that have finished are not waited for.
+        // Streams that have finished or are reconnecting are not waited for.
         mb.set_state(1, StreamState::Ended);
-        mb.set_state(2, StreamState::Ended);
+        mb.set_state(2, StreamState::Reconnecting(RetryReason::Stall));
         put(&mb, &clock, 0);
         let t0 = clock.elapsed();
         assert_eq!(mb.take(&mut cursor, batch, Duration::from_millis(100), &mut out), Take::Frames(1));

@@ -13,3 +13,30 @@ pub mod streams;
 pub mod supervise;
 
 pub use detector::Detector;
+
+use std::time::{Duration, SystemTime};
+
+use crate::capture::Frame;
+use crate::detect::{Detection, Labels};
+use crate::sink::Event;
+
+/// The event of a processed frame: its stream, numbers, source size and capture-to-event latency.
+pub(crate) fn frame_event<'a>(
+    stream: &'a str,
+    frame: &Frame,
+    latency: Duration,
+    detections: &'a [Detection],
+    labels: &'a Labels,
+) -> Event<'a> {
+    Event {
+        ts: SystemTime::now(),
+        stream,
+        frame: frame.index,
+        pts_ms: frame.pts_ms,
+        width: frame.source_width,
+        height: frame.source_height,
+        latency_ms: latency.as_secs_f64() * 1e3,
+        detections,
+        labels,
+    }
+}

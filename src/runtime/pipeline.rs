@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use super::assemble;
 use super::detector::Detector;
@@ -28,7 +28,7 @@ use crate::config::{self, Config, StreamConfig};
 use crate::error::{Error, ExitKind, Result};
 use crate::metrics::RunStats;
 use crate::metrics::http::{MetricsServer, Sources};
-use crate::sink::{Event, Sink};
+use crate::sink::Sink;
 use crate::status::{StreamState, StreamStats};
 
 /// Summary of a finished run.
@@ -160,17 +160,7 @@ impl Runtime {
             let (id, frame) = &frames[i];
             let now = clock.now();
             let latency = now.saturating_duration_since(frame.captured);
-            sink.emit(&Event {
-                ts: SystemTime::now(),
-                stream: &names[*id],
-                frame: frame.index,
-                pts_ms: frame.pts_ms,
-                width: frame.source_width,
-                height: frame.source_height,
-                latency_ms: latency.as_secs_f64() * 1e3,
-                detections: dets,
-                labels,
-            })?;
+            sink.emit(&super::frame_event(&names[*id], frame, latency, dets, labels))?;
             stats.lock().unwrap_or_else(|p| p.into_inner()).record(now, latency, times);
             mailbox.count_processed(*id);
             in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -336,10 +326,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
             rt.clock.sleep(left.min(Duration::from_millis(100)), signals.terminate_flag());
             continue;
         }
-        let mut frames = std::mem::take(&mut rt.frames);
-        let taken = rt.mailbox.take(&mut cursor, rt.batch, Duration::from_millis(100), &mut frames);
-        rt.frames = frames;
-        match taken {
+        match rt.mailbox.take(&mut cursor, rt.batch, Duration::from_millis(100), &mut rt.frames) {
             Take::Frames(n) => {
                 if let Err(e) = rt.process() {
                     failure = Some(e);
@@ -393,14 +380,11 @@ fn shutdown(rt: &mut Runtime, signals: &Signals, cursor: &mut usize, failure: Op
     }
     let mut failure = failure;
     if failure.is_none() {
-        let mut frames = std::mem::take(&mut rt.frames);
-        while rt.mailbox.take_pending(cursor, &mut frames) {
-            rt.frames = std::mem::take(&mut frames);
+        while rt.mailbox.take_pending(cursor, &mut rt.frames) {
             if let Err(e) = rt.process() {
                 failure = Some(e);
                 break;
             }
-            frames = std::mem::take(&mut rt.frames);
         }
     }
     let flushed = rt.sink.flush();
