@@ -772,12 +772,7 @@ fn engine_for<B: Backend>(m: &Model, batch: usize) -> (Box<dyn Engine>, Box<dyn 
     let mut engine = B::engine(&m.path);
     let spec = m.family.resolve_input(engine.input(), &Default::default()).expect("input contract");
     let pre = B::preprocessor(spec);
-    let s = pre.spec();
-    let shape = match s.layout {
-        Layout::Nchw => [1, 3, s.height as i64, s.width as i64],
-        Layout::Nhwc => [1, s.height as i64, s.width as i64, 3],
-    };
-    engine.allocate(shape, batch).expect("allocate");
+    engine.allocate(pre.spec().image_shape(), batch).expect("allocate");
     (engine, pre)
 }
 

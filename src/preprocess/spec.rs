@@ -77,8 +77,8 @@ impl InputSpec {
         self.len() == 0
     }
 
-    /// Tensor shape for a batch of one, in the declared layout.
-    pub fn shape(&self) -> [i64; 4] {
+    /// Shape of one image in the declared layout (batch dimension 1; the engine sets the batch).
+    pub fn image_shape(&self) -> [i64; 4] {
         let (w, h) = (self.width as i64, self.height as i64);
         match self.layout {
             Layout::Nchw => [1, 3, h, w],

@@ -84,15 +84,6 @@ fn static_size(input: &TensorInfo) -> Option<(u32, u32)> {
     }
 }
 
-/// Shape of one image of `spec`, batch dimension 1.
-fn image_shape(spec: &InputSpec) -> [i64; 4] {
-    let (w, h) = (spec.width as i64, spec.height as i64);
-    match spec.layout {
-        crate::preprocess::Layout::Nchw => [1, 3, h, w],
-        crate::preprocess::Layout::Nhwc => [1, h, w, 3],
-    }
-}
-
 /// Loads the model and builds the detector: engine, family check, input contract, batch,
 /// preprocessor (and whether it can write where the engine's input lives), labels and policy.
 /// Nothing is half-built: any mismatch is an error before a frame is read.
@@ -128,7 +119,7 @@ pub fn detector(mc: &ModelConfig) -> Result<Detector> {
             engine.input_memory()
         )));
     }
-    engine.allocate(image_shape(pre.spec()), mc.batch)?;
+    engine.allocate(pre.spec().image_shape(), mc.batch)?;
     let mut labels = match &mc.labels {
         Some(p) => Labels::load(p)?,
         None => Labels::default(),
