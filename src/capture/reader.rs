@@ -403,10 +403,13 @@ impl GstCapture {
                                         link(pad, raw);
                                     }
                                 }
-                                // A stream that ends before its first frame (a truncated file):
-                                // link anyway so the end reaches the appsink and is reported.
+                                // A video stream that ends before its first frame (a truncated
+                                // file): link anyway so the end reaches the appsink and is reported.
                                 gst::EventView::Eos(_) => {
-                                    link(pad, RawCaps { memory: FrameMemory::System, format: None })
+                                    let q = pad.query_caps(None);
+                                    if q.is_any() || raw_caps(&q).is_some() {
+                                        link(pad, RawCaps { memory: FrameMemory::System, format: None })
+                                    }
                                 }
                                 _ => return gst::PadProbeReturn::Ok,
                             }
