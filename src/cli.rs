@@ -180,9 +180,10 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Run { config, dry_run: true } => check(&config, &CheckOptions::default(), false, false).map(|_| ()),
         Command::Run { config, dry_run: false } => {
+            // First, so that a signal in any later moment of start-up is a request, not death.
+            let signals = Signals::install()?;
             let loaded = config::load(&config)?;
             crate::logging::init(loaded.config.device.log_level);
-            let signals = Signals::install()?;
             let report = pipeline::run(loaded.config.clone(), Some(config), signals).map_err(|e| loaded.locate(e))?;
             for s in &report.streams {
                 log::info!(

@@ -641,7 +641,8 @@ fn real_pictures() -> Vec<(String, usize, usize, Vec<u8>)> {
         (common::image("basketball1.png"), vec![0]),
     ];
     for (path, wanted) in sources {
-        let mut cap = GstCapture::open(&SourceSpec::File { path: path.clone() }, &opts).expect("open media");
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let mut cap = GstCapture::open(&SourceSpec::File { path: path.clone() }, &opts, &stop).expect("open media");
         let mut index = 0u64;
         while out.len() < 64 {
             match cap.pull(Duration::from_secs(5)).expect("decode") {

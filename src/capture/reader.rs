@@ -51,7 +51,16 @@ pub struct CaptureOptions {
     /// Let the appsink drop old frames if nobody pulls (live sources; a backstop, the caller's
     /// mailbox does the counted dropping).
     pub leaky: bool,
+    /// Largest frame (width × height) a source may deliver; checked on the decoder's caps before
+    /// any buffer of that size is converted or read (`pipeline.max_frame_pixels`).
+    pub max_pixels: u64,
 }
+
+/// 7680 × 4320 (8K UHD): the default `pipeline.max_frame_pixels`.
+pub const DEFAULT_MAX_PIXELS: u64 = 7680 * 4320;
+
+/// How long a file may take to decode its first frame (preroll).
+const PREROLL_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for CaptureOptions {
     fn default() -> Self {
@@ -64,6 +73,7 @@ impl Default for CaptureOptions {
             launch: LaunchOptions::default(),
             sync: false,
             leaky: false,
+            max_pixels: DEFAULT_MAX_PIXELS,
         }
     }
 }
@@ -172,6 +182,7 @@ pub struct GstCapture {
     layout: Option<(gst::Caps, gst_video::VideoInfo, PixelFormat, FrameMemory)>,
     /// End of stream was posted; the appsink may still hold frames.
     eos_seen: bool,
+    max_pixels: u64,
     frames: u64,
     describe: String,
 }
@@ -203,6 +214,52 @@ fn pixel_format(info: &gst_video::VideoInfo) -> Option<PixelFormat> {
         F::Rgbx | F::Rgba => Some(PixelFormat::Packed4(ChannelOrder::Rgb)),
         _ => None,
     }
+}
+
+/// A frame of `w × h` within `max` pixels, or why not (with the fix).
+fn frame_size_allowed(w: u32, h: u32, max: u64) -> Result<(), String> {
+    let pixels = w as u64 * h as u64;
+    if pixels > max {
+        return Err(format!(
+            "frames of {w}x{h} ({pixels} pixels) are larger than pipeline.max_frame_pixels = {max}; \
+             lower the camera's resolution or raise the limit"
+        ));
+    }
+    Ok(())
+}
+
+/// What kind of file system object `meta` is, for messages.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// A file source must be a regular file: a FIFO would block the pipeline (and shutdown) until
+/// a writer appears, a device would be read forever.
+fn check_media_file(path: &std::path::Path) -> Result<()> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| Error::source(format!("{}: {e}; check the path", path.display())))?;
+    if !meta.is_file() {
+        return Err(Error::source(format!(
+            "{} is {}, not a video or image file; file sources read regular files (cameras: rtsp://, v4l2://)",
+            path.display(),
+            file_kind(&meta)
+        )));
+    }
+    Ok(())
 }
 
 fn pack(w: u32, h: u32) -> u64 {
@@ -288,15 +345,13 @@ impl Tail {
 }
 
 impl GstCapture {
-    pub fn open(spec: &SourceSpec, opts: &CaptureOptions) -> Result<GstCapture> {
+    /// Opens the pipeline; files are decoded up to their first frame. `stop` ends the wait for
+    /// that early (shutdown), with an error the caller recognises by its raised flag.
+    pub fn open(spec: &SourceSpec, opts: &CaptureOptions, stop: &AtomicBool) -> Result<GstCapture> {
         init()?;
         let describe = spec.to_string();
         if let SourceSpec::File { path } = spec {
-            let meta = std::fs::metadata(path)
-                .map_err(|e| Error::source(format!("{}: {e}; check the path", path.display())))?;
-            if meta.is_dir() {
-                return Err(Error::source(format!("{} is a directory, not a video or image file", path.display())));
-            }
+            check_media_file(path)?;
         }
         let line = source_part(spec, &opts.launch);
         let element = gst::parse::launch(&line).map_err(|e| {
@@ -424,8 +479,17 @@ impl GstCapture {
             chain.link(&pad, raw).map_err(|e| Error::source(format!("{describe}: {e}")))?;
         }
         let bus = pipeline.bus().ok_or_else(|| Error::source("pipeline has no bus"))?;
-        let mut capture =
-            GstCapture { pipeline, sink, bus, source_size, layout: None, eos_seen: false, frames: 0, describe };
+        let mut capture = GstCapture {
+            pipeline,
+            sink,
+            bus,
+            source_size,
+            layout: None,
+            eos_seen: false,
+            max_pixels: opts.max_pixels,
+            frames: 0,
+            describe,
+        };
         if capture.pipeline.set_state(gst::State::Playing).is_err() {
             // The reason is on the bus.
             capture.check_bus(Duration::from_millis(500))?;
@@ -433,13 +497,42 @@ impl GstCapture {
         }
         if matches!(spec, SourceSpec::File { .. }) {
             // Files preroll: wait for it so an unreadable or non-video file fails here, at open.
-            let (res, _, _) = capture.pipeline.state(gst::ClockTime::from_seconds(10));
-            if res.is_err() {
-                capture.check_bus(Duration::from_millis(500))?;
-                return Err(Error::source(format!("{}: cannot be decoded", capture.describe)));
-            }
+            capture.preroll(stop)?;
         }
         Ok(capture)
+    }
+
+    /// Waits for the pipeline to preroll, in short steps: a stop request ends the wait, and a
+    /// wake-up of GStreamer's state wait by a signal (which it reports as a failed state change
+    /// while the change is still under way) is not taken for a failure.
+    fn preroll(&mut self, stop: &AtomicBool) -> Result<()> {
+        let deadline = Instant::now() + PREROLL_TIMEOUT;
+        loop {
+            let (res, current, pending) = self.pipeline.state(gst::ClockTime::from_mseconds(100));
+            match res {
+                Ok(gst::StateChangeSuccess::Async) => {}
+                Ok(_) => return Ok(()),
+                Err(_) => {
+                    // A real failure posts its reason on the bus, or leaves nothing pending.
+                    self.check_bus(Duration::ZERO)?;
+                    if pending == gst::State::VoidPending && current < gst::State::Paused {
+                        self.check_bus(Duration::from_millis(500))?;
+                        return Err(Error::source(format!("{}: cannot be decoded", self.describe)));
+                    }
+                }
+            }
+            if stop.load(Ordering::SeqCst) {
+                return Err(Error::source(format!("{}: opening stopped (shutdown)", self.describe)));
+            }
+            if Instant::now() >= deadline {
+                self.check_bus(Duration::from_millis(500))?;
+                return Err(Error::source(format!(
+                    "{}: no frame decoded within {} s; the file may be damaged or on a stalled disk or mount",
+                    self.describe,
+                    PREROLL_TIMEOUT.as_secs()
+                )));
+            }
+        }
     }
 
     /// Watches the caps entering the tail: records the source size and, with `fit`, asks the
@@ -453,8 +546,9 @@ impl GstCapture {
     ) -> Result<()> {
         let pad = queue.static_pad("sink").ok_or_else(|| Error::source("queue without sink pad"))?;
         let fit = opts.fit;
+        let max_pixels = opts.max_pixels;
         let fit_filter = fit_filter.clone();
-        pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
             if let Some(gst::PadProbeData::Event(ev)) = &info.data
                 && let gst::EventView::Caps(c) = ev.view()
                 && let Some(s) = c.caps().structure(0)
@@ -463,6 +557,14 @@ impl GstCapture {
                 && h > 0
             {
                 let (w, h) = (w as u32, h as u32);
+                // Refused before any buffer of that size reaches a converter or the preprocessor.
+                if let Err(e) = frame_size_allowed(w, h, max_pixels)
+                    && let Some(parent) = pad.parent_element()
+                {
+                    let msg = gst::message::Error::builder(gst::StreamError::Format, &e).src(&parent).build();
+                    let _ = parent.post_message(msg);
+                    return gst::PadProbeReturn::Drop;
+                }
                 size.store(pack(w, h), Ordering::SeqCst);
                 if let Some(f) = fit {
                     let g = Geometry::new(w, h, f.width, f.height, f.letterbox);
@@ -528,6 +630,8 @@ impl GstCapture {
             let format = pixel_format(&info).ok_or_else(|| {
                 Error::source(format!("{}: unexpected pixel format {}", self.describe, info.format()))
             })?;
+            frame_size_allowed(info.width(), info.height(), self.max_pixels)
+                .map_err(|e| Error::source(format!("{}: {e}", self.describe)))?;
             let memory = raw_caps(caps).map_or(FrameMemory::System, |r| r.memory);
             self.layout = Some((caps.to_owned(), info, format, memory));
         }

@@ -287,6 +287,9 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
             Some("capture") => ResizeAt::Capture,
             _ => ResizeAt::Preprocess,
         },
+        max_frame_pixels: int_of(p.and_then(|p| p.get("max_frame_pixels")))
+            .filter(|&v| v > 0)
+            .map_or(crate::capture::reader::DEFAULT_MAX_PIXELS, |v| v as u64),
         shutdown_timeout: secs(p.and_then(|p| p.get("shutdown_timeout_s")), defaults::SHUTDOWN_TIMEOUT_S),
     };
     let mut names = HashSet::new();

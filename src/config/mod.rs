@@ -231,6 +231,8 @@ impl ModelConfig {
 pub struct PipelineConfig {
     pub fps_limit: Option<f64>,
     pub resize: ResizeAt,
+    /// Largest frame (width × height) a source may deliver.
+    pub max_frame_pixels: u64,
     pub shutdown_timeout: Duration,
 }
 
@@ -239,6 +241,7 @@ impl Default for PipelineConfig {
         PipelineConfig {
             fps_limit: None,
             resize: ResizeAt::Preprocess,
+            max_frame_pixels: crate::capture::reader::DEFAULT_MAX_PIXELS,
             shutdown_timeout: Duration::from_secs_f64(defaults::SHUTDOWN_TIMEOUT_S),
         }
     }

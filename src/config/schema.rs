@@ -133,6 +133,12 @@ pub static PIPELINE: &[Field] = &[
         "where frames are resized (capture = in GStreamer, before colour conversion)",
     ),
     opt(
+        "max_frame_pixels",
+        Kind::Int { min: 1, max: 1 << 28 },
+        "33177600 (7680x4320)",
+        "largest frame (width x height) a source may deliver; larger caps are refused before any conversion",
+    ),
+    opt(
         "shutdown_timeout_s",
         Kind::Float { min: 0.1, max: 300.0 },
         "5",

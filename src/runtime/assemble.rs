@@ -3,6 +3,7 @@
 //! supervision. `run`, `check`, `detect` and reload all build through here, so what `check`
 //! validates is exactly what `run` opens.
 
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use super::detector::{Detector, DetectorParts};
@@ -10,7 +11,9 @@ use super::mailbox::BatchPolicy;
 use super::supervise::Policy;
 use crate::capture::gst::LaunchOptions;
 use crate::capture::{CaptureOptions, Fit, GstCapture, Pull, SourceSpec};
-use crate::config::{Config, EngineKind, EventTarget, Loaded, ModelConfig, PreprocessKind, ResizeAt, StreamConfig};
+use crate::config::{
+    Config, EngineKind, EventTarget, Loaded, ModelConfig, PipelineConfig, PreprocessKind, ResizeAt, StreamConfig,
+};
 use crate::detect::{ClassPolicy, Labels, PostProcess};
 use crate::engine::onnx::{OnnxEngine, OnnxOptions};
 use crate::engine::{Engine, TensorInfo};
@@ -183,9 +186,10 @@ pub fn probe_sink(target: &EventTarget) -> Result<()> {
     opened.map(|_| ())
 }
 
-/// Capture settings every stream shares: the frames the preprocessor reads and, with
-/// `resize = "capture"`, a downscale in GStreamer to what the letterbox keeps.
-pub fn capture(pre: &dyn Preprocessor, resize: ResizeAt) -> CaptureOptions {
+/// Capture settings every stream shares: the frames the preprocessor reads, the largest frame
+/// a source may deliver and, with `resize = "capture"`, a downscale in GStreamer to what the
+/// letterbox keeps.
+pub fn capture(pre: &dyn Preprocessor, pipeline: &PipelineConfig) -> CaptureOptions {
     let accepts = pre.accepts();
     let spec = pre.spec();
     CaptureOptions {
@@ -194,7 +198,8 @@ pub fn capture(pre: &dyn Preprocessor, resize: ResizeAt) -> CaptureOptions {
             ..LaunchOptions::default()
         },
         accepts,
-        fit: (resize == ResizeAt::Capture).then_some(Fit {
+        max_pixels: pipeline.max_frame_pixels,
+        fit: (pipeline.resize == ResizeAt::Capture).then_some(Fit {
             width: spec.width,
             height: spec.height,
             letterbox: spec.letterbox,
@@ -205,8 +210,8 @@ pub fn capture(pre: &dyn Preprocessor, resize: ResizeAt) -> CaptureOptions {
 
 /// Capture settings for a configuration whose model could not be loaded: what its
 /// preprocessor would read with the family's default contract (so `check` still opens sources).
-pub fn capture_without_model(mc: &ModelConfig, resize: ResizeAt) -> CaptureOptions {
-    capture(&CpuPreprocessor::new(mc.family.default_input()), resize)
+pub fn capture_without_model(mc: &ModelConfig, pipeline: &PipelineConfig) -> CaptureOptions {
+    capture(&CpuPreprocessor::new(mc.family.default_input()), pipeline)
 }
 
 /// Capture settings of one stream.
@@ -225,15 +230,16 @@ pub fn stream_capture(base: &CaptureOptions, s: &StreamConfig) -> CaptureOptions
     }
 }
 
-/// Opens a stream's pipeline (the start-up, reload or reconnect step that can fail).
-pub fn open_stream(s: &StreamConfig, base: &CaptureOptions) -> Result<GstCapture> {
-    GstCapture::open(&s.source, &stream_capture(base, s))
+/// Opens a stream's pipeline (the start-up, reload or reconnect step that can fail); `stop`
+/// ends a wait for a file's first frame early.
+pub fn open_stream(s: &StreamConfig, base: &CaptureOptions, stop: &AtomicBool) -> Result<GstCapture> {
+    GstCapture::open(&s.source, &stream_capture(base, s), stop)
         .map_err(|e| Error::source(format!("stream \"{}\": {e}", s.name)))
 }
 
 /// Opens an image or video file frame by frame (`detect`).
-pub fn open_file(path: &std::path::Path, base: &CaptureOptions) -> Result<GstCapture> {
-    GstCapture::open(&SourceSpec::File { path: path.to_path_buf() }, base)
+pub fn open_file(path: &std::path::Path, base: &CaptureOptions, stop: &AtomicBool) -> Result<GstCapture> {
+    GstCapture::open(&SourceSpec::File { path: path.to_path_buf() }, base, stop)
 }
 
 /// The supervision settings of a stream.
@@ -254,8 +260,12 @@ pub fn enabled(cfg: &Config) -> Vec<StreamConfig> {
 }
 
 /// Opens every stream or none: on the first failure the ones already opened are dropped.
-pub fn open_streams(list: &[StreamConfig], base: &CaptureOptions) -> Result<Vec<(StreamConfig, GstCapture)>> {
-    list.iter().map(|s| Ok((s.clone(), open_stream(s, base)?))).collect()
+pub fn open_streams(
+    list: &[StreamConfig],
+    base: &CaptureOptions,
+    stop: &AtomicBool,
+) -> Result<Vec<(StreamConfig, GstCapture)>> {
+    list.iter().map(|s| Ok((s.clone(), open_stream(s, base, stop)?))).collect()
 }
 
 /// Options of `check`.
@@ -284,7 +294,7 @@ fn check_source(s: &StreamConfig, base: &CaptureOptions, opts: &CheckOptions) ->
         SourceSpec::V4l2 { .. } | SourceSpec::Csi { .. } => Ok(()),
         SourceSpec::Rtsp { .. } if opts.offline => Ok(()),
         SourceSpec::Rtsp { .. } => {
-            let mut cap = open_stream(s, base)?;
+            let mut cap = open_stream(s, base, &AtomicBool::new(false))?;
             let start = std::time::Instant::now();
             loop {
                 let left = opts.source_timeout.saturating_sub(start.elapsed());
@@ -304,7 +314,7 @@ fn check_source(s: &StreamConfig, base: &CaptureOptions, opts: &CheckOptions) ->
             }
         }
         // Files preroll when opened (decodable or not), test patterns start.
-        SourceSpec::File { .. } | SourceSpec::Test { .. } => open_stream(s, base).map(|_| ()),
+        SourceSpec::File { .. } | SourceSpec::Test { .. } => open_stream(s, base, &AtomicBool::new(false)).map(|_| ()),
     }
 }
 
@@ -314,10 +324,10 @@ pub fn check(loaded: &Loaded, opts: &CheckOptions) -> Vec<Error> {
     let cfg = &loaded.config;
     let mut errors = Vec::new();
     let base = match detector(&cfg.model) {
-        Ok(d) => capture(d.preprocessor(), cfg.pipeline.resize),
+        Ok(d) => capture(d.preprocessor(), &cfg.pipeline),
         Err(e) => {
             errors.push(loaded.locate(e));
-            capture_without_model(&cfg.model, cfg.pipeline.resize)
+            capture_without_model(&cfg.model, &cfg.pipeline)
         }
     };
     if let Err(e) = probe_sink(&cfg.output.jsonl) {

@@ -6,11 +6,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::assemble;
+use super::supervise::FILE_STALL_HINT;
 use crate::capture::Pull;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::metrics::RunStats;
 use crate::sink::Sink;
+
+/// How long a file may give neither a frame nor its end before `detect` gives up on it.
+const FILE_STALL: Duration = Duration::from_secs(10);
 
 pub struct DetectArgs {
     pub inputs: Vec<PathBuf>,
@@ -27,13 +31,14 @@ pub fn detect_files(
 ) -> Result<(RunStats, &'static str)> {
     let mut detector = assemble::detector(&cfg.model)?;
     let engine = detector.engine_name();
-    let opts = assemble::capture(detector.preprocessor(), cfg.pipeline.resize);
+    let opts = assemble::capture(detector.preprocessor(), &cfg.pipeline);
     let mut stats = RunStats::default();
     for input in &args.inputs {
         let name = input.file_name().map_or_else(|| input.display().to_string(), |n| n.to_string_lossy().into_owned());
-        let mut cap = assemble::open_file(input, &opts)?;
+        let mut cap = assemble::open_file(input, &opts, stop)?;
         stats.start(Instant::now());
         let mut decoded = 0u64;
+        let mut waiting = Duration::ZERO;
         loop {
             if stop.load(Ordering::SeqCst) {
                 return Ok((stats, engine));
@@ -41,8 +46,19 @@ pub fn detect_files(
             let frame = match cap.pull(Duration::from_secs(1))? {
                 Pull::Frame(f) => f,
                 Pull::Eos => break,
-                Pull::Timeout => continue,
+                Pull::Timeout => {
+                    waiting += Duration::from_secs(1);
+                    if waiting >= FILE_STALL {
+                        return Err(Error::source(format!(
+                            "{}: no frame for {} s; {FILE_STALL_HINT}",
+                            input.display(),
+                            FILE_STALL.as_secs()
+                        )));
+                    }
+                    continue;
+                }
             };
+            waiting = Duration::ZERO;
             decoded += 1;
             if frame.index % args.every != 0 {
                 continue;

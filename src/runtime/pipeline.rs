@@ -98,6 +98,7 @@ struct Runtime {
     notifier: Notifier,
     stats: Arc<Mutex<RunStats>>,
     metrics: Option<MetricsServer>,
+    signals: Signals,
     /// Frames taken from the mailbox (reused list).
     frames: Vec<(usize, Frame)>,
     /// Frames taken from the mailbox whose events are not written yet (shutdown accounting).
@@ -191,8 +192,7 @@ impl Runtime {
             ModelChange::InPlace => Some(assemble::postprocess(&new.model, self.detector.labels())?),
             _ => None,
         };
-        let new_base =
-            assemble::capture(new_detector.as_ref().unwrap_or(&self.detector).preprocessor(), new.pipeline.resize);
+        let new_base = assemble::capture(new_detector.as_ref().unwrap_or(&self.detector).preprocessor(), &new.pipeline);
         let plan = plan::plan(&self.cfg, &new, &self.base, &new_base);
         let new_sink = if plan.output { Some(assemble::sink(&new.output.jsonl)?) } else { None };
         let new_metrics = if plan.metrics {
@@ -208,7 +208,7 @@ impl Runtime {
             None
         };
         let to_open: Vec<StreamConfig> = wanted.into_iter().filter(|s| plan.streams.start.contains(&s.name)).collect();
-        let opened = assemble::open_streams(&to_open, &new_base)?;
+        let opened = assemble::open_streams(&to_open, &new_base, self.signals.terminate_flag())?;
         for key in &plan.restart_required {
             log::warn!("{key} changed: it takes effect after a restart (systemctl restart edgesight)");
         }
@@ -256,6 +256,21 @@ impl Runtime {
     }
 }
 
+/// A stop requested during start-up ends the run cleanly, whatever the step was doing: a
+/// step that failed because it was cut short is not reported as a failure.
+fn started<T>(step: Result<T>, signals: &Signals) -> Result<Option<T>> {
+    if signals.terminating() {
+        log::info!("stop requested during start-up; exiting before any event");
+        return Ok(None);
+    }
+    step.map(Some)
+}
+
+/// What a run that was stopped before it started reports.
+fn not_started(engine: &'static str) -> RunReport {
+    RunReport { stats: RunStats::default(), engine, streams: Vec::new() }
+}
+
 /// Runs `cfg` until its streams end or a stop signal; `config_path` is re-read on SIGHUP.
 pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Result<RunReport> {
     let clock = RealClock::shared();
@@ -263,10 +278,17 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
     if wanted.is_empty() {
         return Err(no_streams(&cfg));
     }
-    let detector = assemble::detector(&cfg.model)?;
-    let sink = assemble::sink(&cfg.output.jsonl)?;
-    let base = assemble::capture(detector.preprocessor(), cfg.pipeline.resize);
-    let opened = assemble::open_streams(&wanted, &base)?;
+    let Some(detector) = started(assemble::detector(&cfg.model), &signals)? else {
+        return Ok(not_started("none"));
+    };
+    let engine = detector.engine_name();
+    let Some(sink) = started(assemble::sink(&cfg.output.jsonl), &signals)? else {
+        return Ok(not_started(engine));
+    };
+    let base = assemble::capture(detector.preprocessor(), &cfg.pipeline);
+    let Some(opened) = started(assemble::open_streams(&wanted, &base, signals.terminate_flag()), &signals)? else {
+        return Ok(not_started(engine));
+    };
     let heartbeat = Heartbeat::new(Arc::clone(&clock));
     heartbeat.beat();
     let mut rt = Runtime {
@@ -282,6 +304,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
         notifier: Notifier::start(heartbeat, Arc::clone(&clock)),
         stats: Arc::new(Mutex::new(RunStats::default())),
         metrics: None,
+        signals: signals.clone(),
         in_flight: Arc::new(AtomicUsize::new(0)),
         config_path,
         cfg,

@@ -146,7 +146,7 @@ impl Runner {
                     next_index: 0,
                     stop: &st,
                 };
-                let reopen = || assemble::open_stream(&sc, &base);
+                let reopen = || assemble::open_stream(&sc, &base, &st);
                 let policy = assemble::policy(&sc);
                 let end = supervise(Some(cap), reopen, &policy, clock.as_ref(), &mut events, &st, id as u64 + 0x9E37);
                 let state = match end {

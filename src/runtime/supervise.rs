@@ -12,6 +12,10 @@ pub use crate::clock::{Clock, RealClock};
 use crate::error::Result;
 pub use crate::status::RetryReason;
 
+/// What a file that stalls is told to do.
+pub const FILE_STALL_HINT: &str = "the file gives no more frames and no end of stream (a decoder stuck in a loop, \
+    as with looping GIF animations, or a stalled disk or mount): convert it to a video or still image format";
+
 /// Settings of one stream's supervision (settings, not state: they come from the config).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
@@ -173,6 +177,11 @@ pub fn supervise<S: FrameSource, C: Clock + ?Sized, E: Events<S::Frame>>(
         if policy.eos_ends && policy.looped && reason == RetryReason::Eos {
             // A looped file starts again at once; not an outage.
             continue;
+        }
+        if policy.eos_ends && reason == RetryReason::Stall {
+            // A file that stops giving frames without ending will do so again: reopening it
+            // would only burn the CPU its decoder spins on.
+            return End::GaveUp(format!("{detail}; {FILE_STALL_HINT}"));
         }
         recovering = true;
         match retry(policy, &mut retries, &mut backoff, reason, &detail, events) {
@@ -352,6 +361,15 @@ mod tests {
         let (_, log, clock) = run(vec![Some(clip.clone()), Some(clip.clone()), Some(clip)], &looped, 5);
         assert_eq!((log.frames.len(), log.retries.len(), log.reconnects), (5, 0, 0));
         assert!(clock.elapsed() < Duration::from_secs(1), "loops restart without backoff");
+    }
+
+    #[test]
+    fn a_file_that_stalls_gives_up_instead_of_retrying() {
+        let file = Policy { eos_ends: true, ..policy() };
+        let steps = [vec![Step::Frame], vec![Step::Silence; 1000]].concat();
+        let (end, log, _) = run(vec![Some(steps), Some(vec![Step::Frame; 5])], &file, 100);
+        assert!(matches!(&end, End::GaveUp(m) if m.contains("no frame for") && m.contains("GIF")), "{end:?}");
+        assert_eq!((log.frames.len(), log.retries.len()), (1, 0), "not reopened");
     }
 
     #[test]
