@@ -217,7 +217,7 @@ fn dispatch(cli: Cli) -> Result<()> {
 fn report(e: &Error) {
     let prefix = if std::env::var_os("JOURNAL_STREAM").is_some() { "<3>" } else { "" };
     for line in e.to_string().lines() {
-        eprintln!("{prefix}edgesight: {}: {line}", e.label());
+        eprintln!("{prefix}edgesight: {}: {}", e.label(), crate::text::printable(line));
     }
 }
 

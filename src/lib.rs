@@ -22,5 +22,6 @@ pub mod preprocess;
 pub mod runtime;
 pub mod sink;
 pub mod status;
+pub mod text;
 
 pub use error::{Error, ExitKind, Result};

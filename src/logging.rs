@@ -102,10 +102,19 @@ pub fn init(level: LevelFilter) {
         b.filter_level(LevelFilter::Trace);
         b.filter_module("ort", LevelFilter::Warn);
         b.parse_env("RUST_LOG");
+        // Messages carry text from outside (names, paths, GStreamer's words): written with
+        // control and bidi characters escaped, so a line is always one true line.
         if std::env::var_os("JOURNAL_STREAM").is_some() {
-            b.format(|f, r| writeln!(f, "<{}>{}: {}", priority(r.level()), r.target(), r.args()));
+            b.format(|f, r| {
+                let msg = r.args().to_string();
+                writeln!(f, "<{}>{}: {}", priority(r.level()), r.target(), crate::text::printable(&msg))
+            });
         } else {
-            b.format_timestamp_millis();
+            b.format(|f, r| {
+                let msg = r.args().to_string();
+                let ts = f.timestamp_millis();
+                writeln!(f, "[{ts} {:<5} {}] {}", r.level(), r.target(), crate::text::printable(&msg))
+            });
         }
         let logger = Logger { inner: b.build(), limiter: RateLimiter::default() };
         let _ = log::set_boxed_logger(Box::new(logger));

@@ -187,19 +187,40 @@ fn model(m: &Node, layers: &Layers, is: &mut Issues) -> Option<ModelConfig> {
     Some(mc)
 }
 
+/// Longest stream or device name, in characters.
+pub const NAME_MAX_CHARS: usize = 64;
+
+/// What a stream or device name may hold: it appears in every event, in logs, metrics labels,
+/// thread names and (later) MQTT topics and file names, so letters and digits of any script,
+/// spaces, `_`, `-` and `.`; nothing that is a separator or wildcard somewhere (`/ + # " \\`),
+/// no control or formatting character. Why not, or None.
+pub fn name_problem(name: &str) -> Option<String> {
+    const RULE: &str = "names may hold letters, digits, spaces, '_', '-' and '.'";
+    if name.is_empty() {
+        return Some("is empty; expected a short unique name (it appears in every event)".into());
+    }
+    if name.chars().any(crate::text::unsafe_char) {
+        // Already reported, with its position in the value, by the schema stage.
+        return None;
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_alphanumeric() || matches!(c, ' ' | '_' | '-' | '.'))) {
+        return Some(format!("contains {}; {RULE}", crate::text::describe_char(c)));
+    }
+    let n = name.chars().count();
+    if n > NAME_MAX_CHARS {
+        return Some(format!("has {n} characters; at most {NAME_MAX_CHARS} ({RULE})"));
+    }
+    None
+}
+
 fn stream(s: &Node, layers: &Layers, is: &mut Issues, names: &mut HashSet<String>) -> Option<StreamConfig> {
     let name_node = s.get("name");
     let name = str_of(name_node).map(|n| n.trim().to_string());
-    let label = name.as_ref().map_or_else(|| "stream".to_string(), |n| format!("stream \"{n}\""));
+    // Debug formatting: a name that breaks the rules is shown escaped, never raw.
+    let label = name.as_ref().map_or_else(|| "stream".to_string(), |n| format!("stream {n:?}"));
     if let (Some(n), Some(name)) = (name_node, &name) {
-        if name.is_empty() {
-            is.push(Issue::at(
-                &n.origin,
-                "stream.name",
-                "is empty; expected a short unique name (it appears in every event)",
-            ));
-        } else if name.contains(['"', '\n']) {
-            is.push(Issue::at(&n.origin, "stream.name", "contains a quote or newline; expected a plain name"));
+        if let Some(problem) = name_problem(name) {
+            is.push(Issue::at(&n.origin, "stream.name", problem));
         } else if !names.insert(name.clone()) {
             is.push(Issue::at(
                 &n.origin,
@@ -273,6 +294,12 @@ fn stream(s: &Node, layers: &Layers, is: &mut Issues, names: &mut HashSet<String
 /// Builds the typed configuration; problems go to `is`. None when required parts are unusable.
 pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issues) -> Option<Config> {
     let dev = root.get("device");
+    if let Some(n) = dev.and_then(|d| d.get("name"))
+        && let Some(name) = str_of(Some(n))
+        && let Some(problem) = name_problem(name)
+    {
+        is.push(Issue::at(&n.origin, "device.name", problem));
+    }
     let device = DeviceConfig {
         name: str_of(dev.and_then(|d| d.get("name"))).unwrap_or("edgesight").to_string(),
         log_level: str_of(dev.and_then(|d| d.get("log_level")))

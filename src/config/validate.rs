@@ -72,7 +72,22 @@ fn check_value(path: &str, kind: &Kind, node: &Node, issues: &mut Issues) {
         ));
     };
     match (kind, &node.value) {
-        (Kind::Str | Kind::Path, Value::Str(_)) | (Kind::Bool, Value::Bool(_)) => {}
+        (Kind::Str | Kind::Path, Value::Str(s)) => {
+            // Values reach GStreamer, C libraries, file names and logs: a NUL would end them
+            // early or panic a C-string conversion, the others could fake or hide log lines.
+            if let Some((i, c)) = s.chars().enumerate().find(|(_, c)| crate::text::unsafe_char(*c)) {
+                issues.push(Issue::at(
+                    &node.origin,
+                    path,
+                    format!(
+                        "contains the control or formatting character {} (character {}); remove it",
+                        crate::text::describe_char(c),
+                        i + 1
+                    ),
+                ));
+            }
+        }
+        (Kind::Bool, Value::Bool(_)) => {}
         (Kind::Int { min, max }, Value::Int(i)) => {
             if i < min || i > max {
                 bad(issues, "");
@@ -110,7 +125,8 @@ fn check_value(path: &str, kind: &Kind, node: &Node, issues: &mut Issues) {
         (Kind::TableArray(fields), Value::Array(items)) => {
             for (i, it) in items.iter().enumerate() {
                 let label = match it.get("name").map(|n| &n.value) {
-                    Some(Value::Str(name)) => format!("{path} \"{name}\""),
+                    // Debug form: a name that breaks the rules is shown escaped, never raw.
+                    Some(Value::Str(name)) => format!("{path} {name:?}"),
                     _ => format!("{path}[{i}]"),
                 };
                 match &it.value {
