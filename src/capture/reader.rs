@@ -291,12 +291,9 @@ impl GstCapture {
     pub fn open(spec: &SourceSpec, opts: &CaptureOptions) -> Result<GstCapture> {
         init()?;
         let describe = spec.to_string();
+        // A regular file: GStreamer's filesrc would block opening a FIFO and read a device.
         if let SourceSpec::File { path } = spec {
-            let meta = std::fs::metadata(path)
-                .map_err(|e| Error::source(format!("{}: {e}; check the path", path.display())))?;
-            if meta.is_dir() {
-                return Err(Error::source(format!("{} is a directory, not a video or image file", path.display())));
-            }
+            crate::fsutil::check(path, &crate::fsutil::MEDIA)?;
         }
         let line = source_part(spec, &opts.launch);
         let element = gst::parse::launch(&line).map_err(|e| {
