@@ -5,7 +5,7 @@
 //! `/dev/zero`. The drop-in rules (hidden files and editor leftovers ignored, a visible `*.toml`
 //! that cannot be read is an error) and the labels rules (BOM, CRLF, blank lines, the count).
 //!
-//! Every edgesight here runs under a 8 GiB address-space limit and is killed after 60 s, so a
+//! Every edgesight here runs under a 4 GiB address-space limit and is killed after 60 s, so a
 //! regression (reading `/dev/zero` to the end, blocking on the FIFO) fails the test instead of
 //! taking the machine down or hanging the suite.
 
@@ -23,7 +23,7 @@ fn bounded(args: &[&str], env: &[(&str, &str)]) -> Output {
     let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
-        .arg("ulimit -v 8388608 && exec \"$0\" \"$@\"")
+        .arg("ulimit -v 4194304 && exec \"$0\" \"$@\"")
         .arg(env!("CARGO_BIN_EXE_edgesight"))
         .args(args)
         .stdin(Stdio::null())
