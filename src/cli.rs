@@ -225,7 +225,10 @@ fn report(e: &Error) {
 pub fn main() -> ExitCode {
     crate::alloc_tuning::limit_arenas();
     let cli = Cli::parse();
-    match dispatch(cli) {
+    let result = dispatch(cli);
+    // Suppressed-message counts still pending come out before the process ends.
+    log::logger().flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             report(&e);

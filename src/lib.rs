@@ -16,6 +16,7 @@ pub mod config;
 pub mod detect;
 pub mod engine;
 pub mod error;
+pub mod fsutil;
 pub mod logging;
 pub mod metrics;
 pub mod preprocess;

@@ -56,11 +56,12 @@ fn special_files_are_refused_as_file_sources_without_blocking() {
     let dir = tempfile::tempdir().expect("tempdir");
     let fifo = dir.path().join("clip.mp4");
     assert!(Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
-    for (path, kind) in [(fifo.as_path(), "named pipe (FIFO)"), (std::path::Path::new("/dev/zero"), "character device")]
+    for (path, kind) in
+        [(fifo.as_path(), "a FIFO (named pipe)"), (std::path::Path::new("/dev/zero"), "a character device")]
     {
         // detect
         let o = detect(p(path));
-        assert_fails(&o, 4, &[p(path), kind, "regular files"]);
+        assert_fails(&o, 4, &[p(path), kind, "not a regular file"]);
         // run and check, through the same opening code
         let cfg = ConfigBuilder::nanodet(dir.path())
             .stream("f", &format!("file://{}", p(path)), "")

@@ -103,6 +103,34 @@ fn sighup_applies_a_valid_config_refuses_an_invalid_one_and_sigterm_flushes_ever
     );
 }
 
+#[test]
+fn every_refused_reload_is_logged_however_many_come() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ev = dir.path().join("events.jsonl");
+    let cfg = write_config(dir.path(), "cam", "", &ev);
+    let mut child = Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_edgesight"))
+            .args(["run", "--config", p(&cfg)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let rx = stderr_lines(&mut child);
+    wait_for("events", Duration::from_secs(60), || !events(&ev).is_empty());
+    let good = std::fs::read_to_string(&cfg).expect("cfg");
+    std::fs::write(&cfg, good.replace("threads = 1", "threads = 1\nscore_treshold = 0.9")).expect("write");
+    // More refusals, in less time, than the rate limit lets one call site log: each is answered.
+    let mut log = Vec::new();
+    for n in 1..=8 {
+        signal(&child, "HUP");
+        wait_for(&format!("refusal {n} in the log"), Duration::from_secs(30), || {
+            log.extend(rx.try_iter());
+            log.iter().filter(|l| l.contains("reload refused") && l.contains("score_treshold")).count() >= n
+        });
+    }
+    assert!(!log.iter().any(|l| l.contains("similar messages suppressed")), "{log:#?}");
+    stop(child);
+}
+
 /// Reads notify datagrams until `done` says so or `timeout`.
 fn read_until(sock: &UnixDatagram, seen: &mut Vec<String>, timeout: Duration, done: impl Fn(&[String]) -> bool) {
     let start = Instant::now();

@@ -228,40 +228,6 @@ fn frame_size_allowed(w: u32, h: u32, max: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// What kind of file system object `meta` is, for messages.
-fn file_kind(meta: &std::fs::Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    let t = meta.file_type();
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a named pipe (FIFO)"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
-    }
-}
-
-/// A file source must be a regular file: a FIFO would block the pipeline (and shutdown) until
-/// a writer appears, a device would be read forever.
-fn check_media_file(path: &std::path::Path) -> Result<()> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| Error::source(format!("{}: {e}; check the path", path.display())))?;
-    if !meta.is_file() {
-        return Err(Error::source(format!(
-            "{} is {}, not a video or image file; file sources read regular files (cameras: rtsp://, v4l2://)",
-            path.display(),
-            file_kind(&meta)
-        )));
-    }
-    Ok(())
-}
-
 fn pack(w: u32, h: u32) -> u64 {
     ((w as u64) << 32) | h as u64
 }
@@ -350,8 +316,9 @@ impl GstCapture {
     pub fn open(spec: &SourceSpec, opts: &CaptureOptions, stop: &AtomicBool) -> Result<GstCapture> {
         init()?;
         let describe = spec.to_string();
+        // A regular file: GStreamer's filesrc would block opening a FIFO and read a device.
         if let SourceSpec::File { path } = spec {
-            check_media_file(path)?;
+            crate::fsutil::check(path, &crate::fsutil::MEDIA)?;
         }
         let line = source_part(spec, &opts.launch);
         let element = gst::parse::launch(&line).map_err(|e| {

@@ -316,14 +316,10 @@ impl Loaded {
 /// Reads `main` and its drop-ins, validates all of them and returns the typed configuration,
 /// or every problem found as a config error (one line each).
 pub fn load(main: &Path) -> Result<Loaded> {
-    let text = std::fs::read_to_string(main).map_err(|e| {
-        Error::config(format!("cannot read config file {}: {e}; pass an existing file with --config", main.display()))
-    })?;
+    let text = crate::fsutil::read_text(main, &crate::fsutil::CONFIG)?;
     let mut files = vec![SourceFile { path: main.to_path_buf(), text }];
-    for p in tree::drop_ins(main) {
-        let text = std::fs::read_to_string(&p).map_err(|e| {
-            Error::config(format!("cannot read drop-in {}: {e}; fix its permissions or remove it", p.display()))
-        })?;
+    for p in tree::drop_ins(main)? {
+        let text = crate::fsutil::read_text(&p, &crate::fsutil::DROP_IN)?;
         files.push(SourceFile { path: p, text });
     }
     from_layers(Layers { files }, Some(main))

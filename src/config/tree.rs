@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use toml::de::{DeTable, DeValue};
 
+use crate::error::{Error, Result};
+
 /// One file of the configuration.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
@@ -160,18 +162,43 @@ pub fn merge(base: &mut Node, over: Node) {
     }
 }
 
-/// The files that make up a configuration: `main` then `<dir of main>/conf.d/*.toml` by name.
-pub fn drop_ins(main: &Path) -> Vec<PathBuf> {
+/// Whether a file name in `conf.d/` is a drop-in: a visible `*.toml`. Hidden files (`.x.toml`,
+/// Emacs' `.#x.toml` locks) and editor leftovers (`x.toml~`, `.x.toml.swp`, `x.toml.bak`,
+/// `x.toml.dpkg-dist`) are not, so an editor open on a drop-in never applies half a file.
+pub fn is_drop_in(name: &std::ffi::OsStr) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let name = name.as_bytes();
+    !name.starts_with(b".") && name.len() > ".toml".len() && name.ends_with(b".toml")
+}
+
+/// The drop-ins of a configuration: `<dir of main>/conf.d/*.toml` by name (see `is_drop_in`).
+/// Each is listed whatever it is, so that a visible `*.toml` that cannot be read (a dangling
+/// link, a directory, a FIFO) is an error when it is read, never skipped. No `conf.d` is no
+/// drop-ins; a `conf.d` that is not a readable directory is an error (its drop-ins would
+/// silently not apply).
+pub fn drop_ins(main: &Path) -> Result<Vec<PathBuf>> {
     let dir = main.parent().map_or_else(|| PathBuf::from("conf.d"), |d| d.join("conf.d"));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
-                .collect()
-        })
-        .unwrap_or_default();
+    let err = |e: &dyn std::fmt::Display| {
+        Error::config(format!(
+            "cannot list the drop-ins in {}: {e}; conf.d next to the config file must be a directory \
+             edgesight can read (or absent)",
+            dir.display()
+        ))
+    };
+    let rd = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(err(&e)),
+    };
+    let mut files = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| err(&e))?;
+        if is_drop_in(&entry.file_name()) {
+            files.push(entry.path());
+        }
+    }
     files.sort();
-    files
+    Ok(files)
 }
 
 /// 1-based line and column of a byte offset.
@@ -217,6 +244,18 @@ mod tests {
         let (_, errors) = parse("a = \nb = [1,\n[x\n", 0);
         assert!(!errors.is_empty());
         assert!(errors.iter().all(|e| e.span.is_some()));
+    }
+
+    #[test]
+    fn hidden_files_and_editor_leftovers_are_not_drop_ins() {
+        let yes = ["50-site.toml", "a.b.toml", "x y.toml"];
+        let no = [".site.toml", ".#site.toml", "site.toml~", ".site.toml.swp", "site.toml.bak", "site.toml.dpkg-dist"];
+        for n in yes {
+            assert!(is_drop_in(n.as_ref()), "{n}");
+        }
+        for n in no.into_iter().chain([".toml", "site.TOML", "site.tom", "toml"]) {
+            assert!(!is_drop_in(n.as_ref()), "{n}");
+        }
     }
 
     #[test]

@@ -146,17 +146,11 @@ fn tensor_info(name: &str, ty: &ValueType) -> TensorInfo {
     }
 }
 
-/// Checks the file before ONNX Runtime sees it, so the common mistakes get specific messages.
+/// Checks the file before ONNX Runtime sees it, so the common mistakes get specific messages and
+/// a directory, FIFO or device (`/dev/zero`) is never handed to it: a regular file of at most
+/// 2 GiB (`fsutil::MODEL`), not empty.
 fn check_model_file(path: &Path) -> Result<()> {
-    let meta = std::fs::metadata(path).map_err(|e| {
-        Error::model(format!(
-            "model file {}: {e}; set model.path to an .onnx file (the bundled ones are in models/)",
-            path.display()
-        ))
-    })?;
-    if meta.is_dir() {
-        return Err(Error::model(format!("model path {} is a directory, not an .onnx file", path.display())));
-    }
+    let meta = crate::fsutil::check(path, &crate::fsutil::MODEL)?;
     if meta.len() == 0 {
         return Err(Error::model(format!("model file {} is empty; copy the model again", path.display())));
     }

@@ -87,9 +87,14 @@ pub fn environment(explicit: Option<&Path>) -> Result<&'static ort::environment:
     let mut loaded = None;
     for (path, origin) in candidates(explicit) {
         // A bare library name is resolved by the dynamic linker; anything else must exist.
+        // It must be a regular file: the loader would block on a FIFO and read a device.
         let is_bare = path.components().count() == 1;
-        if !is_bare && !path.exists() {
-            attempts.push(Attempt { place: format!("{} ({origin})", path.display()), why: "no such file".into() });
+        if !is_bare && let Err(p) = crate::fsutil::inspect(&path, crate::fsutil::LIBRARY.cap) {
+            let why = match p {
+                crate::fsutil::Problem::Io(e) if e.kind() == std::io::ErrorKind::NotFound => "no such file".into(),
+                p => p.to_string(),
+            };
+            attempts.push(Attempt { place: format!("{} ({origin})", path.display()), why });
             continue;
         }
         match ort::init_from(&path) {

@@ -87,6 +87,23 @@ fn static_size(input: &TensorInfo) -> Option<(u32, u32)> {
     }
 }
 
+/// A labels file must name exactly the classes the model scores, when its outputs say how many:
+/// one name too many or too few shifts or loses names in every event, so it is a model error
+/// naming both counts. Families whose outputs do not give the count (SSD, whose class ids come
+/// from the graph, 1-based, with line 0 of its labels a `background` placeholder) take the file
+/// as it is. Without `model.labels`, classes are named `class<N>`.
+fn check_label_count(labels: &std::path::Path, names: usize, model: &std::path::Path, classes: usize) -> Result<()> {
+    if names == classes {
+        return Ok(());
+    }
+    Err(Error::model(format!(
+        "labels file {} names {names} classes but model {} scores {classes}; set model.labels to the labels \
+         file made for this model: {classes} lines, one name per line, the first naming class id 0",
+        labels.display(),
+        model.display()
+    )))
+}
+
 /// Loads the model and builds the detector: engine, family check, input contract, batch,
 /// preprocessor (and whether it can write where the engine's input lives), labels and policy.
 /// Nothing is half-built: any mismatch is an error before a frame is read.
@@ -128,12 +145,8 @@ pub fn detector(mc: &ModelConfig) -> Result<Detector> {
         None => Labels::default(),
     };
     if let Some(n) = decoder.num_classes() {
-        if mc.labels.is_some() && labels.len() < n {
-            log::warn!(
-                "labels file {} names {} classes, the model scores {n}; the rest are reported as class<N>",
-                mc.labels.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
-                labels.len()
-            );
+        if let Some(path) = &mc.labels {
+            check_label_count(path, labels.len(), &mc.path, n)?;
         }
         labels.cover(n);
     }

@@ -330,10 +330,14 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
         if signals.take_reload() {
             rt.notifier.reloading();
             match rt.reload() {
-                Ok(summary) => log::info!("configuration reloaded: {summary}"),
+                // The answer to a SIGHUP is never rate limited: a field tech must see every one.
+                Ok(summary) => log::info!(target: crate::logging::OPERATOR, "configuration reloaded: {summary}"),
                 Err(e) => {
                     for line in e.to_string().lines() {
-                        log::error!("reload refused, the running configuration stays: {line}");
+                        log::error!(
+                            target: crate::logging::OPERATOR,
+                            "reload refused, the running configuration stays: {line}"
+                        );
                     }
                 }
             }
@@ -381,6 +385,7 @@ fn arm_shutdown_timer(rt: &Runtime, timeout: Duration) {
             timeout.as_secs_f64(),
             ExitKind::ShutdownTimeout.code()
         );
+        log::logger().flush();
         std::process::exit(ExitKind::ShutdownTimeout.code().into());
     });
 }
