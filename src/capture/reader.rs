@@ -173,6 +173,9 @@ pub struct GstCapture {
     /// End of stream was posted; the appsink may still hold frames.
     eos_seen: bool,
     frames: u64,
+    /// The source, for scrubbing GStreamer's messages about it.
+    spec: SourceSpec,
+    /// Its redacted form, the prefix of every message about it.
     describe: String,
 }
 
@@ -209,9 +212,10 @@ fn pack(w: u32, h: u32) -> u64 {
     ((w as u64) << 32) | h as u64
 }
 
-/// One line out of a GStreamer error message, with a hint for the common causes.
-fn explain(describe: &str, err: &gst::glib::Error, debug: Option<&str>, from: &str) -> Error {
-    let msg = err.message();
+/// One line out of a GStreamer error message, with a hint for the common causes. `describe` is
+/// the source's redacted form; GStreamer's own text goes through `SourceSpec::scrub`.
+fn explain(spec: &SourceSpec, describe: &str, err: &gst::glib::Error, debug: Option<&str>, from: &str) -> Error {
+    let msg = spec.scrub(err.message());
     let debug = debug.unwrap_or("");
     let hint = if err.matches(gst::CoreError::MissingPlugin)
         || err.matches(gst::StreamError::CodecNotFound)
@@ -229,7 +233,7 @@ fn explain(describe: &str, err: &gst::glib::Error, debug: Option<&str>, from: &s
     } else {
         ""
     };
-    Error::source(format!("{describe}: {msg} (from {from}){hint}"))
+    Error::source(format!("{describe}: {msg} (from {}){hint}", spec.scrub(from)))
 }
 
 /// Memory and format of a raw video pad's caps, as far as they are fixed.
@@ -290,7 +294,7 @@ impl Tail {
 impl GstCapture {
     pub fn open(spec: &SourceSpec, opts: &CaptureOptions) -> Result<GstCapture> {
         init()?;
-        let describe = spec.to_string();
+        let describe = spec.redacted();
         if let SourceSpec::File { path } = spec {
             let meta = std::fs::metadata(path)
                 .map_err(|e| Error::source(format!("{}: {e}; check the path", path.display())))?;
@@ -424,8 +428,17 @@ impl GstCapture {
             chain.link(&pad, raw).map_err(|e| Error::source(format!("{describe}: {e}")))?;
         }
         let bus = pipeline.bus().ok_or_else(|| Error::source("pipeline has no bus"))?;
-        let mut capture =
-            GstCapture { pipeline, sink, bus, source_size, layout: None, eos_seen: false, frames: 0, describe };
+        let mut capture = GstCapture {
+            pipeline,
+            sink,
+            bus,
+            source_size,
+            layout: None,
+            eos_seen: false,
+            frames: 0,
+            spec: spec.clone(),
+            describe,
+        };
         if capture.pipeline.set_state(gst::State::Playing).is_err() {
             // The reason is on the bus.
             capture.check_bus(Duration::from_millis(500))?;
@@ -497,9 +510,11 @@ impl GstCapture {
                 gst::MessageView::Error(e) => {
                     let from = msg.src().map(|s| s.name().to_string()).unwrap_or_else(|| "pipeline".into());
                     let debug = e.debug().map(|d| d.to_string());
-                    return Err(explain(&self.describe, &e.error(), debug.as_deref(), &from));
+                    return Err(explain(&self.spec, &self.describe, &e.error(), debug.as_deref(), &from));
                 }
-                gst::MessageView::Warning(w) => log::warn!("{}: {}", self.describe, w.error()),
+                gst::MessageView::Warning(w) => {
+                    log::warn!("{}: {}", self.describe, self.spec.scrub(&w.error().to_string()))
+                }
                 gst::MessageView::Eos(_) => self.eos_seen = true,
                 _ => {}
             }

@@ -31,7 +31,7 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// What a kind expects, in words.
 pub fn expected(kind: &Kind) -> String {
     match kind {
-        Kind::Str => "a string".into(),
+        Kind::Str | Kind::Secret | Kind::Uri => "a string".into(),
         Kind::Path => "a path (string)".into(),
         Kind::Bool => "true or false".into(),
         Kind::Int { min, max } => format!("a whole number in {min}..={max}"),
@@ -65,14 +65,15 @@ pub fn found(v: &Value) -> String {
 
 fn check_value(path: &str, kind: &Kind, node: &Node, issues: &mut Issues) {
     let bad = |issues: &mut Issues, extra: &str| {
-        issues.push(Issue::at(
-            &node.origin,
-            path,
-            format!("found {}, expected {}{extra}", found(&node.value), expected(kind)),
-        ));
+        // A password of the wrong type (a number, a date) is still a password: it is not quoted.
+        let found = match kind {
+            Kind::Secret => node.value.type_name().to_string(),
+            _ => found(&node.value),
+        };
+        issues.push(Issue::at(&node.origin, path, format!("found {found}, expected {}{extra}", expected(kind))));
     };
     match (kind, &node.value) {
-        (Kind::Str | Kind::Path, Value::Str(_)) | (Kind::Bool, Value::Bool(_)) => {}
+        (Kind::Str | Kind::Path | Kind::Secret | Kind::Uri, Value::Str(_)) | (Kind::Bool, Value::Bool(_)) => {}
         (Kind::Int { min, max }, Value::Int(i)) => {
             if i < min || i > max {
                 bad(issues, "");
