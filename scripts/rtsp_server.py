@@ -4,7 +4,9 @@
 Serves, on 127.0.0.1:PORT:
   /test  a live test pattern (320x240, 15 FPS) as H.264
   /clip  the bundled clip (media/vtest_h264.mp4) as H.264, from the file
-Prints "READY <port>" once listening. SIGUSR1 pauses every media pipeline (the camera stops
+With --user and --password, both mounts require HTTP basic authentication with those
+credentials (a client without them, or with others, gets 401 Unauthorized); without them
+anyone may play. Prints "READY <port>" once listening. SIGUSR1 pauses every media pipeline (the camera stops
 sending but keeps the session open: a stall), SIGUSR2 resumes; SIGTERM/SIGINT exit.
 
 Needs Debian's /usr/bin/python3 with python3-gi, gir1.2-gst-rtsp-server-1.0 and
@@ -28,7 +30,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=8554)
     ap.add_argument("--clip", default=os.path.join(ROOT, "media", "vtest_h264.mp4"))
+    ap.add_argument("--user", help="require basic authentication as this user (with --password)")
+    ap.add_argument("--password", help="the password of --user (any characters, taken as written)")
     args = ap.parse_args()
+    if (args.user is None) != (args.password is None):
+        ap.error("--user and --password go together")
 
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
@@ -40,6 +46,17 @@ def main():
     def configured(_factory, media):
         medias.append(media)
 
+    permissions = None
+    if args.user is not None:
+        auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken()
+        token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "viewer")
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password), token)
+        server.set_auth(auth)
+        permissions = GstRtspServer.RTSPPermissions()
+        permissions.add_permission_for_role("viewer", "media.factory.access", True)
+        permissions.add_permission_for_role("viewer", "media.factory.construct", True)
+
     test = GstRtspServer.RTSPMediaFactory()
     test.set_launch(
         "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=15/1 "
@@ -48,6 +65,8 @@ def main():
     )
     test.set_shared(True)
     test.connect("media-configure", configured)
+    if permissions is not None:
+        test.set_permissions(permissions)
     mounts.add_factory("/test", test)
 
     clip = GstRtspServer.RTSPMediaFactory()
@@ -55,6 +74,8 @@ def main():
     clip.set_launch(f'( filesrc location="{location}" ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )')
     clip.set_shared(True)
     clip.connect("media-configure", configured)
+    if permissions is not None:
+        clip.set_permissions(permissions)
     mounts.add_factory("/clip", clip)
 
     if server.attach(None) == 0:

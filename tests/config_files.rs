@@ -21,7 +21,7 @@ fn x86_dev_config_is_complete_and_self_contained() {
         edgesight::capture::SourceSpec::File { path } => {
             assert!(path.exists(), "clip {} exists", path.display())
         }
-        other => panic!("x86-dev streams the bundled clip, not {other}"),
+        other => panic!("x86-dev streams the bundled clip, not {}", other.redacted()),
     }
 }
 

@@ -5,28 +5,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Starts the RTSP server and waits for its READY line.
+/// Starts the RTSP server (no authentication) and waits for its READY line.
 fn server(port: u16) -> Proc {
-    let python = "/usr/bin/python3";
-    let mut child: Proc = Command::new(python)
-        .arg(root().join("scripts/rtsp_server.py"))
-        .args(["--port", &port.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the RTSP test server needs /usr/bin/python3 with python3-gi and gir1.2-gst-rtsp-server-1.0: run `make test-deps`")
-        .into();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("server output");
-    assert!(line.starts_with("READY"), "RTSP server did not start ({line:?}); run `make test-deps`");
-    child
+    rtsp_server(port, None)
 }
 
 fn metric(text: &str, name_and_labels: &str) -> f64 {

@@ -6,8 +6,8 @@
 //! as such; nothing is swallowed.
 
 use std::str::FromStr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
@@ -176,14 +176,17 @@ pub struct GstCapture {
     pipeline: gst::Pipeline,
     sink: gst_app::AppSink,
     bus: gst::Bus,
-    /// Source size as (width << 32 | height), written by the caps probe.
-    source_size: Arc<AtomicU64>,
+    /// Frames are scaled in the pipeline: their source size travels with each buffer.
+    scaled: bool,
     /// Layout of the current caps, recomputed only when the caps change.
     layout: Option<(gst::Caps, gst_video::VideoInfo, PixelFormat, FrameMemory)>,
     /// End of stream was posted; the appsink may still hold frames.
     eos_seen: bool,
     max_pixels: u64,
     frames: u64,
+    /// The source, for scrubbing GStreamer's messages about it.
+    spec: SourceSpec,
+    /// Its redacted form, the prefix of every message about it.
     describe: String,
 }
 
@@ -228,13 +231,33 @@ fn frame_size_allowed(w: u32, h: u32, max: u64) -> Result<(), String> {
     Ok(())
 }
 
-fn pack(w: u32, h: u32) -> u64 {
-    ((w as u64) << 32) | h as u64
+/// Width and height of a caps event, if `info` holds one.
+fn caps_event_size(info: &gst::PadProbeInfo<'_>) -> Option<(u32, u32)> {
+    let Some(gst::PadProbeData::Event(ev)) = &info.data else { return None };
+    let gst::EventView::Caps(c) = ev.view() else { return None };
+    let s = c.caps().structure(0)?;
+    let (w, h) = (s.get::<i32>("width").ok()?, s.get::<i32>("height").ok()?);
+    (w > 0 && h > 0).then_some((w as u32, h as u32))
 }
 
-/// One line out of a GStreamer error message, with a hint for the common causes.
-fn explain(describe: &str, err: &gst::glib::Error, debug: Option<&str>, from: &str) -> Error {
-    let msg = err.message();
+/// Name of the reference caps that carry a buffer's size before scaling.
+const SOURCE_SIZE: &str = "edgesight/source-size";
+
+/// The size a buffer had before the pipeline scaled it.
+fn source_size_of(buffer: &gst::BufferRef) -> Option<(u32, u32)> {
+    buffer.iter_meta::<gst::ReferenceTimestampMeta>().find_map(|m| {
+        let s = m.reference().structure(0)?;
+        if s.name() != SOURCE_SIZE {
+            return None;
+        }
+        Some((s.get::<i32>("width").ok()? as u32, s.get::<i32>("height").ok()? as u32))
+    })
+}
+
+/// One line out of a GStreamer error message, with a hint for the common causes. `describe` is
+/// the source's redacted form; GStreamer's own text goes through `SourceSpec::scrub`.
+fn explain(spec: &SourceSpec, describe: &str, err: &gst::glib::Error, debug: Option<&str>, from: &str) -> Error {
+    let msg = spec.scrub(err.message());
     let debug = debug.unwrap_or("");
     let hint = if err.matches(gst::CoreError::MissingPlugin)
         || err.matches(gst::StreamError::CodecNotFound)
@@ -252,7 +275,7 @@ fn explain(describe: &str, err: &gst::glib::Error, debug: Option<&str>, from: &s
     } else {
         ""
     };
-    Error::source(format!("{describe}: {msg} (from {from}){hint}"))
+    Error::source(format!("{describe}: {msg} (from {}){hint}", spec.scrub(from)))
 }
 
 /// Memory and format of a raw video pad's caps, as far as they are fixed.
@@ -315,7 +338,7 @@ impl GstCapture {
     /// that early (shutdown), with an error the caller recognises by its raised flag.
     pub fn open(spec: &SourceSpec, opts: &CaptureOptions, stop: &AtomicBool) -> Result<GstCapture> {
         init()?;
-        let describe = spec.to_string();
+        let describe = spec.redacted();
         // A regular file: GStreamer's filesrc would block opening a FIFO and read a device.
         if let SourceSpec::File { path } = spec {
             crate::fsutil::check(path, &crate::fsutil::MEDIA)?;
@@ -373,8 +396,7 @@ impl GstCapture {
         sink.set_max_buffers(if opts.leaky { 2 } else { 1 });
         sink.set_drop(opts.leaky);
         sink.set_property("emit-signals", false);
-        let source_size = Arc::new(AtomicU64::new(0));
-        Self::install_fit(&queue, &fit, caps, opts, Arc::clone(&source_size))?;
+        Self::install_fit(&queue, &fit, caps, opts)?;
         let chain = Tail {
             pipeline: pipeline.downgrade(),
             queue,
@@ -450,11 +472,12 @@ impl GstCapture {
             pipeline,
             sink,
             bus,
-            source_size,
+            scaled: opts.fit.is_some(),
             layout: None,
             eos_seen: false,
             max_pixels: opts.max_pixels,
             frames: 0,
+            spec: spec.clone(),
             describe,
         };
         if capture.pipeline.set_state(gst::State::Playing).is_err() {
@@ -502,28 +525,38 @@ impl GstCapture {
         }
     }
 
-    /// Watches the caps entering the tail: records the source size and, with `fit`, asks the
-    /// scaler for the size the letterbox would produce.
+    /// Watches the caps entering the tail: refuses frames above the size limit and, with `fit`,
+    /// asks the scaler for the size the letterbox would produce and tags every buffer with its
+    /// size before scaling (frames in flight keep theirs when a camera changes resolution).
     fn install_fit(
         queue: &gst::Element,
         fit_filter: &gst::Element,
         accepted: gst::Caps,
         opts: &CaptureOptions,
-        size: Arc<AtomicU64>,
     ) -> Result<()> {
-        let pad = queue.static_pad("sink").ok_or_else(|| Error::source("queue without sink pad"))?;
-        let fit = opts.fit;
+        let sink = queue.static_pad("sink").ok_or_else(|| Error::source("queue without sink pad"))?;
+        let src = queue.static_pad("src").ok_or_else(|| Error::source("queue without src pad"))?;
         let max_pixels = opts.max_pixels;
-        let fit_filter = fit_filter.clone();
-        pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
-            if let Some(gst::PadProbeData::Event(ev)) = &info.data
-                && let gst::EventView::Caps(c) = ev.view()
-                && let Some(s) = c.caps().structure(0)
-                && let (Ok(w), Ok(h)) = (s.get::<i32>("width"), s.get::<i32>("height"))
-                && w > 0
-                && h > 0
-            {
-                let (w, h) = (w as u32, h as u32);
+        // Entering the queue: refuse frames above the limit, and tag each buffer with the size
+        // of the caps it came with (its size before any scaling).
+        let current: Arc<Mutex<Option<gst::Caps>>> = Arc::default();
+        if opts.fit.is_some() {
+            let current = Arc::clone(&current);
+            sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                let tag = current.lock().ok().and_then(|c| c.clone());
+                if let (Some(tag), Some(gst::PadProbeData::Buffer(buffer))) = (tag, &mut info.data) {
+                    gst::ReferenceTimestampMeta::add(
+                        buffer.make_mut(),
+                        &tag,
+                        gst::ClockTime::ZERO,
+                        gst::ClockTime::NONE,
+                    );
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+        sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
+            if let Some((w, h)) = caps_event_size(info) {
                 // Refused before any buffer of that size reaches a converter or the preprocessor.
                 if let Err(e) = frame_size_allowed(w, h, max_pixels)
                     && let Some(parent) = pad.parent_element()
@@ -532,8 +565,20 @@ impl GstCapture {
                     let _ = parent.post_message(msg);
                     return gst::PadProbeReturn::Drop;
                 }
-                size.store(pack(w, h), Ordering::SeqCst);
-                if let Some(f) = fit {
+                if let Ok(mut c) = current.lock() {
+                    *c = Some(
+                        gst::Caps::builder(SOURCE_SIZE).field("width", w as i32).field("height", h as i32).build(),
+                    );
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+        // Leaving the queue, in order with the buffers: the scaler's target changes only once the
+        // frames of the previous size have gone through it (a camera that changes resolution).
+        if let Some(f) = opts.fit {
+            let fit_filter = fit_filter.clone();
+            src.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+                if let Some((w, h)) = caps_event_size(info) {
                     let g = Geometry::new(w, h, f.width, f.height, f.letterbox);
                     let mut caps = accepted.clone();
                     if g.new_w < w && g.new_h <= h || g.new_h < h && g.new_w <= w {
@@ -545,9 +590,9 @@ impl GstCapture {
                     }
                     fit_filter.set_property("caps", caps);
                 }
-            }
-            gst::PadProbeReturn::Ok
-        });
+                gst::PadProbeReturn::Ok
+            });
+        }
         Ok(())
     }
 
@@ -566,9 +611,11 @@ impl GstCapture {
                 gst::MessageView::Error(e) => {
                     let from = msg.src().map(|s| s.name().to_string()).unwrap_or_else(|| "pipeline".into());
                     let debug = e.debug().map(|d| d.to_string());
-                    return Err(explain(&self.describe, &e.error(), debug.as_deref(), &from));
+                    return Err(explain(&self.spec, &self.describe, &e.error(), debug.as_deref(), &from));
                 }
-                gst::MessageView::Warning(w) => log::warn!("{}: {}", self.describe, w.error()),
+                gst::MessageView::Warning(w) => {
+                    log::warn!("{}: {}", self.describe, self.spec.scrub(&w.error().to_string()))
+                }
                 gst::MessageView::Eos(_) => self.eos_seen = true,
                 _ => {}
             }
@@ -622,8 +669,8 @@ impl GstCapture {
             None => copy(info.offset(), info.stride()),
         }
         let pts_ms = buffer.pts().map(|t| t.mseconds());
-        let packed = self.source_size.load(Ordering::SeqCst);
-        let (sw, sh) = if packed == 0 { (w, h) } else { ((packed >> 32) as u32, packed as u32) };
+        // The size this very frame was decoded at: its own caps, or the tag it got before scaling.
+        let (sw, sh) = if self.scaled { source_size_of(buffer).unwrap_or((w, h)) } else { (w, h) };
         let index = self.frames;
         self.frames += 1;
         Ok(Pull::Frame(Frame {

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use super::schema::{Field, Kind, ROOT};
 use super::tree::{Node, Value};
 use super::{Layers, Loaded};
+use crate::capture::uri::{MASK, redact};
 
 fn render(v: &Value) -> String {
     match v {
@@ -35,8 +36,12 @@ fn table(out: &mut String, fields: &[Field], node: Option<&Node>, layers: &Layer
         let set = node.and_then(|n| n.get(f.name));
         match set {
             Some(n) => {
-                // Passwords are never shown.
-                let mut value = if f.name == "password" { "\"********\"".to_string() } else { render(&n.value) };
+                // Passwords are never shown, source addresses without their credentials.
+                let mut value = match (&f.kind, &n.value) {
+                    (Kind::Secret, _) => format!("\"{MASK}\""),
+                    (Kind::Uri, Value::Str(s)) => format!("{:?}", redact(s)),
+                    _ => render(&n.value),
+                };
                 if matches!(f.kind, Kind::Path)
                     && let Value::Str(s) = &n.value
                 {

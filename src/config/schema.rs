@@ -17,6 +17,10 @@ pub enum Kind {
         min: f64,
         max: f64,
     },
+    /// A string never printed (passwords): `check` shows `********`, messages never quote it.
+    Secret,
+    /// A source address: printed only through `capture::uri::redact` (credentials masked).
+    Uri,
     Enum(&'static [&'static str]),
     /// An array of values; `len` fixes the length.
     List {
@@ -148,7 +152,7 @@ pub static PIPELINE: &[Field] = &[
 
 pub static STREAM: &[Field] = &[
     req("name", Kind::Str, "unique stream name, in every event"),
-    req("uri", Kind::Str, "rtsp://, file://, file:rel, test://, v4l2:///dev/videoN, csi://N"),
+    req("uri", Kind::Uri, "rtsp://, file://, file:rel, test://, v4l2:///dev/videoN, csi://N"),
     opt("enabled", Kind::Bool, "true", "run this stream"),
     opt(
         "fps_limit",
@@ -159,7 +163,7 @@ pub static STREAM: &[Field] = &[
     opt("transport", Kind::Enum(&["tcp", "udp"]), "\"tcp\"", "RTSP transport"),
     opt("latency_ms", Kind::Int { min: 0, max: 60_000 }, "200", "RTSP jitter buffer"),
     opt("user", Kind::Str, "none", "RTSP user (never logged)"),
-    opt("password", Kind::Str, "none", "RTSP password (never logged)"),
+    opt("password", Kind::Secret, "none", "RTSP password (never printed)"),
     opt("realtime", Kind::Bool, "false", "files: play at the clip's rate like a camera instead of every frame"),
     opt("loop", Kind::Bool, "false", "files: start again at the end (soak tests, demos)"),
     opt(

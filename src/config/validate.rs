@@ -31,7 +31,7 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// What a kind expects, in words.
 pub fn expected(kind: &Kind) -> String {
     match kind {
-        Kind::Str => "a string".into(),
+        Kind::Str | Kind::Secret | Kind::Uri => "a string".into(),
         Kind::Path => "a path (string)".into(),
         Kind::Bool => "true or false".into(),
         Kind::Int { min, max } => format!("a whole number in {min}..={max}"),
@@ -65,16 +65,18 @@ pub fn found(v: &Value) -> String {
 
 fn check_value(path: &str, kind: &Kind, node: &Node, issues: &mut Issues) {
     let bad = |issues: &mut Issues, extra: &str| {
-        issues.push(Issue::at(
-            &node.origin,
-            path,
-            format!("found {}, expected {}{extra}", found(&node.value), expected(kind)),
-        ));
+        // A password of the wrong type (a number, a date) is still a password: it is not quoted.
+        let found = match kind {
+            Kind::Secret => node.value.type_name().to_string(),
+            _ => found(&node.value),
+        };
+        issues.push(Issue::at(&node.origin, path, format!("found {found}, expected {}{extra}", expected(kind))));
     };
     match (kind, &node.value) {
-        (Kind::Str | Kind::Path, Value::Str(s)) => {
+        (Kind::Str | Kind::Path | Kind::Secret | Kind::Uri, Value::Str(s)) => {
             // Values reach GStreamer, C libraries, file names and logs: a NUL would end them
             // early or panic a C-string conversion, the others could fake or hide log lines.
+            // The message names the character and its place, never the value (a secret).
             if let Some((i, c)) = s.chars().enumerate().find(|(_, c)| crate::text::unsafe_char(*c)) {
                 issues.push(Issue::at(
                     &node.origin,

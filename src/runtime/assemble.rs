@@ -314,13 +314,13 @@ fn check_source(s: &StreamConfig, base: &CaptureOptions, opts: &CheckOptions) ->
                 if left.is_zero() {
                     return Err(err(format!(
                         "{}: no frame within {} s; check the address, the network and that the camera is on",
-                        s.source,
+                        s.source.redacted(),
                         opts.source_timeout.as_secs()
                     )));
                 }
                 match cap.pull(left.min(Duration::from_millis(500))) {
                     Ok(Pull::Frame(_)) => return Ok(()),
-                    Ok(Pull::Eos) => return Err(err(format!("{}: the stream ended at once", s.source))),
+                    Ok(Pull::Eos) => return Err(err(format!("{}: the stream ended at once", s.source.redacted()))),
                     Ok(Pull::Timeout) => {}
                     Err(e) => return Err(err(e.to_string())),
                 }

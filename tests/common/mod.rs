@@ -120,6 +120,28 @@ impl Drop for Proc {
     }
 }
 
+/// Starts the real RTSP test server (scripts/rtsp_server.py, gst-rtsp-server) on `port` and waits
+/// for its READY line; with `credentials` (user, password) it requires basic authentication.
+pub fn rtsp_server(port: u16, credentials: Option<(&str, &str)>) -> Proc {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.arg(root().join("scripts/rtsp_server.py")).args(["--port", &port.to_string()]);
+    if let Some((user, password)) = credentials {
+        cmd.args(["--user", user, "--password", password]);
+    }
+    let mut child: Proc = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the RTSP test server needs /usr/bin/python3 with python3-gi and gir1.2-gst-rtsp-server-1.0: run `make test-deps`")
+        .into();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("server output");
+    assert!(line.starts_with("READY"), "RTSP server did not start ({line:?}); run `make test-deps`");
+    child
+}
+
 /// Sends a signal (`TERM`, `HUP`, …) to a child process.
 pub fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]).status().expect("kill");
