@@ -259,3 +259,25 @@ mod tests {
         assert_eq!(human(300), "300 bytes");
     }
 }
+
+/// What identifies a file's content cheaply: device, inode, size and modification time. A file
+/// replaced at the same path (copied over, or renamed into place) gets a new stamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+/// The stamp of `path` (following symbolic links), None when it cannot be read.
+pub fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        dev: m.dev(),
+        ino: m.ino(),
+        len: m.len(),
+        mtime_ns: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+    })
+}

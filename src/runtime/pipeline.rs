@@ -19,7 +19,7 @@ use super::assemble;
 use super::detector::Detector;
 use super::mailbox::{BatchPolicy, Mailbox, Take};
 use super::notify::{Heartbeat, Notifier};
-use super::plan::{self, ModelChange};
+use super::plan::{self, ModelChange, ModelFiles};
 use super::signals::Signals;
 use super::streams::Runner;
 use crate::capture::{CaptureOptions, Frame, GstCapture};
@@ -99,6 +99,8 @@ struct Runtime {
     stats: Arc<Mutex<RunStats>>,
     metrics: Option<MetricsServer>,
     signals: Signals,
+    /// The model and labels files as the running detector read them.
+    model_files: ModelFiles,
     /// Frames taken from the mailbox (reused list).
     frames: Vec<(usize, Frame)>,
     /// Frames taken from the mailbox whose events are not written yet (shutdown accounting).
@@ -186,14 +188,20 @@ impl Runtime {
             return Err(no_streams(&new));
         }
         // Prepare: everything that can fail happens before anything running changes.
-        let change = ModelChange::between(&self.cfg.model, &new.model);
+        // A model or labels file replaced at the same path is a new model too.
+        let files = ModelFiles::of(&new.model);
+        let files_changed = self.cfg.model.path == new.model.path && files != self.model_files;
+        if files_changed {
+            log::info!("{}: the model or labels file changed on disk; loading it again", new.model.path.display());
+        }
+        let change = ModelChange::between(&self.cfg.model, &new.model, files_changed);
         let new_detector = if change == ModelChange::Reload { Some(assemble::detector(&new.model)?) } else { None };
         let new_post = match change {
             ModelChange::InPlace => Some(assemble::postprocess(&new.model, self.detector.labels())?),
             _ => None,
         };
         let new_base = assemble::capture(new_detector.as_ref().unwrap_or(&self.detector).preprocessor(), &new.pipeline);
-        let plan = plan::plan(&self.cfg, &new, &self.base, &new_base);
+        let plan = plan::plan(&self.cfg, &new, &self.base, &new_base, files_changed);
         let new_sink = if plan.output { Some(assemble::sink(&new.output.jsonl)?) } else { None };
         let new_metrics = if plan.metrics {
             // Free the old address first when it is the one being reused.
@@ -226,6 +234,7 @@ impl Runtime {
         self.runners = running;
         if let Some(d) = new_detector {
             self.detector = d;
+            self.model_files = files;
         }
         if let Some(p) = new_post {
             self.detector.set_postprocess(p);
@@ -278,6 +287,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
     if wanted.is_empty() {
         return Err(no_streams(&cfg));
     }
+    let model_files = ModelFiles::of(&cfg.model);
     let Some(detector) = started(assemble::detector(&cfg.model), &signals)? else {
         return Ok(not_started("none"));
     };
@@ -305,6 +315,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
         stats: Arc::new(Mutex::new(RunStats::default())),
         metrics: None,
         signals: signals.clone(),
+        model_files,
         in_flight: Arc::new(AtomicUsize::new(0)),
         config_path,
         cfg,

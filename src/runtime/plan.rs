@@ -18,13 +18,31 @@ pub enum ModelChange {
 }
 
 impl ModelChange {
-    pub fn between(old: &ModelConfig, new: &ModelConfig) -> ModelChange {
-        if old == new {
-            ModelChange::None
-        } else if old.same_network(new) {
-            ModelChange::InPlace
-        } else {
+    /// `files_changed`: the model or labels file was replaced on disk since it was loaded (same
+    /// path, new content), which the configurations alone cannot show.
+    pub fn between(old: &ModelConfig, new: &ModelConfig, files_changed: bool) -> ModelChange {
+        if files_changed || !old.same_network(new) {
             ModelChange::Reload
+        } else if old == new {
+            ModelChange::None
+        } else {
+            ModelChange::InPlace
+        }
+    }
+}
+
+/// The model and labels files a detector was loaded from, as they were then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelFiles {
+    model: Option<crate::fsutil::Stamp>,
+    labels: Option<crate::fsutil::Stamp>,
+}
+
+impl ModelFiles {
+    pub fn of(mc: &ModelConfig) -> ModelFiles {
+        ModelFiles {
+            model: crate::fsutil::stamp(&mc.path),
+            labels: mc.labels.as_deref().and_then(crate::fsutil::stamp),
         }
     }
 }
@@ -61,7 +79,13 @@ fn enabled(cfg: &Config) -> impl Iterator<Item = &StreamConfig> {
 /// The plan for going from `old` to `new`. `old_capture` and `new_capture` are the capture
 /// settings each configuration implies (they depend on the loaded model's input): when they
 /// differ, every stream restarts.
-pub fn plan(old: &Config, new: &Config, old_capture: &CaptureOptions, new_capture: &CaptureOptions) -> ReloadPlan {
+pub fn plan(
+    old: &Config,
+    new: &Config,
+    old_capture: &CaptureOptions,
+    new_capture: &CaptureOptions,
+    files_changed: bool,
+) -> ReloadPlan {
     let restart_all = old_capture != new_capture;
     let mut streams = StreamPlan::default();
     for s in enabled(old) {
@@ -82,7 +106,7 @@ pub fn plan(old: &Config, new: &Config, old_capture: &CaptureOptions, new_captur
         restart_required.push("model.onnxruntime_lib");
     }
     ReloadPlan {
-        model: ModelChange::between(&old.model, &new.model),
+        model: ModelChange::between(&old.model, &new.model, files_changed),
         output: old.output != new.output,
         metrics: old.metrics != new.metrics || (new.metrics.listen.is_some() && old.device.name != new.device.name),
         log_level: (old.device.log_level != new.device.log_level).then_some(new.device.log_level),
@@ -130,7 +154,7 @@ mod tests {
         let old = cfg("", &[("a", "test://"), ("b", "test://ball"), ("c", "test://snow")], "");
         let new = cfg("", &[("a", "test://"), ("b", "test://smpte"), ("d", "test://")], "");
         let cap = CaptureOptions::default();
-        let p = plan(&old, &new, &cap, &cap);
+        let p = plan(&old, &new, &cap, &cap, false);
         assert_eq!(p.streams.keep, names(&["a"]), "unchanged stream keeps running");
         assert_eq!(p.streams.stop, names(&["b", "c"]), "changed and removed streams stop");
         assert_eq!(p.streams.start, names(&["b", "d"]), "changed and new streams start");
@@ -144,12 +168,12 @@ mod tests {
         let mut new = old.clone();
         new.streams[1].enabled = false;
         let cap = CaptureOptions::default();
-        let p = plan(&old, &new, &cap, &cap);
+        let p = plan(&old, &new, &cap, &cap, false);
         assert_eq!((p.streams.keep, p.streams.stop, p.streams.start), (names(&["a"]), names(&["b"]), vec![]));
         let mut resized = cap.clone();
         resized.fit =
             Some(crate::capture::Fit { width: 416, height: 416, letterbox: crate::preprocess::Letterbox::TopLeft });
-        let p = plan(&old, &old, &cap, &resized);
+        let p = plan(&old, &old, &cap, &resized, false);
         assert_eq!(
             (p.streams.keep.len(), p.streams.stop, p.streams.start),
             (0, names(&["a", "b"]), names(&["a", "b"]))
@@ -169,12 +193,15 @@ mod tests {
             ("threads = 1", ModelChange::Reload),
             ("letterbox = \"center\"", ModelChange::Reload),
         ] {
-            let p = plan(&base, &cfg(extra, &[("a", "test://")], ""), &cap, &cap);
+            let p = plan(&base, &cfg(extra, &[("a", "test://")], ""), &cap, &cap, false);
             assert_eq!(p.model, expected, "{extra}");
             assert_eq!(p.streams.keep, names(&["a"]), "{extra}: the stream keeps running");
         }
-        let p = plan(&base, &cfg("onnxruntime_lib = \"/opt/ort.so\"", &[("a", "test://")], ""), &cap, &cap);
+        let p = plan(&base, &cfg("onnxruntime_lib = \"/opt/ort.so\"", &[("a", "test://")], ""), &cap, &cap, false);
         assert_eq!((p.model, p.restart_required), (ModelChange::Reload, vec!["model.onnxruntime_lib"]));
+        // The same configuration over a model file replaced on disk: reloaded, streams kept.
+        let p = plan(&base, &base, &cap, &cap, true);
+        assert_eq!((p.model, p.streams.keep.clone()), (ModelChange::Reload, names(&["a"])));
     }
 
     #[test]
@@ -186,12 +213,12 @@ mod tests {
             &[("a", "test://")],
             "[output.jsonl]\npath = \"/tmp/e.jsonl\"\n[metrics]\nlisten = \"127.0.0.1:9464\"\n",
         );
-        let p = plan(&base, &other, &cap, &cap);
+        let p = plan(&base, &other, &cap, &cap, false);
         assert!(p.output && !p.metrics);
         let mut renamed = base.clone();
         renamed.device.name = "gate-2".into();
         renamed.device.log_level = log::LevelFilter::Debug;
-        let p = plan(&base, &renamed, &cap, &cap);
+        let p = plan(&base, &renamed, &cap, &cap, false);
         assert!(p.metrics, "/status reports the device name: the listener restarts");
         assert_eq!(p.log_level, Some(log::LevelFilter::Debug));
         let p = plan(
@@ -199,6 +226,7 @@ mod tests {
             &cfg("", &[("a", "test://")], "[health]\nmax_frame_age_s = 5\n[metrics]\nlisten = \"127.0.0.1:9464\"\n"),
             &cap,
             &cap,
+            false,
         );
         assert!(p.metrics && !p.output);
     }
