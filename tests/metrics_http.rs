@@ -20,25 +20,34 @@ use edgesight::metrics::listener::{MAX_CONNECTIONS, MAX_REQUEST_HEAD};
 /// server that serves one connection at a time would need behind the clients of these tests.
 const ANSWER: Duration = Duration::from_secs(30);
 
-/// `edgesight run` on one small test pattern with the metrics listener; returns once `/healthz`
-/// says 200, so that every later answer is the listener's, not a start-up state.
-fn start(dir: &Path) -> (Proc, String) {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let cfg = ConfigBuilder::nanodet(dir)
-        .stream("cam", "test://ball?width=160&height=120&fps=5", "")
-        .events(&dir.join("events.jsonl"))
-        .metrics(&addr)
-        .write();
-    let child = Proc::spawn(
-        Command::new(env!("CARGO_BIN_EXE_edgesight"))
-            .args(["run", "--config", p(&cfg)])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    wait_for("/healthz 200", Duration::from_secs(120), || {
-        get(&addr, "/healthz").is_ok_and(|r| r.starts_with("HTTP/1.1 200"))
-    });
-    (child, addr)
+/// `edgesight run` on one small test pattern named `stream` (unique per test) with the metrics
+/// listener; returns once `/healthz` says 200 and `/metrics` shows that stream, so that every later
+/// answer is this process' listener in its steady state. A port taken between `free_port` and the
+/// bind (the process exits 5; the tests' own client sockets take ports too) is replaced by another.
+fn start(dir: &Path, stream: &str) -> (Proc, String) {
+    for _ in 0..5 {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let cfg = ConfigBuilder::nanodet(dir)
+            .stream(stream, "test://ball?width=160&height=120&fps=5", "")
+            .events(&dir.join("events.jsonl"))
+            .metrics(&addr)
+            .write();
+        let mut child = Proc::spawn(
+            Command::new(env!("CARGO_BIN_EXE_edgesight"))
+                .args(["run", "--config", p(&cfg)])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        let mut exited = false;
+        wait_for("/healthz 200 with this stream, or an exit", Duration::from_secs(120), || {
+            exited = child.try_wait().is_ok_and(|s| s.is_some());
+            exited || serving(&addr, stream).is_ok()
+        });
+        if !exited {
+            return (child, addr);
+        }
+    }
+    panic!("edgesight did not start with a metrics listener in 5 attempts");
 }
 
 /// `GET path`, the whole response (the server closes), or the error (a timeout among them).
@@ -70,13 +79,22 @@ fn read_answer(s: &mut TcpStream) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `/healthz` and `/metrics` both answer 200 with their usual bodies.
-fn assert_serving(addr: &str) {
-    let health = get(addr, "/healthz").expect("/healthz answers");
-    assert!(health.starts_with("HTTP/1.1 200") && health.contains("ok: 1/1 streams up"), "{health}");
-    let metrics = get(addr, "/metrics").expect("/metrics answers");
-    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
-    assert!(metrics.contains("edgesight_frames_total{stream=\"cam\"}"), "{metrics}");
+/// Whether `/healthz` and `/metrics` both answer 200 with their usual bodies, `stream` among the
+/// labels; the answers that were not, if not.
+fn serving(addr: &str, stream: &str) -> Result<(), String> {
+    let health = get(addr, "/healthz").map_err(|e| format!("/healthz: {e}"))?;
+    let metrics = get(addr, "/metrics").map_err(|e| format!("/metrics: {e}"))?;
+    let ok = health.starts_with("HTTP/1.1 200")
+        && health.contains("ok: 1/1 streams up")
+        && metrics.starts_with("HTTP/1.1 200")
+        && metrics.contains(&format!("edgesight_frames_total{{stream=\"{stream}\"}}"));
+    if ok { Ok(()) } else { Err(format!("/healthz:\n{health}\n/metrics:\n{metrics}")) }
+}
+
+fn assert_serving(addr: &str, stream: &str) {
+    if let Err(answers) = serving(addr, stream) {
+        panic!("not serving: {answers}");
+    }
 }
 
 /// A number field of /proc/PID/status (`VmRSS:` in KiB, `Threads:`).
@@ -96,10 +114,11 @@ fn rss_kib(pid: u32) -> u64 {
 #[test]
 fn a_hundred_idle_connections_do_not_block_healthz_or_metrics() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (child, addr) = start(dir.path());
+    let stream = "idle";
+    let (child, addr) = start(dir.path(), stream);
     let threads_before = proc_status(child.id(), "Threads:");
     let mut idle: Vec<TcpStream> = (0..100).map(|_| TcpStream::connect(&addr).expect("connect")).collect();
-    assert_serving(&addr);
+    assert_serving(&addr, stream);
     // Answered after the idle ones were accepted, which cost no thread each (the service runs
     // under TasksMax): the count moves only with the pipeline's own threads.
     let threads = proc_status(child.id(), "Threads:");
@@ -108,14 +127,15 @@ fn a_hundred_idle_connections_do_not_block_healthz_or_metrics() {
     let timeout = read_answer(&mut idle[0]);
     assert!(timeout.starts_with("HTTP/1.1 408 Request Timeout"), "{timeout:?}");
     drop(idle);
-    assert_serving(&addr);
+    assert_serving(&addr, stream);
     stop(child);
 }
 
 #[test]
 fn a_client_trickling_its_header_does_not_block_another_client() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (child, addr) = start(dir.path());
+    let stream = "trickle";
+    let (child, addr) = start(dir.path(), stream);
     let mut slow = TcpStream::connect(&addr).expect("connect");
     let mut writer = slow.try_clone().expect("clone");
     let done = Arc::new(AtomicBool::new(false));
@@ -132,12 +152,12 @@ fn a_client_trickling_its_header_does_not_block_another_client() {
         }
     });
     std::thread::sleep(Duration::from_millis(500));
-    assert_serving(&addr);
+    assert_serving(&addr, stream);
     let answer = read_answer(&mut slow);
     done.store(true, Ordering::SeqCst);
     let _ = trickle.join();
     assert!(answer.starts_with("HTTP/1.1 408 Request Timeout"), "the trickler gets 408: {answer:?}");
-    assert_serving(&addr);
+    assert_serving(&addr, stream);
     stop(child);
 }
 
@@ -145,9 +165,10 @@ fn a_client_trickling_its_header_does_not_block_another_client() {
 fn a_header_of_many_megabytes_is_refused_without_growing_memory() {
     const MIB: usize = 1 << 20;
     let dir = tempfile::tempdir().expect("tempdir");
-    let (child, addr) = start(dir.path());
+    let stream = "big-header";
+    let (child, addr) = start(dir.path(), stream);
     for _ in 0..3 {
-        assert_serving(&addr);
+        assert_serving(&addr, stream);
     }
     let before = rss_kib(child.id());
     let mut s = TcpStream::connect(&addr).expect("connect");
@@ -169,24 +190,28 @@ fn a_header_of_many_megabytes_is_refused_without_growing_memory() {
     let answer = read_answer(&mut s);
     let status = answer.lines().next().unwrap_or_default();
     assert_eq!(status, "HTTP/1.1 431 Request Header Fields Too Large", "over {MAX_REQUEST_HEAD} bytes");
-    assert_serving(&addr);
+    assert_serving(&addr, stream);
     stop(child);
 }
 
 #[test]
 fn the_connection_limit_refuses_with_503_and_recovers() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (child, addr) = start(dir.path());
+    let stream = "limit";
+    let (child, addr) = start(dir.path(), stream);
     let idle: Vec<TcpStream> = (0..MAX_CONNECTIONS).map(|_| TcpStream::connect(&addr).expect("connect")).collect();
-    // Accepted in order, so the one past the limit finds every slot taken by the idle ones.
-    let refused = get(&addr, "/healthz").expect("an answer, and the connection closed");
-    assert!(refused.starts_with("HTTP/1.1 503 Service Unavailable"), "{refused}");
-    assert!(refused.contains(&format!("too many connections (limit {MAX_CONNECTIONS})")), "{refused}");
+    // The one past the limit is refused once the server has taken in every idle one (a client
+    // counts as connected while its connection still waits in the kernel's queue).
+    let too_many = format!("too many connections (limit {MAX_CONNECTIONS}); try again later");
+    let mut refused = String::new();
+    wait_for("a 503 for the connection past the limit", ANSWER, || {
+        refused = get(&addr, "/healthz").unwrap_or_default();
+        refused.contains(&too_many)
+    });
+    assert!(refused.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{refused}");
+    assert!(refused.contains("Retry-After: 1\r\n"), "{refused}");
     drop(idle);
     // Slots come back as the server sees the closes.
-    wait_for("/healthz 200 after the idle clients left", ANSWER, || {
-        get(&addr, "/healthz").is_ok_and(|r| r.starts_with("HTTP/1.1 200"))
-    });
-    assert_serving(&addr);
+    wait_for("/healthz and /metrics after the idle clients left", ANSWER, || serving(&addr, stream).is_ok());
     stop(child);
 }

@@ -33,6 +33,8 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// closing with unread input would reset the connection and could destroy the response before the
 /// client has read it.
 const LINGER: Duration = Duration::from_secs(1);
+/// Reads of discarded input per connection and turn of the loop (16 × 8 KiB).
+const LINGER_READS: usize = 16;
 /// How often the loop looks at the stop flag when nothing happens.
 const TICK: Duration = Duration::from_millis(50);
 
@@ -81,8 +83,11 @@ impl Conn {
         self.deadline = Instant::now() + WRITE_TIMEOUT;
     }
 
-    /// Moves the connection on as far as its socket allows without blocking.
+    /// Moves the connection on as far as its socket allows without blocking. Input discarded
+    /// while lingering is read at most `LINGER_READS` times per call, so that a client sending
+    /// without pause cannot keep the loop from the other connections.
     fn step(&mut self, handler: &dyn Fn(&[u8]) -> Vec<u8>, scratch: &mut [u8]) {
+        let mut discards = 0;
         loop {
             match &mut self.phase {
                 Phase::Head(head) => {
@@ -125,8 +130,9 @@ impl Conn {
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                     Err(_) => self.phase = Phase::Done,
                 },
+                Phase::Linger if discards == LINGER_READS => return,
                 Phase::Linger => match self.stream.read(scratch) {
-                    Ok(n) if n > 0 => {}
+                    Ok(n) if n > 0 => discards += 1,
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                     _ => self.phase = Phase::Done,
@@ -191,6 +197,8 @@ pub fn serve(listener: &TcpListener, stop: &Arc<AtomicBool>, handler: &dyn Fn(&[
                 conn.step(handler, &mut scratch);
             }
         }
+        // Before accepting: a connection that just closed no longer counts against the limit.
+        conns.retain(|c| !matches!(c.phase, Phase::Done));
         if listener_ready {
             accept_paused_until = None;
             loop {
