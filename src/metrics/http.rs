@@ -1,15 +1,15 @@
-//! The metrics listener: `/metrics` (Prometheus text format), `/healthz` (200 or 503 with the
-//! reason), `/status` (JSON). A small blocking HTTP/1.1 server on its own thread: one request
-//! per connection, read timeouts, nothing shared but locked snapshots.
+//! The metrics endpoints: `/metrics` (Prometheus text format), `/healthz` (200 or 503 with the
+//! reason), `/status` (JSON), GET only, one request per connection, rendered from locked
+//! snapshots. The connections themselves (limits, deadlines, one thread) are `listener.rs`.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use super::listener::{response, serve};
 use super::stats::{Histogram, RunStats};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
@@ -44,9 +44,37 @@ fn histogram(out: &mut String, name: &str, label: &str, h: &Histogram) {
     let _ = writeln!(out, "{name}_count{{{}}} {}", label.trim_end_matches(','), h.count());
 }
 
-/// Prometheus label value escaping.
+/// What stands in a label value for a character that must not reach a scraper raw (see `esc`).
+const LABEL_REPLACEMENT: char = '\u{FFFD}';
+
+/// Characters the Prometheus text format would carry raw inside a label value but that break a
+/// line or what a reader shows: every C0/C1 control other than LF (CR, NUL, ESC, TAB, NEL, …),
+/// the Unicode line and paragraph separators, and the bidirectional controls that reorder text
+/// on a terminal or dashboard (embeddings and overrides U+202A–U+202E, isolates U+2066–U+2069,
+/// the marks U+200E, U+200F, U+061C).
+fn unsafe_in_label(c: char) -> bool {
+    (c.is_control() && c != '\n')
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A label value in the Prometheus text format: backslash, double quote and newline escaped as
+/// the format defines (`\\`, `\"`, `\n`); the format has no escape for any other character, so
+/// each one of `unsafe_in_label` becomes U+FFFD. The result is always one line; a scraper reads
+/// back the name with exactly those characters replaced. (Stream names cannot hold a quote or a
+/// newline, config/build.rs, but this does not rely on it.)
 fn esc(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c if unsafe_in_label(c) => out.push(LABEL_REPLACEMENT),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 pub fn render_metrics(src: &Sources) -> String {
@@ -153,20 +181,9 @@ pub fn render_status(src: &Sources) -> String {
     .to_string()
 }
 
-fn respond(mut conn: TcpStream, src: &Sources) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = conn.set_write_timeout(Some(Duration::from_secs(2)));
-    let mut line = String::new();
-    let Ok(clone) = conn.try_clone() else { return };
-    let mut reader = BufReader::new(clone);
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    // Drain the headers.
-    let mut h = String::new();
-    while reader.read_line(&mut h).is_ok_and(|n| n > 2) {
-        h.clear();
-    }
+/// The response to one request head: GET only, the three endpoints.
+fn route(head: &[u8], src: &Sources) -> Vec<u8> {
+    let line = String::from_utf8_lossy(head.split(|b| *b == b'\n').next().unwrap_or_default());
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (status, ctype, body) = match (method, path.split('?').next().unwrap_or("")) {
@@ -179,11 +196,7 @@ fn respond(mut conn: TcpStream, src: &Sources) {
         ("GET", _) => ("404 Not Found", "text/plain", "endpoints: /metrics /healthz /status\n".into()),
         _ => ("405 Method Not Allowed", "text/plain", "GET only\n".into()),
     };
-    let _ = write!(
-        conn,
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    response(status, ctype, "", &body)
 }
 
 impl MetricsServer {
@@ -198,17 +211,7 @@ impl MetricsServer {
         let st = Arc::clone(&stop);
         let thread = thread::Builder::new()
             .name("metrics".into())
-            .spawn(move || {
-                while !st.load(Ordering::SeqCst) {
-                    match listener.accept() {
-                        Ok((conn, _)) => {
-                            let _ = conn.set_nonblocking(false);
-                            respond(conn, &src);
-                        }
-                        Err(_) => thread::sleep(Duration::from_millis(50)),
-                    }
-                }
-            })
+            .spawn(move || serve(&listener, &st, &|head: &[u8]| route(head, &src)))
             .map_err(|e| Error::other(format!("cannot start the metrics thread: {e}")))?;
         log::info!("metrics on http://{addr}/metrics (also /healthz, /status)");
         Ok(MetricsServer { addr, stop, thread: Some(thread) })
@@ -224,6 +227,115 @@ impl Drop for MetricsServer {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SimClock;
+    use crate::status::StreamStats;
+    use proptest::prelude::*;
+
+    /// Reads one sample line of the Prometheus text format with a single label, `name{l="v"} 1`,
+    /// as a scraper does: the value up to the closing quote, `\\`, `\"` and `\n` unescaped, any
+    /// other escape or a raw newline an error. Returns the label value.
+    fn parse_sample(line: &str) -> std::result::Result<String, String> {
+        let rest = line.strip_prefix("m{l=\"").ok_or("no sample start")?;
+        let mut value = String::new();
+        let mut chars = rest.chars();
+        loop {
+            match chars.next().ok_or("unterminated label value")? {
+                '"' => break,
+                '\n' => return Err("raw newline in a label value".into()),
+                '\\' => match chars.next() {
+                    Some('\\') => value.push('\\'),
+                    Some('"') => value.push('"'),
+                    Some('n') => value.push('\n'),
+                    other => return Err(format!("invalid escape {other:?}")),
+                },
+                c => value.push(c),
+            }
+        }
+        match chars.as_str() {
+            "} 1" => Ok(value),
+            tail => Err(format!("trailing {tail:?}")),
+        }
+    }
+
+    /// What a scraper must read back: the input with each unsafe character replaced.
+    fn sanitized(s: &str) -> String {
+        s.chars().map(|c| if unsafe_in_label(c) { LABEL_REPLACEMENT } else { c }).collect()
+    }
+
+    fn hostile_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            any::<char>(),
+            prop::sample::select(vec![
+                '\\', '"', '\n', '\r', '\0', '\x1b', '\t', '\x7f', '\u{85}', '\u{2028}', '\u{2029}', '\u{200E}',
+                '\u{200F}', '\u{061C}', '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}',
+                '\u{2067}', '\u{2068}', '\u{2069}', '}', '{', '=', ',', ' ', '#', 'a',
+            ]),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn every_escaped_label_value_is_one_line_and_parses_back(
+            chars in prop::collection::vec(hostile_char(), 0..48)
+        ) {
+            let name: String = chars.into_iter().collect();
+            let line = format!("m{{l=\"{}\"}} 1", esc(&name));
+            prop_assert_eq!(line.lines().count(), 1, "one line: {:?}", line);
+            prop_assert!(!line.chars().any(unsafe_in_label), "no control or bidi character: {:?}", line);
+            prop_assert_eq!(parse_sample(&line), Ok(sanitized(&name)), "{:?}", line);
+        }
+    }
+
+    #[test]
+    fn the_format_escapes_and_the_replacements() {
+        assert_eq!(esc(r#"a\b"c"#), r#"a\\b\"c"#);
+        assert_eq!(esc("a\nb"), r"a\nb");
+        assert_eq!(esc("cam\r\x1b[2J\0"), "cam\u{FFFD}\u{FFFD}[2J\u{FFFD}");
+        assert_eq!(esc("x\u{202E}y\u{2066}z"), "x\u{FFFD}y\u{FFFD}z");
+        assert_eq!(esc("Straße 3 ☂ カメラ"), "Straße 3 ☂ カメラ", "printable text is kept");
+    }
+
+    struct Fixed(Vec<StreamStats>);
+
+    impl StreamStatus for Fixed {
+        fn streams(&self) -> Vec<StreamStats> {
+            self.0.clone()
+        }
+    }
+
+    #[test]
+    fn a_hostile_stream_name_keeps_every_metrics_line_whole() {
+        let clock: SharedClock = Arc::new(SimClock::new());
+        let name = "cam\"1\\\n# TYPE x counter\r\u{202E}\x1b[31m";
+        let src = Sources {
+            device: "dev\r\n".into(),
+            clock: Arc::clone(&clock),
+            stats: Arc::new(Mutex::new(RunStats::default())),
+            streams: Arc::new(Fixed(vec![StreamStats::new(name)])),
+            heartbeat: Heartbeat::new(clock),
+            max_frame_age: Duration::from_secs(30),
+        };
+        let text = render_metrics(&src);
+        let escaped = format!("stream=\"{}\"", esc(name));
+        for line in text.lines() {
+            assert!(!line.chars().any(unsafe_in_label), "{line:?}");
+            if line.starts_with('#') {
+                assert!(line.starts_with("# HELP edgesight_") || line.starts_with("# TYPE edgesight_"), "{line:?}");
+            } else {
+                assert!(line.starts_with("edgesight_"), "a sample line: {line:?}");
+                let (_, value) = line.rsplit_once(' ').expect("a value");
+                assert!(value.parse::<f64>().is_ok(), "{line:?}");
+                if line.contains("stream=") {
+                    assert!(line.contains(&escaped), "{line:?}");
+                }
+            }
         }
     }
 }
