@@ -16,8 +16,10 @@ use crate::runtime::signals::Signals;
 use crate::sink::JsonlSink;
 
 fn long_version() -> String {
+    let hooks =
+        if cfg!(feature = "test-hooks") { "\ntest build: EDGESIGHT_TEST_* engine hooks compiled in" } else { "" };
     format!(
-        "{}\nengines: onnx-cpu (ONNX Runtime >= {}, loaded at run time)\ntarget: {}-{}",
+        "{}\nengines: onnx-cpu (ONNX Runtime >= {}, loaded at run time)\ntarget: {}-{}{hooks}",
         env!("CARGO_PKG_VERSION"),
         crate::engine::ortlib::MIN_VERSION,
         std::env::consts::ARCH,

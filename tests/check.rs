@@ -93,13 +93,16 @@ fn drop_ins_override_per_key_and_the_report_names_their_file() {
     std::fs::write(
         &main,
         format!(
-            "[model]\npath = \"{}\"\nfamily = \"nanodet\"\nscore_threshold = 0.35\nthreads = 1\n[[stream]]\nname = \"a\"\nuri = \"test://\"\n",
+            "[model]\npath = \"{}\"\nfamily = \"nanodet\"\nscore_threshold = 0.35\nthreads = 1\n[[stream]]\nname = \"a\"\nuri = \"test://\"\n\
+             [[stream]]\nname = \"b\"\nuri = \"test://\"\n",
             model("nanodet_g_416_coco.onnx").display()
         ),
     )
     .expect("main");
     std::fs::create_dir(dir.path().join("conf.d")).expect("conf.d");
     std::fs::write(dir.path().join("conf.d/10-threshold.toml"), "[model]\nscore_threshold = 0.5\n").expect("drop-in");
+    // Stream "b" stays enabled: a configuration without any enabled stream is refused by `run`,
+    // so `check` refuses it too.
     std::fs::write(dir.path().join("conf.d/20-stream.toml"), "[[stream]]\nname = \"a\"\nenabled = false\n")
         .expect("drop-in");
     let o = edgesight(&["check", "--offline", "--config", p(&main)], &[]);

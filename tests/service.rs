@@ -183,6 +183,7 @@ fn systemd_sees_ready_watchdog_status_and_stopping() {
 #[test]
 fn a_wedged_inference_stops_the_watchdog_pings() {
     let dir = tempfile::tempdir().expect("tempdir");
+    assert_test_hooks();
     let (child, sock, ev) = start_notified(dir.path(), "400000", &[("EDGESIGHT_TEST_STALL_AFTER_FRAMES", "5")]);
     let mut seen = Vec::new();
     // Pings while frames flow...

@@ -11,6 +11,7 @@ use common::*;
 
 #[test]
 fn a_drain_past_the_timeout_exits_6_and_counts_the_frames_it_lost() {
+    assert_test_hooks();
     let dir = tempfile::tempdir().expect("tempdir");
     let events = dir.path().join("events.jsonl");
     let cfg = ConfigBuilder::nanodet(dir.path())

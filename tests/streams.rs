@@ -67,6 +67,7 @@ fn eight_streams_are_served_fairly() {
 
 #[test]
 fn a_slow_engine_drops_frames_instead_of_building_latency() {
+    assert_test_hooks();
     let dir = tempfile::tempdir().expect("tempdir");
     let addr = free_addr();
     let (child, events) = spawn(

@@ -256,26 +256,125 @@ fn source_size_of(buffer: &gst::BufferRef) -> Option<(u32, u32)> {
 
 /// One line out of a GStreamer error message, with a hint for the common causes. `describe` is
 /// the source's redacted form; GStreamer's own text goes through `SourceSpec::scrub`.
+/// The GStreamer error codes the messages below tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GstCode {
+    MissingPlugin,
+    TypeNotFound,
+    NotFound,
+    OpenRead,
+    Read,
+    NotAuthorized,
+    Other,
+}
+
+impl GstCode {
+    fn of(err: &gst::glib::Error) -> GstCode {
+        use gst::{CoreError, ResourceError, StreamError};
+        if err.matches(CoreError::MissingPlugin) || err.matches(StreamError::CodecNotFound) {
+            GstCode::MissingPlugin
+        } else if err.matches(StreamError::TypeNotFound) || err.matches(StreamError::WrongType) {
+            GstCode::TypeNotFound
+        } else if err.matches(ResourceError::NotFound) {
+            GstCode::NotFound
+        } else if err.matches(ResourceError::OpenRead) || err.matches(ResourceError::OpenReadWrite) {
+            GstCode::OpenRead
+        } else if err.matches(ResourceError::Read) {
+            GstCode::Read
+        } else if err.matches(ResourceError::NotAuthorized) {
+            GstCode::NotAuthorized
+        } else {
+            GstCode::Other
+        }
+    }
+}
+
+/// The cause and fix of a GStreamer error, from its code, its message and its debug text
+/// (`reason not-linked` and the like), for a network source or a local one. GStreamer's own
+/// words ("Internal data stream error", "Could not open resource for reading and writing")
+/// name neither; the product's messages do. None for errors without a known cause.
+fn cause_and_fix(code: GstCode, msg: &str, debug: &str, network: bool) -> Option<&'static str> {
+    let lower = msg.to_ascii_lowercase();
+    Some(match code {
+        GstCode::MissingPlugin => {
+            "a decoder is missing: install gstreamer1.0-plugins-good, -bad, -ugly and gstreamer1.0-libav"
+        }
+        _ if lower.contains("missing a plug-in") => {
+            "a decoder is missing: install gstreamer1.0-plugins-good, -bad, -ugly and gstreamer1.0-libav"
+        }
+        GstCode::TypeNotFound => "the file is not a video or image GStreamer can decode",
+        GstCode::NotAuthorized => "check the user and password of the stream",
+        _ if lower.contains("unauthorized") || lower.contains("forbidden") => {
+            "the camera refused the credentials: check the user and password of the stream"
+        }
+        _ if lower.contains("no playable streams") => {
+            "the file holds no stream that can be played: it is damaged, truncated or empty; copy or export it again"
+        }
+        _ if debug.contains("not-linked") => "the input has no decodable video stream",
+        _ if debug.contains("not-negotiated") => {
+            "the decoder's output could not be agreed on (format or size): the stream changed to something \
+             edgesight cannot read; report it with the stream's codec and resolution"
+        }
+        _ if lower.contains("udp") && lower.contains("packets") => {
+            "no video arrives over UDP (a firewall or NAT drops RTP): set transport = \"tcp\" for this stream"
+        }
+        GstCode::NotFound if network => {
+            "the server does not know this stream path (404): check the path after the address in the uri"
+        }
+        GstCode::OpenRead if network => {
+            "cannot connect: the camera refused or did not answer; check the address and port, the network, \
+             and that the camera's RTSP service is on"
+        }
+        GstCode::NotFound | GstCode::OpenRead => "check the path or address and that it is readable",
+        GstCode::Read if network => "the connection to the camera dropped; the stream is reopened",
+        GstCode::Read => "the file could not be read to its end: a damaged file or a failing disk",
+        _ if lower.contains("internal data stream error") => {
+            "the stream stopped inside GStreamer: the file or stream is damaged or uses an unusual encoding; \
+             try it with gst-play-1.0 and re-encode it if it fails there too"
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod explain_tests {
+    use super::{GstCode, cause_and_fix};
+
+    #[test]
+    fn gstreamer_texts_get_a_cause_and_a_fix() {
+        let fix = |code, msg, debug, net| cause_and_fix(code, msg, debug, net).unwrap_or("none");
+        assert!(
+            fix(GstCode::Other, "Internal data stream error.", "reason not-linked (-1)", false)
+                .contains("no decodable video")
+        );
+        assert!(fix(GstCode::Other, "Internal data stream error.", "reason error (-5)", false).contains("damaged"));
+        assert!(fix(GstCode::Other, "This file contains no playable streams.", "", false).contains("truncated"));
+        assert!(
+            fix(GstCode::OpenRead, "Could not open resource for reading and writing.", "", true)
+                .contains("cannot connect")
+        );
+        assert!(fix(GstCode::OpenRead, "Could not open resource for reading.", "", false).contains("readable"));
+        assert!(fix(GstCode::NotFound, "Not Found", "", true).contains("404"));
+        assert!(fix(GstCode::Read, "Could not read from resource.", "", true).contains("dropped"));
+        assert!(fix(GstCode::Other, "Could not receive any UDP packets for 5.0000 seconds", "", true).contains("tcp"));
+        assert!(fix(GstCode::Other, "Unauthorized", "", true).contains("user and password"));
+        assert!(fix(GstCode::MissingPlugin, "no decoder", "", false).contains("gstreamer1.0-libav"));
+        assert_eq!(cause_and_fix(GstCode::Other, "something new", "", false), None);
+    }
+}
+
+/// One line out of a GStreamer error message: the product's cause and fix where the error is
+/// known, GStreamer's words kept after them for support; credentials never echoed.
 fn explain(spec: &SourceSpec, describe: &str, err: &gst::glib::Error, debug: Option<&str>, from: &str) -> Error {
     let msg = spec.scrub(err.message());
-    let debug = debug.unwrap_or("");
-    let hint = if err.matches(gst::CoreError::MissingPlugin)
-        || err.matches(gst::StreamError::CodecNotFound)
-        || msg.contains("missing a plug-in")
-    {
-        "; a decoder is missing: install gstreamer1.0-plugins-good, -bad, -ugly and gstreamer1.0-libav"
-    } else if err.matches(gst::StreamError::TypeNotFound) || err.matches(gst::StreamError::WrongType) {
-        "; the file is not a video or image GStreamer can decode"
-    } else if debug.contains("not-linked") {
-        "; the input has no decodable video stream"
-    } else if err.matches(gst::ResourceError::NotFound) || err.matches(gst::ResourceError::OpenRead) {
-        "; check the path or address and that it is readable"
-    } else if err.matches(gst::ResourceError::NotAuthorized) {
-        "; check the user and password of the stream"
-    } else {
-        ""
-    };
-    Error::source(format!("{describe}: {msg} (from {}){hint}", spec.scrub(from)))
+    let network = matches!(spec, SourceSpec::Rtsp { .. });
+    let from = spec.scrub(from);
+    match cause_and_fix(GstCode::of(err), &msg, debug.unwrap_or(""), network) {
+        Some(fix) => {
+            Error::source(format!("{describe}: {fix} (GStreamer: \"{}\" from {from})", msg.trim_end_matches('.')))
+        }
+        None => Error::source(format!("{describe}: {msg} (from {from})")),
+    }
 }
 
 /// Memory and format of a raw video pad's caps, as far as they are fixed.

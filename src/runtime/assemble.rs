@@ -267,6 +267,14 @@ pub fn policy(s: &StreamConfig) -> Policy {
     }
 }
 
+/// What `run` (and so `check`) says of a configuration without an enabled stream.
+pub fn no_streams(cfg: &Config) -> Error {
+    Error::config(format!(
+        "{}: no enabled [[stream]]; add one with name and uri (see configs/x86-dev.toml)",
+        cfg.origin.as_ref().map_or("<config>".into(), |p| p.display().to_string())
+    ))
+}
+
 /// The enabled streams of a configuration.
 pub fn enabled(cfg: &Config) -> Vec<StreamConfig> {
     cfg.streams.iter().filter(|s| s.enabled).cloned().collect()
@@ -345,6 +353,10 @@ pub fn check(loaded: &Loaded, opts: &CheckOptions) -> Vec<Error> {
     };
     if let Err(e) = probe_sink(&cfg.output.jsonl) {
         errors.push(e);
+    }
+    // The rule `run` applies before anything else.
+    if enabled(cfg).is_empty() {
+        errors.push(no_streams(cfg));
     }
     for s in cfg.streams.iter().filter(|s| s.enabled) {
         if let Err(e) = check_source(s, &base, opts) {

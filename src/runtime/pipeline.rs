@@ -38,13 +38,6 @@ pub struct RunReport {
     pub streams: Vec<StreamStats>,
 }
 
-fn no_streams(cfg: &Config) -> Error {
-    Error::config(format!(
-        "{}: no enabled [[stream]]; add one with name and uri (see configs/x86-dev.toml)",
-        cfg.origin.as_ref().map_or("<config>".into(), |p| p.display().to_string())
-    ))
-}
-
 /// The global `fps_limit`: the engine takes at most `fps` frames per second, all streams
 /// together; the mailboxes keep only the newest frames meanwhile.
 #[derive(Debug, Clone, Copy)]
@@ -185,7 +178,7 @@ impl Runtime {
     fn apply(&mut self, new: Config) -> Result<String> {
         let wanted = assemble::enabled(&new);
         if wanted.is_empty() {
-            return Err(no_streams(&new));
+            return Err(assemble::no_streams(&new));
         }
         // Prepare: everything that can fail happens before anything running changes.
         // A model or labels file replaced at the same path is a new model too.
@@ -285,7 +278,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
     let clock = RealClock::shared();
     let wanted = assemble::enabled(&cfg);
     if wanted.is_empty() {
-        return Err(no_streams(&cfg));
+        return Err(assemble::no_streams(&cfg));
     }
     let model_files = ModelFiles::of(&cfg.model);
     let Some(detector) = started(assemble::detector(&cfg.model), &signals)? else {

@@ -10,7 +10,12 @@ use crate::error::{Error, Result};
 
 enum Target {
     Stdout,
-    File { file: File, path: PathBuf },
+    /// `durable`: a regular file, synced to disk on flush; a character device (`/dev/null`) is not.
+    File {
+        file: File,
+        path: PathBuf,
+        durable: bool,
+    },
 }
 
 pub struct JsonlSink {
@@ -34,6 +39,33 @@ impl JsonlSink {
                 dir.display()
             )));
         }
+        // A FIFO would block opening (and every write) until a reader comes, a socket or a
+        // directory cannot take appends: refused, by the same rule for `check` and `run`.
+        // Character devices (/dev/null, a serial console) are written like files.
+        let existing = std::fs::metadata(path).ok();
+        if let Some(meta) = &existing {
+            use std::os::unix::fs::FileTypeExt;
+            let t = meta.file_type();
+            let what = if t.is_dir() {
+                Some("a directory")
+            } else if t.is_fifo() {
+                Some("a FIFO (named pipe)")
+            } else if t.is_socket() {
+                Some("a socket")
+            } else if t.is_block_device() {
+                Some("a block device")
+            } else {
+                None
+            };
+            if let Some(what) = what {
+                return Err(Error::output(format!(
+                    "event file {} is {what}; events go to a regular file, or to standard output with \
+                     path = \"-\"",
+                    path.display()
+                )));
+            }
+        }
+        let durable = existing.as_ref().is_none_or(|m| m.is_file());
         let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
             Error::output(format!(
                 "cannot open event file {} for appending: {e}; check the path and permissions",
@@ -41,7 +73,7 @@ impl JsonlSink {
             ))
         })?;
         Ok(JsonlSink {
-            target: Target::File { file, path: path.to_path_buf() },
+            target: Target::File { file, path: path.to_path_buf(), durable },
             line: Vec::with_capacity(4096),
             written: 0,
         })
@@ -80,7 +112,8 @@ impl Sink for JsonlSink {
     fn flush(&mut self) -> Result<()> {
         let res = match &mut self.target {
             Target::Stdout => std::io::stdout().flush(),
-            Target::File { file, .. } => file.sync_data(),
+            Target::File { file, durable: true, .. } => file.sync_data(),
+            Target::File { file, durable: false, .. } => file.flush(),
         };
         res.map_err(|e| Error::output(format!("cannot flush events to {}: {e}", self.describe())))
     }

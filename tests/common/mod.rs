@@ -142,6 +142,17 @@ pub fn rtsp_server(port: u16, credentials: Option<(&str, &str)>) -> Proc {
     child
 }
 
+/// Fails with the reason when the binary under test lacks the `test-hooks` feature: `cargo test`
+/// builds it with them, a `cargo build` in between replaces it without.
+pub fn assert_test_hooks() {
+    let o = edgesight(&["--version"], &[]);
+    assert!(
+        stdout(&o).contains("test build: EDGESIGHT_TEST_"),
+        "target/release/edgesight was built without the test-hooks feature (a `cargo build` ran after `cargo test` \
+         built it): run the tests again with `cargo test`"
+    );
+}
+
 /// Sends a signal (`TERM`, `HUP`, …) to a child process.
 pub fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]).status().expect("kill");
