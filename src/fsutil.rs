@@ -140,7 +140,7 @@ pub fn human(bytes: u64) -> String {
 }
 
 /// What a non-regular file is, for messages; `None` for a regular file.
-fn not_regular(meta: &Metadata) -> Option<&'static str> {
+pub fn not_regular(meta: &Metadata) -> Option<&'static str> {
     let t = meta.file_type();
     if t.is_file() {
         None

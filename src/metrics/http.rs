@@ -47,22 +47,12 @@ fn histogram(out: &mut String, name: &str, label: &str, h: &Histogram) {
 /// What stands in a label value for a character that must not reach a scraper raw (see `esc`).
 const LABEL_REPLACEMENT: char = '\u{FFFD}';
 
-/// Characters the Prometheus text format would carry raw inside a label value but that break a
-/// line or what a reader shows: every C0/C1 control other than LF (CR, NUL, ESC, TAB, NEL, …),
-/// the Unicode line and paragraph separators, and the bidirectional controls that reorder text
-/// on a terminal or dashboard (embeddings and overrides U+202A–U+202E, isolates U+2066–U+2069,
-/// the marks U+200E, U+200F, U+061C).
-fn unsafe_in_label(c: char) -> bool {
-    (c.is_control() && c != '\n')
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
-        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
 /// A label value in the Prometheus text format: backslash, double quote and newline escaped as
 /// the format defines (`\\`, `\"`, `\n`); the format has no escape for any other character, so
-/// each one of `unsafe_in_label` becomes U+FFFD. The result is always one line; a scraper reads
-/// back the name with exactly those characters replaced. (Stream names cannot hold a quote or a
-/// newline, config/build.rs, but this does not rely on it.)
+/// each other unsafe character (`text::unsafe_char`: controls, line separators, bidi controls)
+/// becomes U+FFFD. The result is always one line; a scraper reads back the name with exactly
+/// those characters replaced. (Names cannot hold any of these, config/build.rs, but this does
+/// not rely on it.)
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -70,7 +60,7 @@ fn esc(s: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
-            c if unsafe_in_label(c) => out.push(LABEL_REPLACEMENT),
+            c if crate::text::unsafe_char(c) => out.push(LABEL_REPLACEMENT),
             c => out.push(c),
         }
     }
@@ -234,6 +224,15 @@ impl Drop for MetricsServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The characters that must not reach a scraper raw, written here independently of
+    /// `text::unsafe_char`: C0/C1 controls other than LF (escaped by the format), the line and
+    /// paragraph separators, and the bidirectional controls.
+    fn unsafe_in_label(c: char) -> bool {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    }
     use crate::clock::SimClock;
     use crate::status::StreamStats;
     use proptest::prelude::*;

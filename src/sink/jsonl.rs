@@ -45,18 +45,7 @@ impl JsonlSink {
         let existing = std::fs::metadata(path).ok();
         if let Some(meta) = &existing {
             use std::os::unix::fs::FileTypeExt;
-            let t = meta.file_type();
-            let what = if t.is_dir() {
-                Some("a directory")
-            } else if t.is_fifo() {
-                Some("a FIFO (named pipe)")
-            } else if t.is_socket() {
-                Some("a socket")
-            } else if t.is_block_device() {
-                Some("a block device")
-            } else {
-                None
-            };
+            let what = crate::fsutil::not_regular(meta).filter(|_| !meta.file_type().is_char_device());
             if let Some(what) = what {
                 return Err(Error::output(format!(
                     "event file {} is {what}; events go to a regular file, or to standard output with \
