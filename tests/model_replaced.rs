@@ -4,9 +4,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
@@ -24,19 +21,8 @@ fn sighup_reloads_a_model_file_replaced_at_the_same_path() {
         .replace(&model("nanodet_g_416_coco.onnx").display().to_string(), &model_path.display().to_string());
     let cfg = dir.path().join("edgesight.toml");
     std::fs::write(&cfg, text).expect("cfg");
-    let mut child = Proc::spawn(
-        Command::new(env!("CARGO_BIN_EXE_edgesight"))
-            .args(["run", "--config", p(&cfg)])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
-    let (tx, rx) = mpsc::channel();
-    let err = child.stderr.take().expect("stderr");
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let mut child = run_service(&cfg, &[]);
+    let rx = stderr_lines(&mut child);
     let mut log = Vec::new();
     let mut wait_log = |what: &str, needle: &str| {
         wait_for(what, Duration::from_secs(60), || {

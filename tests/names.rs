@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -112,12 +111,7 @@ fn a_nul_in_a_name_is_a_positioned_error_for_check_and_a_refused_reload_for_a_ru
     assert_fails(&o, 2, &["bad.toml:", ".name: contains the control or formatting character U+0000"]);
     assert!(!stderr(&o).contains('\0') && !stderr(&o).contains('\u{1b}'), "{:?}", stderr(&o));
     // A running service: the same text by SIGHUP is refused and the service keeps running.
-    let mut child = Proc::spawn(
-        Command::new(env!("CARGO_BIN_EXE_edgesight"))
-            .args(["run", "--config", p(&cfg)])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
+    let mut child = run_service(&cfg, &[]);
     let count = || std::fs::read_to_string(&events).map_or(0, |t| t.lines().count());
     wait_for("events", Duration::from_secs(60), || count() >= 2);
     std::fs::write(&cfg, &bad_text).expect("write");

@@ -9,8 +9,6 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use gstreamer as gst;
-use gstreamer::prelude::*;
 use serde_json::Value;
 
 /// The same six frames of the bundled clip at each size, as one H.264 elementary stream: the
@@ -19,22 +17,13 @@ const SIZES: [(u32, u32); 3] = [(640, 480), (320, 240), (800, 600)];
 const FRAMES: u64 = 6;
 
 fn encode_segment(out: &Path, width: u32, height: u32) {
-    gst::init().expect("gstreamer");
-    let line = format!(
+    gst_run(&format!(
         "filesrc location={} ! decodebin ! identity eos-after={FRAMES} ! videoconvert ! videoscale ! \
          video/x-raw,width={width},height={height} ! x264enc speed-preset=ultrafast tune=zerolatency ! \
          video/x-h264,stream-format=byte-stream,alignment=au ! filesink location={}",
         clip().display(),
         out.display()
-    );
-    let pipeline = gst::parse::launch(&line).expect("encoder pipeline");
-    pipeline.set_state(gst::State::Playing).expect("playing");
-    let bus = pipeline.bus().expect("bus");
-    let msg = bus
-        .timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos, gst::MessageType::Error])
-        .expect("encoder finished");
-    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "encoder failed: {msg:?}");
-    pipeline.set_state(gst::State::Null).expect("stopped");
+    ));
 }
 
 /// The segments, and the clip that chains them.

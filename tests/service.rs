@@ -4,11 +4,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -30,18 +28,6 @@ fn events(path: &Path) -> Vec<serde_json::Value> {
     text.lines().filter(|l| l.ends_with('}')).filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
-/// Collects the child's stderr lines on a thread.
-fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    let err = child.stderr.take().expect("stderr piped");
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    rx
-}
-
 fn frames_stat(lines: &[String]) -> u64 {
     let line =
         lines.iter().find(|l| l.contains("stats: frames=")).unwrap_or_else(|| panic!("no stats line in {lines:#?}"));
@@ -53,12 +39,7 @@ fn sighup_applies_a_valid_config_refuses_an_invalid_one_and_sigterm_flushes_ever
     let dir = tempfile::tempdir().expect("tempdir");
     let ev = dir.path().join("events.jsonl");
     let cfg = write_config(dir.path(), "before", "", &ev);
-    let mut child = Proc::spawn(
-        Command::new(env!("CARGO_BIN_EXE_edgesight"))
-            .args(["run", "--config", p(&cfg)])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
+    let mut child = run_service(&cfg, &[]);
     let rx = stderr_lines(&mut child);
     wait_for("events from \"before\"", Duration::from_secs(60), || events(&ev).iter().any(|e| e["stream"] == "before"));
 
@@ -108,12 +89,7 @@ fn every_refused_reload_is_logged_however_many_come() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ev = dir.path().join("events.jsonl");
     let cfg = write_config(dir.path(), "cam", "", &ev);
-    let mut child = Proc::spawn(
-        Command::new(env!("CARGO_BIN_EXE_edgesight"))
-            .args(["run", "--config", p(&cfg)])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
+    let mut child = run_service(&cfg, &[]);
     let rx = stderr_lines(&mut child);
     wait_for("events", Duration::from_secs(60), || !events(&ev).is_empty());
     let good = std::fs::read_to_string(&cfg).expect("cfg");

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -21,13 +20,7 @@ fn a_drain_past_the_timeout_exits_6_and_counts_the_frames_it_lost() {
     let text = std::fs::read_to_string(&cfg).expect("cfg") + "\n[pipeline]\nshutdown_timeout_s = 0.5\n";
     std::fs::write(&cfg, text).expect("cfg");
     // Every engine run takes 3 s: SIGTERM right after the first event lands mid-run.
-    let child = Proc::spawn(
-        Command::new(env!("CARGO_BIN_EXE_edgesight"))
-            .args(["run", "--config", p(&cfg)])
-            .env("EDGESIGHT_TEST_INFERENCE_DELAY_MS", "3000")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
+    let child = run_service(&cfg, &[("EDGESIGHT_TEST_INFERENCE_DELAY_MS", "3000")]);
     wait_for("the first event", Duration::from_secs(60), || {
         std::fs::read_to_string(&events).is_ok_and(|t| t.lines().count() >= 1)
     });

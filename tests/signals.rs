@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -35,12 +34,7 @@ fn handlers_installed(child: &Proc) -> bool {
 
 /// Starts `run` and returns once it handles signals: the delays below count from there.
 fn spawn(cfg: &std::path::Path) -> Proc {
-    let child = Proc::spawn(
-        Command::new(env!("CARGO_BIN_EXE_edgesight"))
-            .args(["run", "--config", p(cfg)])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
+    let child = run_service(cfg, &[]);
     wait_for("signal handlers", Duration::from_secs(30), || handlers_installed(&child));
     child
 }

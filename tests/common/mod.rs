@@ -282,24 +282,53 @@ impl ConfigBuilder {
     }
 }
 
-/// Encodes a short H.264 MP4 clip of `frames` frames of a test pattern with GStreamer.
-pub fn make_clip(path: &Path, frames: u32, pattern: &str) {
+/// Runs a GStreamer launch line to its end (encoders that write test media).
+pub fn gst_run(line: &str) {
     use gstreamer as gst;
     use gstreamer::prelude::*;
     gst::init().expect("gstreamer");
-    let line = format!(
-        "videotestsrc num-buffers={frames} pattern={pattern} ! video/x-raw,width=320,height=240,framerate=10/1 ! \
-         x264enc ! h264parse ! mp4mux ! filesink location={}",
-        path.display()
-    );
-    let pipeline = gst::parse::launch(&line).expect("encoder pipeline (needs gstreamer1.0-plugins-ugly)");
+    let pipeline =
+        gst::parse::launch(line).unwrap_or_else(|e| panic!("pipeline {line}: {e} (needs gstreamer1.0-plugins-ugly)"));
     pipeline.set_state(gst::State::Playing).expect("playing");
     let bus = pipeline.bus().expect("bus");
     let msg = bus
         .timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos, gst::MessageType::Error])
-        .expect("encoder finished");
-    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "encoder failed: {msg:?}");
+        .expect("pipeline finished");
+    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{line} failed: {msg:?}");
     pipeline.set_state(gst::State::Null).expect("stopped");
+}
+
+/// Encodes a short H.264 MP4 clip of `frames` frames of a test pattern with GStreamer.
+pub fn make_clip(path: &Path, frames: u32, pattern: &str) {
+    gst_run(&format!(
+        "videotestsrc num-buffers={frames} pattern={pattern} ! video/x-raw,width=320,height=240,framerate=10/1 ! \
+         x264enc ! h264parse ! mp4mux ! filesink location={}",
+        path.display()
+    ));
+}
+
+/// `edgesight run --config CFG` as a service would run it: stdout discarded, stderr piped (see
+/// `stderr_lines`), with `env`.
+pub fn run_service(cfg: &Path, env: &[(&str, &str)]) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_edgesight"));
+    cmd.args(["run", "--config", p(cfg)]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Proc::spawn(&mut cmd)
+}
+
+/// The child's stderr, line by line, collected on a thread.
+pub fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::{BufRead, BufReader};
+    let (tx, rx) = std::sync::mpsc::channel();
+    let err = child.stderr.take().expect("stderr piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
 }
 
 /// The value of `key` in the `stats:` line of `stderr`.
