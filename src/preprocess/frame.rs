@@ -150,15 +150,6 @@ pub enum FrameData<'a> {
     Device(&'a DeviceFrame),
 }
 
-impl FrameData<'_> {
-    pub fn size(&self) -> (u32, u32) {
-        match self {
-            FrameData::Host(v) => (v.width, v.height),
-            FrameData::Device(d) => (d.width, d.height),
-        }
-    }
-}
-
 /// Reusable buffers for rows that have to be converted before resampling.
 #[derive(Debug, Default)]
 pub struct RowScratch {

@@ -71,12 +71,3 @@ pub enum InputSlot<'a> {
     Host(TensorMut<'a>),
     Device(DeviceSlot<'a>),
 }
-
-impl InputSlot<'_> {
-    pub fn memory(&self) -> Memory {
-        match self {
-            InputSlot::Host(_) => Memory::Host,
-            InputSlot::Device(d) => Memory::Cuda { device: d.device },
-        }
-    }
-}

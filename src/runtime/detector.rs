@@ -9,7 +9,7 @@ use crate::detect::{Decoder, Detection, Family, Labels, PostProcess};
 use crate::engine::{Engine, ImageOutputs};
 use crate::error::{Error, Result};
 use crate::metrics::StageTimes;
-use crate::preprocess::{Geometry, InputSpec, Preprocessor};
+use crate::preprocess::{Geometry, Preprocessor};
 
 pub struct Detector {
     engine: Box<dyn Engine>,
@@ -55,10 +55,6 @@ impl Detector {
         self.post = post;
     }
 
-    pub fn input_spec(&self) -> &InputSpec {
-        self.pre.spec()
-    }
-
     pub fn preprocessor(&self) -> &dyn Preprocessor {
         self.pre.as_ref()
     }
@@ -73,11 +69,6 @@ impl Detector {
 
     pub fn engine_name(&self) -> &'static str {
         self.engine.name()
-    }
-
-    /// Largest batch `detect_batch` takes.
-    pub fn batch(&self) -> usize {
-        self.batch
     }
 
     /// Runs the model on `frames` as one batch and calls `each(i, detections, labels, times)` for
