@@ -24,11 +24,13 @@ build: deps
 demo: build onnxruntime
 	$(BIN) run --config configs/x86-dev.toml
 
-## Unit and integration tests (real GStreamer pipelines and ONNX Runtime), formatting.
+## Unit and integration tests (real GStreamer pipelines and ONNX Runtime), formatting, the
+## systemd unit, and the CUDA builds' checks that need no GPU (scripts/cuda-check.sh).
 test: deps onnxruntime test-deps
 	$(CARGO) fmt --check
 	$(CARGO) test --release --locked
 	scripts/packaging-check.sh
+	scripts/cuda-check.sh
 
 ## Soak test (not in CI): 4 looped streams for MINUTES minutes, RSS at start and end.
 MINUTES ?= 10
@@ -37,6 +39,7 @@ soak: build onnxruntime
 
 lint: deps
 	$(CARGO) clippy --release --locked --all-targets -- -D warnings
+	$(CARGO) clippy --release --locked --all-targets --features cuda-jp6 --target-dir target/cuda -- -D warnings
 
 fmt:
 	$(CARGO) fmt

@@ -5,7 +5,10 @@
 #      starts on JetPack 5 (Ubuntu 20.04) as well as JetPack 6 (Ubuntu 22.04, glibc 2.35);
 #   3. under qemu-aarch64 with the sysroot's libraries: --version, check on the shipped configs,
 #      and detect on a bundled image with the aarch64 ONNX Runtime from PyPI, compared with the
-#      reference detections.
+#      reference detections;
+#   4. the CUDA builds (cuda-jp5, glibc <= 2.31, and cuda-jp6) for aarch64, which link no NVIDIA
+#      library; the JetPack 5 one under qemu with model.preprocess = "cuda" stops with the
+#      missing-library line and exit 3 (no CUDA in the sysroot), not a panic.
 # Installs what it needs when missing (apt: gcc-aarch64-linux-gnu, binutils, mmdebstrap,
 # qemu-user; pip: ziglang, cargo-zigbuild in .cache/zigvenv). Never uses Docker or `cross`.
 set -euo pipefail
@@ -127,5 +130,28 @@ ok = len(got["detections"]) == len(ref["detections"]) and all(
 print(f"==> aarch64: detect: {len(got['detections'])} detections, {'identical to' if ok else 'DIFFERENT from'} the reference", file=sys.stderr)
 sys.exit(0 if ok else 1)
 PY
+CUDA_BIN="target/aarch64-cuda/$TARGET/release/edgesight"
+for feature in cuda-jp6 cuda-jp5; do
+    # jp5 last: its binary is the one left in target/aarch64-cuda to run below.
+    say "building with --features $feature for $TARGET.$GLIBC"
+    cargo zigbuild --release --locked --features "$feature" --target "$TARGET.$GLIBC" --target-dir target/aarch64-cuda
+    if aarch64-linux-gnu-objdump -p "$CUDA_BIN" | grep NEEDED | grep -i -E "cuda|nvrtc|nvinfer|nvidia"; then
+        say "FAIL: $feature links an NVIDIA library"; fail=1
+    fi
+done
+cuda_glibc="$(aarch64-linux-gnu-objdump -T "$CUDA_BIN" | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1 | sed 's/GLIBC_//')"
+ver_le "$cuda_glibc" 2.31 || { say "FAIL: cuda-jp5 needs GLIBC_$cuda_glibc, above JetPack 5's 2.31"; fail=1; }
+sed 's/^threads = 2/threads = 2\npreprocess = "cuda"/; s|\.\./|'"$PWD"'/|g' configs/x86-dev.toml > "$CACHE/cuda.toml"
+set +e
+cuda_err="$(ORT_DYLIB_PATH="$ORT_LIB" GST_REGISTRY_FORK=no GST_PLUGIN_SYSTEM_PATH=/usr/lib/aarch64-linux-gnu/gstreamer-1.0 \
+    GST_REGISTRY="$CACHE/gst-registry.bin" qemu-aarch64 -L "$SYSROOT" "$CUDA_BIN" check --quiet --config "$CACHE/cuda.toml" 2>&1)"
+code=$?
+set -e
+say "cuda-jp5 under qemu, preprocess = \"cuda\", no CUDA installed: exit $code: $cuda_err"
+if [ "$code" -ne 3 ] || ! grep -q "libcuda.so.1" <<<"$cuda_err" || ! grep -q "libnvrtc.so (CUDA 11.4 NVRTC)" <<<"$cuda_err" \
+    || grep -q panicked <<<"$cuda_err"; then
+    say "FAIL: the missing-library error of the aarch64 CUDA build"; fail=1
+fi
+
 say "done in $((SECONDS - start)) s"
 [ "$fail" -eq 0 ] && say "PASS" || { say "FAIL"; exit 1; }

@@ -4,7 +4,7 @@ and the four-byte BGRx/BGRA/RGBx/RGBA) converted with cv2.cvtColor, letterboxed 
 (INTER_LINEAR) and normalised with NumPy in float32, as a Python/OpenCV pipeline does.
 
 Usage: opencv_reference.py DIR. DIR holds cases.json (written by the test) and case_N.frame;
-this writes case_N.tensor (little-endian float32 or uint8) for each case."""
+this writes case_N.tensor (little-endian float32, float16 or uint8) for each case."""
 import json
 import os
 import sys
@@ -54,6 +54,9 @@ def tensor(case, raw):
     out = np.ascontiguousarray(out)
     if case["dtype"] == "u8":
         return np.clip(np.rint(out), 0, 255).astype(np.uint8).tobytes()
+    if case["dtype"] == "f16":
+        # NumPy's float32 -> float16 cast rounds to nearest, ties to even (IEEE 754).
+        return out.astype("<f2").tobytes()
     return out.astype("<f4").tobytes()
 
 

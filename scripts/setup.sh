@@ -3,6 +3,8 @@
 #   scripts/setup.sh build   # apt packages for building and running, Rust >= 1.92
 #   scripts/setup.sh ort     # the ONNX Runtime library into .cache/onnxruntime (PyPI wheel)
 #   scripts/setup.sh test    # RTSP test server packages, a Python venv with onnx + numpy
+#   scripts/setup.sh cuda    # NVRTC 12.2 and 11.8 and ptxas 12.2 from PyPI into .cache/cuda, for
+#                            # the kernel's compile checks (no GPU or driver needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -101,11 +103,52 @@ test_deps() {
     fi
 }
 
+# NVIDIA's PyPI wheels: the same NVRTC a JetPack 6.0 device compiles the kernel with (12.2), the
+# closest to JetPack 5's 11.4 that PyPI has (11.8; its PTX 7.8 is what an 11.x driver accepts), and
+# ptxas to assemble the PTX for Xavier (sm_72) and Orin (sm_87). tests/cuda_build.rs uses them.
+CUDA_WHEELS="nvidia-cuda-nvrtc-cu12==12.2.140 nvidia-cuda-nvrtc-cu11==11.8.89 nvidia-cuda-nvcc-cu12==12.2.140"
+cuda_tools() {
+    local dir="$CACHE/cuda"
+    [ -e "$dir/.complete" ] && [ "$(cat "$dir/.complete")" = "$CUDA_WHEELS" ] && return 0
+    if [ "$(uname -m)" != x86_64 ]; then
+        echo "setup: the NVRTC/ptxas checks use x86_64 wheels; skipping on $(uname -m)" >&2; return 0
+    fi
+    say "downloading NVRTC 12.2, NVRTC 11.8 and ptxas 12.2 from PyPI (about 70 MB)"
+    rm -rf "$dir"
+    mkdir -p "$CACHE/wheels" "$dir"
+    # shellcheck disable=SC2086
+    python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux2014_x86_64 \
+        --python-version 3.11 --dest "$CACHE/wheels" $CUDA_WHEELS
+    python3 - "$CACHE/wheels" "$dir" <<'PY'
+import glob, os, stat, sys, zipfile
+wheels, out = sys.argv[1:]
+want = {
+    "nvidia_cuda_nvrtc_cu12-12.2.140": ("nvrtc-12.2", "nvidia/cuda_nvrtc/lib/"),
+    "nvidia_cuda_nvrtc_cu11-11.8.89": ("nvrtc-11.8", "nvidia/cuda_nvrtc/lib/"),
+    "nvidia_cuda_nvcc_cu12-12.2.140": ("nvcc-12.2", "nvidia/cuda_nvcc/bin/ptxas"),
+}
+for prefix, (sub, member) in want.items():
+    (wheel,) = glob.glob(os.path.join(wheels, prefix + "-*.whl"))
+    os.makedirs(os.path.join(out, sub), exist_ok=True)
+    with zipfile.ZipFile(wheel) as z:
+        for name in z.namelist():
+            if name.startswith(member) and not name.endswith("/") and "__init__" not in name:
+                dst = os.path.join(out, sub, os.path.basename(name))
+                with z.open(name) as src, open(dst, "wb") as f:
+                    f.write(src.read())
+                os.chmod(dst, 0o755)
+# CUDA 11's soname is libnvrtc.so.11.2, a name cudarc does not try: the -dev package's link.
+os.symlink("libnvrtc.so.11.2", os.path.join(out, "nvrtc-11.8", "libnvrtc.so"))
+PY
+    echo "$CUDA_WHEELS" > "$dir/.complete"
+}
+
 for step in "$@"; do
     case "$step" in
         build) build_deps ;;
         ort) ort_lib ;;
         test) test_deps ;;
-        *) echo "usage: $0 build|ort|test ..." >&2; exit 2 ;;
+        cuda) cuda_tools ;;
+        *) echo "usage: $0 build|ort|test|cuda ..." >&2; exit 2 ;;
     esac
 done

@@ -18,8 +18,18 @@ use crate::sink::JsonlSink;
 fn long_version() -> String {
     let hooks =
         if cfg!(feature = "test-hooks") { "\ntest build: EDGESIGHT_TEST_* engine hooks compiled in" } else { "" };
+    // Which CUDA this build loads, so a field tech can tell the JetPack 5 binary from the 6 one.
+    let cuda = if cfg!(feature = "cuda-jp5") {
+        "cpu, cuda (CUDA 11.4 API: JetPack 5; libcuda and NVRTC loaded at run time)"
+    } else if cfg!(feature = "cuda-jp6") {
+        "cpu, cuda (CUDA 12.2 API: JetPack 6; libcuda and NVRTC loaded at run time)"
+    } else if cfg!(feature = "cuda-13") {
+        "cpu, cuda (CUDA 13.0 API; libcuda and NVRTC loaded at run time)"
+    } else {
+        "cpu"
+    };
     format!(
-        "{}\nengines: onnx-cpu (ONNX Runtime >= {}, loaded at run time)\ntarget: {}-{}{hooks}",
+        "{}\nengines: onnx-cpu (ONNX Runtime >= {}, loaded at run time)\npreprocess: {cuda}\ntarget: {}-{}{hooks}",
         env!("CARGO_PKG_VERSION"),
         crate::engine::ortlib::MIN_VERSION,
         std::env::consts::ARCH,

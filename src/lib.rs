@@ -8,6 +8,16 @@ compile_error!(
      (Yocto: remove `jetson` from PACKAGECONFIG) for the ONNX Runtime CPU path"
 );
 
+// Exactly one CUDA version per build (Cargo.toml, [features]).
+#[cfg(all(feature = "cuda", not(any(feature = "cuda-jp5", feature = "cuda-jp6", feature = "cuda-13"))))]
+compile_error!("feature `cuda` needs its CUDA version: build with cuda-jp5, cuda-jp6 or cuda-13 instead");
+#[cfg(any(
+    all(feature = "cuda-jp5", feature = "cuda-jp6"),
+    all(feature = "cuda-jp5", feature = "cuda-13"),
+    all(feature = "cuda-jp6", feature = "cuda-13")
+))]
+compile_error!("cuda-jp5, cuda-jp6 and cuda-13 exclude each other: build with one (never --all-features)");
+
 pub mod alloc_tuning;
 pub mod capture;
 pub mod cli;

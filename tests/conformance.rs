@@ -58,6 +58,8 @@ pub struct DetectionTolerance {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Tensor {
     F32(Vec<f32>),
+    /// binary16 bits.
+    F16(Vec<u16>),
     U8(Vec<u8>),
 }
 
@@ -65,6 +67,7 @@ impl Tensor {
     fn zeros(spec: &InputSpec) -> Tensor {
         match spec.dtype {
             DType::F32 => Tensor::F32(vec![f32::NAN; spec.len()]),
+            DType::F16 => Tensor::F16(vec![0x7e01; spec.len()]),
             DType::U8 => Tensor::U8(vec![0xA5; spec.len()]),
         }
     }
@@ -72,6 +75,7 @@ impl Tensor {
     fn slot(&mut self) -> InputSlot<'_> {
         InputSlot::Host(match self {
             Tensor::F32(v) => TensorMut::F32(v),
+            Tensor::F16(v) => TensorMut::F16(v),
             Tensor::U8(v) => TensorMut::U8(v),
         })
     }
@@ -85,6 +89,7 @@ impl Tensor {
         };
         match self {
             Tensor::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).for_each(&mut eat),
+            Tensor::F16(v) => v.iter().flat_map(|x| x.to_le_bytes()).for_each(&mut eat),
             Tensor::U8(v) => v.iter().copied().for_each(&mut eat),
         }
         format!("{h:016x}")
@@ -102,6 +107,12 @@ impl Tensor {
                 .zip(b)
                 .position(|(x, y)| !(x.to_bits() == y.to_bits() || (x - y).abs() <= f_abs))
                 .map(|i| format!("element {i}: {} vs {}", a[i], b[i])),
+            // binary16 compared as values: within f32_abs, or the same bits.
+            (Tensor::F16(a), Tensor::F16(b)) if a.len() == b.len() => a
+                .iter()
+                .zip(b)
+                .position(|(x, y)| !(x == y || (f16_value(*x) - f16_value(*y)).abs() <= f_abs as f64))
+                .map(|i| format!("element {i}: {:#06x} vs {:#06x}", a[i], b[i])),
             (Tensor::U8(a), Tensor::U8(b)) if a.len() == b.len() => a
                 .iter()
                 .zip(b)
@@ -144,6 +155,43 @@ impl Backend for CpuOnnx {
     }
 }
 
+/// The CUDA preprocess kernel compiled for the host (`kernels/` through g++, feature
+/// kernel-emulation) with ONNX Runtime: the kernel's arithmetic, held to the CPU pair's bits on
+/// every case. The kernel on a real GPU is the `cuda_onnx` pair (scripts/gpu-check.sh).
+pub struct CudaEmulatedOnnx;
+
+impl Backend for CudaEmulatedOnnx {
+    const NAME: &'static str = "cuda-emulated × onnx-cpu";
+    const TENSORS: Tolerance = Tolerance::Exact;
+    const DETECTIONS: DetectionTolerance = DetectionTolerance { score: 0.0, px: 0.0 };
+    fn preprocessor(spec: InputSpec) -> Box<dyn Preprocessor> {
+        Box::new(edgesight::preprocess::emulated::EmulatedPreprocessor::new(spec))
+    }
+    fn engine(model: &Path) -> Box<dyn Engine> {
+        CpuOnnx::engine(model)
+    }
+}
+
+/// The CUDA kernel on a real GPU (builds with a `cuda-*` feature; scripts/gpu-check.sh runs it)
+/// with ONNX Runtime: the kernel writes on the device and the tensor is copied back, bit-exact.
+#[cfg(feature = "cuda")]
+pub struct CudaOnnx;
+
+#[cfg(feature = "cuda")]
+impl Backend for CudaOnnx {
+    const NAME: &'static str = "cuda × onnx-cpu";
+    const TENSORS: Tolerance = Tolerance::Exact;
+    const DETECTIONS: DetectionTolerance = DetectionTolerance { score: 0.0, px: 0.0 };
+    fn preprocessor(spec: InputSpec) -> Box<dyn Preprocessor> {
+        Box::new(
+            edgesight::preprocess::cuda::CudaPreprocessor::new(spec, 0).expect("a CUDA GPU with its driver and NVRTC"),
+        )
+    }
+    fn engine(model: &Path) -> Box<dyn Engine> {
+        CpuOnnx::engine(model)
+    }
+}
+
 /// Instantiates the suite for a backend pair.
 macro_rules! conformance {
     ($module:ident, $backend:ty) => {
@@ -164,11 +212,19 @@ macro_rules! conformance {
             fn a_batch_gives_each_image_its_batch_1_result() {
                 batch::<$backend>();
             }
+
+            #[test]
+            fn random_sizes_pitches_and_contracts_match_the_naive_reference_and_the_cpu_path() {
+                random_cases::<$backend>();
+            }
         }
     };
 }
 
 conformance!(cpu_onnx, CpuOnnx);
+conformance!(cuda_emulated_onnx, CudaEmulatedOnnx);
+#[cfg(feature = "cuda")]
+conformance!(cuda_onnx, CudaOnnx);
 
 // ------------------------------------------------------------------------------------------------
 // Frames
@@ -406,8 +462,44 @@ fn naive_preprocess(f: &FrameView<'_>, spec: &InputSpec) -> Tensor {
     }
     match spec.dtype {
         DType::F32 => Tensor::F32(vals),
+        DType::F16 => Tensor::F16(vals.iter().map(|&v| naive_f16(v)).collect()),
         DType::U8 => Tensor::U8(vals.iter().map(|v| v.round().clamp(0.0, 255.0) as u8).collect()),
     }
+}
+
+/// binary16 bits to their value (exact in f64).
+fn f16_value(h: u16) -> f64 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let (e, m) = (((h >> 10) & 0x1f) as i32, (h & 0x3ff) as f64);
+    match e {
+        0 => sign * m * 2f64.powi(-24),
+        31 if m == 0.0 => sign * f64::INFINITY,
+        31 => f64::NAN,
+        _ => sign * (1.0 + m / 1024.0) * 2f64.powi(e - 15),
+    }
+}
+
+/// f32 to binary16, nearest with ties to even, in f64 arithmetic (exact for these values):
+/// independent of the library's bit manipulation.
+fn naive_f16(x: f32) -> u16 {
+    let sign = if x.is_sign_negative() { 0x8000u16 } else { 0 };
+    let a = (x as f64).abs();
+    if a >= 65520.0 {
+        return sign | 0x7c00;
+    }
+    if a < 2f64.powi(-14) {
+        return sign | (a * 2f64.powi(24)).round_ties_even() as u16;
+    }
+    let mut e = a.log2().floor() as i32;
+    // log2 of values just below a power of two can round up: keep the mantissa in [1, 2).
+    if a < 2f64.powi(e) {
+        e -= 1;
+    }
+    let mut q = ((a / 2f64.powi(e) - 1.0) * 1024.0).round_ties_even() as u16;
+    if q == 1024 {
+        (e, q) = (e + 1, 0);
+    }
+    sign | (((e + 15) as u16) << 10) | q
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -442,7 +534,7 @@ fn specs() -> Vec<(String, InputSpec)> {
     out.push(("nanodet-416".into(), Family::Nanodet.default_input()));
     for letterbox in [Letterbox::TopLeft, Letterbox::Center, Letterbox::Stretch] {
         for layout in [Layout::Nchw, Layout::Nhwc] {
-            for dtype in [DType::F32, DType::U8] {
+            for dtype in [DType::F32, DType::F16, DType::U8] {
                 let mut s = Family::Yolov5.default_input();
                 (s.width, s.height, s.letterbox, s.layout, s.dtype) = (80, 112, letterbox, layout, dtype);
                 if dtype == DType::U8 {
@@ -527,6 +619,90 @@ fn tensors<B: Backend>() {
     }
 }
 
+/// Random cases beyond the golden grid: source sizes from 1x1 (odd ones: 4:2:0 chroma edges),
+/// odd row pitches, every frame kind, and random contracts (size, letterbox, layout, element
+/// type, channel order, normalisation, pad). Each tensor must equal the naive reference within
+/// the backend's tolerance, and the CPU preprocessor's tensor likewise.
+fn random_cases<B: Backend>() {
+    const CASES: usize = 400;
+    let mut rng = Rng(0x0bad_5eed);
+    let mut pick = |n: usize| (rng.next() as usize) % n;
+    let families = [Family::Nanodet, Family::Ssd, Family::Yolov5, Family::Yolov8, Family::Yolox];
+    let mut failures = Vec::new();
+    for case in 0..CASES {
+        let mut spec = families[pick(families.len())].default_input();
+        (spec.width, spec.height) = (1 + pick(120) as u32, 1 + pick(120) as u32);
+        spec.letterbox = [Letterbox::TopLeft, Letterbox::Center, Letterbox::Stretch][pick(3)];
+        spec.layout = [Layout::Nchw, Layout::Nhwc][pick(2)];
+        spec.channel_order = [ChannelOrder::Rgb, ChannelOrder::Bgr][pick(2)];
+        spec.dtype = [DType::F32, DType::F16, DType::U8][pick(3)];
+        if spec.dtype == DType::U8 {
+            (spec.mean, spec.std) = ([0.0; 3], [1.0; 3]);
+        } else {
+            spec.mean = [pick(256) as f32 + 0.25, pick(256) as f32, pick(256) as f32 * 0.5];
+            spec.std = [1.0 + pick(100) as f32, 0.5 + pick(200) as f32, 255.0];
+        }
+        spec.pad = if pick(2) == 0 { Pad::Pixel(pick(256) as f32) } else { Pad::Tensor(pick(9) as f32 - 4.5) };
+        let kinds = kinds();
+        let (kname, kind) = kinds[pick(kinds.len())];
+        let (w, h, pad) = (1 + pick(300), 1 + pick(200), pick(40));
+        let frame = make_frame(kind, w, h, pad, 1 + case as u32);
+        let name = format!("case {case}: {kname} {w}x{h}+{pad} into {spec:?}");
+        let got = B::tensor(B::preprocessor(spec.clone()).as_mut(), &frame.view());
+        if let Some(m) = naive_preprocess(&frame.view(), &spec).mismatch(&got, B::TENSORS) {
+            failures.push(format!("{name}: differs from the naive reference at {m}"));
+        }
+        let cpu = CpuOnnx::tensor(&mut CpuPreprocessor::new(spec.clone()), &frame.view());
+        if let Some(m) = cpu.mismatch(&got, B::TENSORS) {
+            failures.push(format!("{name}: differs from the CPU preprocessor at {m}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{}: {} problems in {CASES} random cases:\n{}",
+        B::NAME,
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// On a GPU: the kernel writing into an engine's device slot on the engine's stream gives the
+/// tensor it gives through a host slot, for every element type and layout.
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_device_slots_get_the_host_slot_tensor() {
+    use edgesight::preprocess::DeviceSlot;
+    let ctx = cudarc::driver::CudaContext::new(0).expect("a CUDA GPU");
+    let stream = ctx.new_stream().expect("stream");
+    for (name, spec) in specs() {
+        let mut pre = CudaOnnx::preprocessor(spec.clone());
+        let frame = make_frame(Kind::Nv12(YuvConversion::Jpeg), 77, 45, 24, 5);
+        let host = CudaOnnx::tensor(pre.as_mut(), &frame.view());
+        let size = match spec.dtype {
+            DType::F32 => 4,
+            DType::F16 => 2,
+            DType::U8 => 1,
+        };
+        let mut dev = stream.alloc_zeros::<u8>(spec.len() * size).expect("device memory");
+        let ptr = {
+            use cudarc::driver::DevicePtrMut;
+            let (p, _sync) = dev.device_ptr_mut(&stream);
+            p
+        };
+        let slot = DeviceSlot::new(ptr, spec.len(), spec.dtype, 0, stream.cu_stream() as u64);
+        pre.run(&FrameData::Host(frame.view()), InputSlot::Device(slot)).expect("kernel into the device slot");
+        let bytes = stream.clone_dtoh(&dev).expect("copy back");
+        let got = match spec.dtype {
+            DType::F32 => {
+                Tensor::F32(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+            }
+            DType::F16 => Tensor::F16(bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect()),
+            DType::U8 => Tensor::U8(bytes),
+        };
+        assert_eq!(got.mismatch(&host, Tolerance::Exact), None, "{name}");
+    }
+}
+
 #[test]
 fn the_naive_reference_is_not_the_code_under_test() {
     // A guard on the guard: the naive reference itself must see what a broken preprocessor
@@ -606,6 +782,7 @@ fn packed_frames_match_opencv() {
             Tensor::F32(_) => {
                 Tensor::F32(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
             }
+            Tensor::F16(_) => Tensor::F16(bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect()),
             Tensor::U8(_) => Tensor::U8(bytes),
         };
         if let Some(m) = theirs.mismatch(t, Tolerance::Exact) {

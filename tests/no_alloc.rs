@@ -119,9 +119,11 @@ fn preprocess_reuses_its_buffers() {
         let mut pre = CpuPreprocessor::new(spec.clone());
         let mut f32s = vec![0.0f32; spec.len()];
         let mut u8s = vec![0u8; spec.len()];
+        let mut f16s = vec![0u16; spec.len()];
         let mut run = |pre: &mut CpuPreprocessor, f: &FrameView<'_>| {
             let out = match spec.dtype {
                 edgesight::preprocess::DType::F32 => TensorMut::F32(&mut f32s),
+                edgesight::preprocess::DType::F16 => TensorMut::F16(&mut f16s),
                 edgesight::preprocess::DType::U8 => TensorMut::U8(&mut u8s),
             };
             pre.run(&FrameData::Host(*f), InputSlot::Host(out)).expect("preprocess");

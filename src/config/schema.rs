@@ -70,7 +70,12 @@ pub static MODEL: &[Field] = &[
     req("path", Kind::Path, "the model file (ONNX)"),
     req("family", Kind::Enum(FAMILIES), "decoder family (docs/specs/model_interface.md)"),
     opt("engine", Kind::Enum(ENGINES), "\"onnx-cpu\"", "inference engine; tensorrt needs a Jetson build"),
-    opt("preprocess", Kind::Enum(PREPROCESSORS), "\"cpu\"", "where preprocessing runs; cuda needs a Jetson build"),
+    opt(
+        "preprocess",
+        Kind::Enum(PREPROCESSORS),
+        "\"cpu\"",
+        "where preprocessing runs; cuda needs a cuda-* build and a GPU (docs/ops/jetson_cuda.md)",
+    ),
     opt("labels", Kind::Path, "none (class<N>)", "class names, one per line, line n = class id n"),
     opt("score_threshold", UNIT, "0.35", "report detections scoring strictly above this"),
     opt("nms_iou", UNIT, "0.6", "per-class NMS: drop boxes overlapping a better one by more than this IoU"),

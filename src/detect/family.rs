@@ -152,6 +152,7 @@ impl Family {
                 declared.dtype,
                 match spec.dtype {
                     DType::F32 => "f32",
+                    DType::F16 => "f16",
                     DType::U8 => "u8",
                 }
             )));

@@ -8,23 +8,17 @@
 use super::Preprocessor;
 use super::frame::{Accepts, FrameData, FrameMemory, FrameView, PixelFormat, Pixels, RowScratch};
 use super::geometry::Geometry;
+use super::normalise::{Lut, Luts};
 use super::resize::{Tap, column_taps, horizontal, row_taps, vertical};
 use super::slot::{InputSlot, Memory, TensorMut};
-use super::spec::{ChannelOrder, InputSpec, Layout, Pad};
+use super::spec::{ChannelOrder, InputSpec, Layout};
 use crate::error::{Error, Result};
-
-/// Per-channel lookup from an 8-bit value to the tensor element.
-struct Lut<T> {
-    table: [[T; 256]; 3],
-    pad: [T; 3],
-}
 
 pub struct CpuPreprocessor {
     spec: InputSpec,
     geometry: Option<Geometry>,
     resampler: Resampler,
-    lut_f32: Lut<f32>,
-    lut_u8: Lut<u8>,
+    luts: Box<Luts>,
 }
 
 /// Resize tables and the rows in flight.
@@ -39,28 +33,10 @@ struct Resampler {
     scratch: RowScratch,
 }
 
-fn normalise(v: f32, mean: f32, std: f32) -> f32 {
-    (v - mean) / std
-}
-
 impl CpuPreprocessor {
     pub fn new(spec: InputSpec) -> CpuPreprocessor {
-        let mut lut_f32 = Lut { table: [[0.0; 256]; 3], pad: [0.0; 3] };
-        let mut lut_u8 = Lut { table: [[0; 256]; 3], pad: [0; 3] };
-        for c in 0..3 {
-            for v in 0..256 {
-                let x = normalise(v as f32, spec.mean[c], spec.std[c]);
-                lut_f32.table[c][v] = x;
-                lut_u8.table[c][v] = x.round().clamp(0.0, 255.0) as u8;
-            }
-            let pad = match spec.pad {
-                Pad::Tensor(t) => t,
-                Pad::Pixel(p) => normalise(p, spec.mean[c], spec.std[c]),
-            };
-            lut_f32.pad[c] = pad;
-            lut_u8.pad[c] = pad.round().clamp(0.0, 255.0) as u8;
-        }
-        CpuPreprocessor { spec, geometry: None, resampler: Resampler::default(), lut_f32, lut_u8 }
+        let luts = Luts::new(&spec);
+        CpuPreprocessor { spec, geometry: None, resampler: Resampler::default(), luts }
     }
 
     pub fn spec(&self) -> &InputSpec {
@@ -92,6 +68,13 @@ impl CpuPreprocessor {
     pub fn fill(&mut self, frame: &FrameView<'_>, out: TensorMut<'_>) -> Result<Geometry, String> {
         frame.check()?;
         let need = self.spec.len();
+        if out.dtype() != self.spec.dtype {
+            return Err(format!(
+                "input tensor holds {:?} elements, the model input takes {:?}",
+                out.dtype(),
+                self.spec.dtype
+            ));
+        }
         if out.len() != need {
             return Err(format!(
                 "input tensor holds {} values, the model input {}x{}x3 needs {need}",
@@ -109,8 +92,9 @@ impl CpuPreprocessor {
         let src_ch: [usize; 3] = if order == self.spec.channel_order { [0, 1, 2] } else { [2, 1, 0] };
         let (spec, rs) = (&self.spec, &mut self.resampler);
         match out {
-            TensorMut::F32(t) => rs.fill(spec, frame, &g, src_ch, &self.lut_f32, t),
-            TensorMut::U8(t) => rs.fill(spec, frame, &g, src_ch, &self.lut_u8, t),
+            TensorMut::F32(t) => rs.fill(spec, frame, &g, src_ch, &self.luts.f32, t),
+            TensorMut::F16(t) => rs.fill(spec, frame, &g, src_ch, &self.luts.f16, t),
+            TensorMut::U8(t) => rs.fill(spec, frame, &g, src_ch, &self.luts.u8, t),
         }
         Ok(g)
     }
@@ -293,7 +277,7 @@ fn fill_padding<T: Copy>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::preprocess::spec::{DType, Letterbox};
+    use crate::preprocess::spec::{DType, Letterbox, Pad};
     use crate::preprocess::yuv::{Matrix, YuvCoefficients, YuvConversion};
 
     fn spec(w: u32, h: u32, layout: Layout, order: ChannelOrder, letterbox: Letterbox, pad: Pad) -> InputSpec {

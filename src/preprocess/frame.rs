@@ -89,6 +89,9 @@ pub enum FrameMemory {
     System,
     /// NVIDIA's NVMM surfaces (Jetson decoders, `nvarguscamerasrc`): GPU memory, no CPU mapping.
     Nvmm,
+    /// CUDA device memory (GStreamer's `memory:CUDAMemory`, DeepStream's device buffers): plane
+    /// addresses a kernel reads directly.
+    Cuda,
 }
 
 impl FrameMemory {
@@ -97,6 +100,7 @@ impl FrameMemory {
         match self {
             FrameMemory::System => None,
             FrameMemory::Nvmm => Some("memory:NVMM"),
+            FrameMemory::Cuda => Some("memory:CUDAMemory"),
         }
     }
 }
@@ -192,6 +196,17 @@ impl<'a> FrameView<'a> {
             }
         }
         Ok(())
+    }
+
+    /// (offset, bytes) of each plane the format has, from its first byte to the end of its
+    /// last row: what a GPU upload copies. Callers have passed `check`.
+    pub fn plane_spans(&self) -> [Option<(usize, usize)>; 3] {
+        let (planes, n) = self.format.planes(self.width as usize, self.height as usize);
+        let mut out = [None; 3];
+        for (i, &(row, rows)) in planes.iter().enumerate().take(n) {
+            out[i] = Some((self.offsets[i], self.strides[i] * (rows - 1) + row));
+        }
+        out
     }
 
     fn plane_row(&self, plane: usize, y: usize, len: usize) -> &'a [u8] {

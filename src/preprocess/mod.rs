@@ -6,8 +6,14 @@
 //! shares; host↔device pairings are resolved inside the preprocessor, never by the runtime.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+#[cfg(feature = "kernel-emulation")]
+pub mod emulated;
 pub mod frame;
 pub mod geometry;
+pub mod kernel;
+pub mod normalise;
 pub mod resize;
 pub mod slot;
 pub mod spec;

@@ -28,6 +28,8 @@ impl std::fmt::Display for Memory {
 /// The engine's input buffer for one image, in the element type the model takes.
 pub enum TensorMut<'a> {
     F32(&'a mut [f32]),
+    /// binary16 bits.
+    F16(&'a mut [u16]),
     U8(&'a mut [u8]),
 }
 
@@ -35,12 +37,22 @@ impl TensorMut<'_> {
     pub fn len(&self) -> usize {
         match self {
             TensorMut::F32(t) => t.len(),
+            TensorMut::F16(t) => t.len(),
             TensorMut::U8(t) => t.len(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The element type it holds.
+    pub fn dtype(&self) -> DType {
+        match self {
+            TensorMut::F32(_) => DType::F32,
+            TensorMut::F16(_) => DType::F16,
+            TensorMut::U8(_) => DType::U8,
+        }
     }
 }
 

@@ -20,6 +20,8 @@ pub enum Layout {
 #[serde(rename_all = "lowercase")]
 pub enum DType {
     F32,
+    /// IEEE binary16 (TensorRT engines with FP16 inputs); values rounded to nearest, ties to even.
+    F16,
     U8,
 }
 

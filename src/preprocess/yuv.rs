@@ -65,6 +65,11 @@ impl YuvCoefficients {
         }
     }
 
+    /// The six fixed-point factors as the CUDA kernel takes them: y_mul, y_off, vr, ub, ug, vg.
+    pub fn fixed_point(&self) -> [i32; 6] {
+        [self.y_mul, self.y_off, self.vr, self.ub, self.ug, self.vg]
+    }
+
     /// Converts one row: `y` has `width` samples, `u` and `v` `ceil(width / 2)`; `out` gets
     /// `width` pixels in B, G, R order.
     pub fn row_to_bgr(&self, y: &[u8], u: &[u8], v: &[u8], out: &mut [u8]) {

@@ -43,11 +43,24 @@ pub fn engine(mc: &ModelConfig) -> Result<Box<dyn Engine>> {
 pub fn preprocessor(mc: &ModelConfig, spec: InputSpec) -> Result<Box<dyn Preprocessor>> {
     match mc.preprocess {
         PreprocessKind::Cpu => Ok(Box::new(CpuPreprocessor::new(spec))),
-        PreprocessKind::Cuda => Err(Error::model(
-            "model.preprocess = \"cuda\" needs a build with the `cuda` feature (Jetson image); \
-             this binary preprocesses on the CPU: set model.preprocess = \"cpu\"",
-        )),
+        PreprocessKind::Cuda => cuda_preprocessor(spec),
     }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_preprocessor(spec: InputSpec) -> Result<Box<dyn Preprocessor>> {
+    let pre = crate::preprocess::cuda::CudaPreprocessor::new(spec, 0)?;
+    log::info!("preprocess: cuda on {}", pre.summary());
+    Ok(Box::new(pre))
+}
+
+/// No silent fallback: a build without CUDA says which build to use.
+#[cfg(not(feature = "cuda"))]
+fn cuda_preprocessor(_spec: InputSpec) -> Result<Box<dyn Preprocessor>> {
+    Err(Error::model(
+        "model.preprocess = \"cuda\" needs a build with CUDA (cargo feature cuda-jp5, cuda-jp6 or cuda-13; the \
+         Jetson image); this binary preprocesses on the CPU: set model.preprocess = \"cpu\"",
+    ))
 }
 
 fn class_id(labels: &Labels, key: &str, name: &str, labels_path: &str) -> Result<u32> {

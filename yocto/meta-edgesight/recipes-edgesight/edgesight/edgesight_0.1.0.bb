@@ -35,7 +35,12 @@ inherit cargo cargo-update-recipe-crates pkgconfig systemd useradd
 # Every crate of Cargo.lock, fetched by bitbake (scripts/gen-crates-inc.py writes this file).
 require ${BPN}-crates.inc
 
-# The GPU path: CUDA preprocessing, TensorRT engines and NVMM capture (cargo feature `jetson`).
+# CUDA preprocessing (model.preprocess = "cuda"): the cargo feature for this layer's CUDA (meta-tegra
+# wrynose: CUDA 13.2, Orin). The libraries are loaded at run time, so they are runtime
+# dependencies only: libcuda from L4T and NVRTC (docs/ops/jetson_cuda.md).
+PACKAGECONFIG[cuda] = "--features cuda-13,,,cuda-nvrtc tegra-libraries-cuda"
+# The whole GPU path: CUDA preprocessing, TensorRT engines and NVMM capture (cargo feature `jetson`,
+# reserved until TensorRT and NVMM are in).
 PACKAGECONFIG ??= ""
 PACKAGECONFIG[jetson] = "--features jetson,,cuda-cudart cuda-nvrtc tensorrt-core tegra-libraries-multimedia-utils,cuda-cudart cuda-nvrtc gstreamer1.0-plugins-nvarguscamerasrc gstreamer1.0-plugins-nvvidconv tegra-libraries-multimedia-utils tensorrt-core"
 

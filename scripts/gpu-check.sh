@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The CUDA path on a real GPU: one prepared script for an x86_64 Debian/Ubuntu machine with an
+# NVIDIA GPU and its driver (no CUDA toolkit needed: NVRTC comes from PyPI when the system has
+# none). Finishes in under 5 minutes on a 16-core machine:
+#   1. builds with --features cuda-jp6 (target/cuda);
+#   2. the conformance suite's CUDA instantiation on the GPU: every tensor case bit-exact with
+#      the CPU preprocessor, detections, batching, 400 random cases, device slots;
+#   3. `edgesight detect` with model.preprocess = "cuda" on the bundled images: identical to
+#      preprocess = "cpu", and within the tolerance of the reference detections of ONNX Runtime
+#      in Python (tests/data/reference);
+#   4. the kernel's time per 1080p frame against the GPU's memory-bandwidth bound
+#      (benches/cuda_kernel.rs).
+# Output: the log on stdout, a summary in target/gpu-check/summary.txt; exit 0 only if all pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+CARGO="${CARGO:-cargo}"
+FEATURE="${FEATURE:-cuda-jp6}"
+OUT=target/gpu-check
+mkdir -p "$OUT"
+: > "$OUT/summary.txt"
+start=$SECONDS
+say() { printf '\033[1m==> gpu-check: %s\033[0m\n' "$*" >&2; echo "$*" >> "$OUT/summary.txt"; }
+fail=0
+
+if ! nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total --format=csv,noheader > "$OUT/gpu.txt" 2>&1; then
+    say "FAIL: nvidia-smi found no GPU: $(cat "$OUT/gpu.txt")"; exit 1
+fi
+say "GPU: $(head -1 "$OUT/gpu.txt")"
+scripts/setup.sh build ort test cuda
+# NVRTC: the system's CUDA 12 when installed, else the PyPI wheel (12.2, supports up to sm_90).
+nvrtc_dir=""
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu; do
+    [ -e "$d/libnvrtc.so.12" ] && { nvrtc_dir="$d"; break; }
+done
+[ -n "$nvrtc_dir" ] || nvrtc_dir="$PWD/.cache/cuda/nvrtc-12.2"
+export LD_LIBRARY_PATH="$nvrtc_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+say "NVRTC from $nvrtc_dir"
+
+say "1. build --features $FEATURE"
+"$CARGO" build --release --locked --features "$FEATURE" --target-dir target/cuda
+BIN=target/cuda/release/edgesight
+
+say "2. conformance suite, CUDA instantiation, on the GPU"
+if "$CARGO" test --release --locked --features "$FEATURE" --target-dir target/cuda --test conformance -- \
+    cuda_onnx:: cuda_device_slots 2>&1 | tee "$OUT/conformance.log"; then
+    say "   $(grep -E '^test result' "$OUT/conformance.log" | tail -1)"
+else
+    say "FAIL: conformance (see $OUT/conformance.log)"; fail=1
+fi
+
+say "3. detect, preprocess = \"cuda\" and \"cpu\", against tests/data/reference/nanodet_images.jsonl"
+sed 's/^threads = 2/threads = 2\npreprocess = "cuda"/; s|\.\./|'"$PWD"'/|g' configs/x86-dev.toml > "$OUT/cuda.toml"
+sed 's|\.\./|'"$PWD"'/|g' configs/x86-dev.toml > "$OUT/cpu.toml"
+for pre in cuda cpu; do
+    for img in tests/data/images/*; do
+        "$BIN" detect --config "$OUT/$pre.toml" "$img" 2>>"$OUT/detect-$pre.log" | head -1
+    done > "$OUT/detections-$pre.jsonl" || { say "FAIL: detect with $pre (see $OUT/detect-$pre.log)"; fail=1; }
+done
+grep -m1 "preprocess: cuda" "$OUT/detect-cuda.log" | sed 's/^/   /' >> "$OUT/summary.txt" || true
+python3 - "$OUT/detections-cuda.jsonl" "$OUT/detections-cpu.jsonl" tests/data/reference/nanodet_images.jsonl \
+    >> "$OUT/summary.txt" <<'PY' || fail=1
+# The GPU-preprocessed detections must equal the CPU-preprocessed ones exactly (same tensor, same
+# model), and meet the reference's tolerance (tests/data/reference/README.md): per image, >= 95%
+# of the expected detections matched (same class, IoU >= 0.7, score within 0.05), <= 5% extra.
+import json, sys
+load = lambda p: {d["stream"] if "stream" in d else d["source"]: d["detections"] for d in map(json.loads, open(p))}
+cuda, cpu, ref = load(sys.argv[1]), load(sys.argv[2]), load(sys.argv[3])
+def iou(a, b):
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0])); iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / u if u > 0 else 0
+bad = 0
+for name, want in ref.items():
+    got = cuda.get(name)
+    if got is None:
+        print(f"   {name}: no cuda detections"); bad += 1; continue
+    used, matched = set(), 0
+    for w in want:
+        for i, g in enumerate(got):
+            if i not in used and g["class_id"] == w["class_id"] and iou(g["bbox"], w["bbox"]) >= 0.7 \
+                    and abs(g["score"] - w["score"]) <= 0.05:
+                used.add(i); matched += 1; break
+    same = got == cpu.get(name)
+    ok = matched >= 0.95 * len(want) and len(got) - len(used) <= 0.05 * max(len(want), 1) and same
+    bad += not ok
+    print(f"   {name}: {len(got)} detections, {matched}/{len(want)} of the reference matched, "
+          f"{'identical to' if same else 'DIFFERENT from'} preprocess = \"cpu\"{'' if ok else ': FAIL'}")
+print(f"   detect: {len(ref) - bad} of {len(ref)} images pass")
+sys.exit(1 if bad else 0)
+PY
+
+say "4. kernel time per 1080p frame"
+if "$CARGO" bench --locked --features "$FEATURE" --target-dir target/cuda --bench cuda_kernel 2>&1 | tee "$OUT/bench.log"; then
+    grep -E "us/frame|bound|bit-exact|device:" "$OUT/bench.log" | sed 's/^/   /' >> "$OUT/summary.txt"
+else
+    say "FAIL: bench (see $OUT/bench.log)"; fail=1
+fi
+
+say "done in $((SECONDS - start)) s: $([ $fail -eq 0 ] && echo PASS || echo FAIL)"
+cat "$OUT/summary.txt"
+exit $fail
