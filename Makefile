@@ -39,7 +39,7 @@ soak: build onnxruntime
 
 lint: deps
 	$(CARGO) clippy --release --locked --all-targets -- -D warnings
-	$(CARGO) clippy --release --locked --all-targets --features cuda-jp6 --target-dir target/cuda -- -D warnings
+	$(CARGO) clippy --release --locked --all-targets --features cuda-jp6,tensorrt --target-dir target/cuda -- -D warnings
 
 fmt:
 	$(CARGO) fmt

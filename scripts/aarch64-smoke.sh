@@ -6,9 +6,10 @@
 #   3. under qemu-aarch64 with the sysroot's libraries: --version, check on the shipped configs,
 #      and detect on a bundled image with the aarch64 ONNX Runtime from PyPI, compared with the
 #      reference detections;
-#   4. the CUDA builds (cuda-jp5, glibc <= 2.31, and cuda-jp6) for aarch64, which link no NVIDIA
-#      library; the JetPack 5 one under qemu with model.preprocess = "cuda" stops with the
-#      missing-library line and exit 3 (no CUDA in the sysroot), not a panic.
+#   4. the GPU builds for aarch64 (jetson-jp6: CUDA, TensorRT, NVMM; cuda-jp5, glibc <= 2.31),
+#      which link no NVIDIA library; under qemu (no CUDA or TensorRT in the sysroot) jetson-jp6
+#      with engine = "tensorrt" and cuda-jp5 with preprocess = "cuda" stop with their
+#      missing-library line and exit 3, not a panic.
 # Installs what it needs when missing (apt: gcc-aarch64-linux-gnu, binutils, mmdebstrap,
 # qemu-user; pip: ziglang, cargo-zigbuild in .cache/zigvenv). Never uses Docker or `cross`.
 set -euo pipefail
@@ -131,14 +132,29 @@ print(f"==> aarch64: detect: {len(got['detections'])} detections, {'identical to
 sys.exit(0 if ok else 1)
 PY
 CUDA_BIN="target/aarch64-cuda/$TARGET/release/edgesight"
-for feature in cuda-jp6 cuda-jp5; do
-    # jp5 last: its binary is the one left in target/aarch64-cuda to run below.
+JETSON_BIN="$CACHE/edgesight-jetson-jp6"
+# jetson-jp6 = CUDA + TensorRT (shim against the vendored 10.16 headers here; a JetPack 6 image
+# build points EDGESIGHT_TENSORRT_INCLUDE at its own) + NVMM. cuda-jp5 last: its binary is the one
+# left in target/aarch64-cuda. (jetson-jp5 needs JetPack 5's proprietary TensorRT 8.5 headers.)
+for feature in jetson-jp6 cuda-jp5; do
     say "building with --features $feature for $TARGET.$GLIBC"
     cargo zigbuild --release --locked --features "$feature" --target "$TARGET.$GLIBC" --target-dir target/aarch64-cuda
     if aarch64-linux-gnu-objdump -p "$CUDA_BIN" | grep NEEDED | grep -i -E "cuda|nvrtc|nvinfer|nvidia"; then
         say "FAIL: $feature links an NVIDIA library"; fail=1
     fi
+    [ "$feature" = jetson-jp6 ] && cp "$CUDA_BIN" "$JETSON_BIN"
 done
+sed 's/^threads = 2/threads = 2\npreprocess = "cuda"\nengine = "tensorrt"/; s/^engine = "onnx-cpu"//; s|\.\./|'"$PWD"'/|g' \
+    configs/x86-dev.toml > "$CACHE/trt.toml"
+set +e
+trt_err="$(GST_REGISTRY_FORK=no GST_PLUGIN_SYSTEM_PATH=/usr/lib/aarch64-linux-gnu/gstreamer-1.0 \
+    GST_REGISTRY="$CACHE/gst-registry.bin" qemu-aarch64 -L "$SYSROOT" "$JETSON_BIN" check --quiet --config "$CACHE/trt.toml" 2>&1)"
+code=$?
+set -e
+say "jetson-jp6 under qemu, engine = \"tensorrt\", no TensorRT installed: exit $code: $trt_err"
+if [ "$code" -ne 3 ] || ! grep -q "libnvinfer.so.10 (TensorRT 10) was not found" <<<"$trt_err" || grep -q panicked <<<"$trt_err"; then
+    say "FAIL: the missing-library error of the aarch64 TensorRT build"; fail=1
+fi
 cuda_glibc="$(aarch64-linux-gnu-objdump -T "$CUDA_BIN" | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1 | sed 's/GLIBC_//')"
 ver_le "$cuda_glibc" 2.31 || { say "FAIL: cuda-jp5 needs GLIBC_$cuda_glibc, above JetPack 5's 2.31"; fail=1; }
 sed 's/^threads = 2/threads = 2\npreprocess = "cuda"/; s|\.\./|'"$PWD"'/|g' configs/x86-dev.toml > "$CACHE/cuda.toml"

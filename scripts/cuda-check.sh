@@ -20,14 +20,18 @@ if ! scripts/setup.sh cuda || [ ! -e .cache/cuda/.complete ]; then
 fi
 
 rm -f target/cuda-check/report.txt
-for variant in "cuda-jp6 nvrtc-12.2" "cuda-jp5 nvrtc-11.8"; do
-    read -r feature nvrtc <<<"$variant"
+# cuda-jp6 with TensorRT (the vendored 10.16 headers, the PyPI dispatch runtime); cuda-jp5 without:
+# its TensorRT 8.5 headers are proprietary and only in a JetPack 5 sysroot.
+for variant in "cuda-jp6,tensorrt nvrtc-12.2 --test=tensorrt_build" "cuda-jp5 nvrtc-11.8"; do
+    read -r feature nvrtc more <<<"$variant"
     say "$feature: build and tests/cuda_build.rs with .cache/cuda/$nvrtc"
     echo "[$feature, .cache/cuda/$nvrtc]" >> target/cuda-check/report.txt 2>/dev/null \
         || { mkdir -p target/cuda-check; echo "[$feature, .cache/cuda/$nvrtc]" >> target/cuda-check/report.txt; }
     LD_LIBRARY_PATH="$PWD/.cache/cuda/$nvrtc" EDGESIGHT_NVRTC_DIR="$PWD/.cache/cuda/$nvrtc" \
         EDGESIGHT_PTXAS="$PWD/.cache/cuda/nvcc-12.2/ptxas" \
-        "$CARGO" test --release --locked --features "$feature" --target-dir target/cuda --test cuda_build -- --test-threads=2
+        EDGESIGHT_TRT_DISPATCH="$PWD/.cache/cuda/tensorrt/libnvinfer_dispatch.so.10" \
+        "$CARGO" test --release --locked --features "$feature" --target-dir target/cuda --test cuda_build ${more:-} \
+        -- --test-threads=2
 done
 # CUDA 13 (Yocto wrynose): builds; no PyPI NVRTC 13 is installed here to compile with.
 say "cuda-13: cargo check"

@@ -9,7 +9,10 @@
 #      preprocess = "cpu", and within the tolerance of the reference detections of ONNX Runtime
 #      in Python (tests/data/reference);
 #   4. the kernel's time per 1080p frame against the GPU's memory-bandwidth bound
-#      (benches/cuda_kernel.rs).
+#      (benches/cuda_kernel.rs);
+#   5. where TensorRT 10 is installed: the conformance suite's cuda × tensorrt pair, an FP16
+#      engine built from the bundled ONNX, its detections against the reference's tolerance, and
+#      frames per second against the ONNX Runtime CPU path on the same clip.
 # Output: the log on stdout, a summary in target/gpu-check/summary.txt; exit 0 only if all pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -95,6 +98,70 @@ if "$CARGO" bench --locked --features "$FEATURE" --target-dir target/cuda --benc
     grep -E "us/frame|bound|bit-exact|device:" "$OUT/bench.log" | sed 's/^/   /' >> "$OUT/summary.txt"
 else
     say "FAIL: bench (see $OUT/bench.log)"; fail=1
+fi
+
+say "5. TensorRT, where the machine has it (libnvinfer.so.10 and libnvonnxparser.so.10 on the loader path)"
+if ldconfig -p 2>/dev/null | grep -q "libnvinfer.so.10 " || [ -n "${EDGESIGHT_TRT_DIR:-}" ]; then
+    [ -n "${EDGESIGHT_TRT_DIR:-}" ] && export LD_LIBRARY_PATH="$EDGESIGHT_TRT_DIR:$LD_LIBRARY_PATH"
+    # The shim against the machine's own headers when present (their version = the library's).
+    for inc in /usr/include/x86_64-linux-gnu /usr/include /usr/local/TensorRT/include; do
+        [ -e "$inc/NvInfer.h" ] && { export EDGESIGHT_TENSORRT_INCLUDE="$inc"; break; }
+    done
+    TFEAT="$FEATURE,tensorrt"
+    "$CARGO" build --release --locked --features "$TFEAT" --target-dir target/cuda-trt
+    TBIN=target/cuda-trt/release/edgesight
+    if "$CARGO" test --release --locked --features "$TFEAT" --target-dir target/cuda-trt --test conformance -- \
+        cuda_tensorrt:: 2>&1 | tee "$OUT/conformance-trt.log"; then
+        say "   cuda × tensorrt (fp32): $(grep -E '^test result' "$OUT/conformance-trt.log" | tail -1)"
+    else
+        say "FAIL: conformance cuda × tensorrt (see $OUT/conformance-trt.log)"; fail=1
+    fi
+    "$TBIN" engine build --onnx models/nanodet_g_416_coco.onnx --precision fp16 --cache "$OUT/engines" \
+        2> "$OUT/engine-build.log" || { say "FAIL: engine build (see $OUT/engine-build.log)"; fail=1; }
+    grep -E "engine build:.*done|engine stored|building" "$OUT/engine-build.log" | tail -3 | sed 's/^/   /' >> "$OUT/summary.txt" || true
+    python3 - "$OUT/cpu.toml" "$OUT/trt.toml" "$PWD/$OUT/engines" <<'PY'
+import sys
+src, dst, cache = sys.argv[1:]
+out = []
+for line in open(src):
+    if line.startswith("engine = "):
+        continue
+    out.append(line)
+    if line.startswith("threads = "):
+        out += ['engine = "tensorrt"\n', 'preprocess = "cuda"\n', 'precision = "fp16"\n', f'engine_cache = "{cache}"\n']
+open(dst, "w").writelines(out)
+PY
+    for img in tests/data/images/*; do "$TBIN" detect --config "$OUT/trt.toml" "$img" 2>>"$OUT/detect-trt.log" | head -1; done \
+        > "$OUT/detections-trt.jsonl"
+    # FP16 TensorRT against the reference: the reference's tolerance (IoU >= 0.7, score +-0.05).
+    python3 - "$OUT/detections-trt.jsonl" "$OUT/detections-trt.jsonl" tests/data/reference/nanodet_images.jsonl \
+        >> "$OUT/summary.txt" 2>&1 <<'PY' || { say "FAIL: TensorRT detections"; fail=1; }
+import json, sys
+load = lambda p: {d.get("stream", d.get("source")): d["detections"] for d in map(json.loads, open(p))}
+got, ref = load(sys.argv[1]), load(sys.argv[3])
+def iou(a, b):
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0])); iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / u if u > 0 else 0
+bad = 0
+for name, want in ref.items():
+    g = got.get(name, [])
+    used, matched = set(), 0
+    for w in want:
+        for i, d in enumerate(g):
+            if i not in used and d["class_id"] == w["class_id"] and iou(d["bbox"], w["bbox"]) >= 0.7 and abs(d["score"] - w["score"]) <= 0.05:
+                used.add(i); matched += 1; break
+    ok = matched >= 0.95 * len(want) and len(g) - len(used) <= 0.05 * max(len(want), 1)
+    bad += not ok
+    print(f"   tensorrt fp16 {name}: {matched}/{len(want)} matched, {len(g) - len(used)} extra{'' if ok else ': FAIL'}")
+sys.exit(1 if bad else 0)
+PY
+    # Frames per second on the bundled clip: TensorRT FP16 + CUDA preprocessing vs ONNX Runtime CPU.
+    for cfg in "$OUT/cpu.toml" "$OUT/trt.toml"; do
+        "$TBIN" detect --config "$cfg" media/vtest_h264.mp4 2>&1 >/dev/null | grep "^stats:" | sed "s|^|   $(basename "$cfg"): |" >> "$OUT/summary.txt"
+    done
+else
+    say "   SKIPPED: TensorRT 10 is not installed here (set EDGESIGHT_TRT_DIR to its lib folder)"
 fi
 
 say "done in $((SECONDS - start)) s: $([ $fail -eq 0 ] && echo PASS || echo FAIL)"

@@ -106,19 +106,19 @@ test_deps() {
 # NVIDIA's PyPI wheels: the same NVRTC a JetPack 6.0 device compiles the kernel with (12.2), the
 # closest to JetPack 5's 11.4 that PyPI has (11.8; its PTX 7.8 is what an 11.x driver accepts), and
 # ptxas to assemble the PTX for Xavier (sm_72) and Orin (sm_87). tests/cuda_build.rs uses them.
-CUDA_WHEELS="nvidia-cuda-nvrtc-cu12==12.2.140 nvidia-cuda-nvrtc-cu11==11.8.89 nvidia-cuda-nvcc-cu12==12.2.140"
+CUDA_WHEELS="nvidia-cuda-nvrtc-cu12==12.2.140 nvidia-cuda-nvrtc-cu11==11.8.89 nvidia-cuda-nvcc-cu12==12.2.140 tensorrt-dispatch-cu12-libs==10.16.1.11"
 cuda_tools() {
     local dir="$CACHE/cuda"
     [ -e "$dir/.complete" ] && [ "$(cat "$dir/.complete")" = "$CUDA_WHEELS" ] && return 0
     if [ "$(uname -m)" != x86_64 ]; then
         echo "setup: the NVRTC/ptxas checks use x86_64 wheels; skipping on $(uname -m)" >&2; return 0
     fi
-    say "downloading NVRTC 12.2, NVRTC 11.8 and ptxas 12.2 from PyPI (about 70 MB)"
+    say "downloading NVRTC 12.2, NVRTC 11.8, ptxas 12.2 and the TensorRT 10.16 dispatch runtime from PyPI (about 70 MB)"
     rm -rf "$dir"
     mkdir -p "$CACHE/wheels" "$dir"
     # shellcheck disable=SC2086
     python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux2014_x86_64 \
-        --python-version 3.11 --dest "$CACHE/wheels" $CUDA_WHEELS
+        --platform manylinux_2_28_x86_64 --python-version 3.11 --dest "$CACHE/wheels" $CUDA_WHEELS
     python3 - "$CACHE/wheels" "$dir" <<'PY'
 import glob, os, stat, sys, zipfile
 wheels, out = sys.argv[1:]
@@ -126,6 +126,8 @@ want = {
     "nvidia_cuda_nvrtc_cu12-12.2.140": ("nvrtc-12.2", "nvidia/cuda_nvrtc/lib/"),
     "nvidia_cuda_nvrtc_cu11-11.8.89": ("nvrtc-11.8", "nvidia/cuda_nvrtc/lib/"),
     "nvidia_cuda_nvcc_cu12-12.2.140": ("nvcc-12.2", "nvidia/cuda_nvcc/bin/ptxas"),
+    # TensorRT's smallest runtime (0.3 MB): real libnvinfer code for tests/tensorrt_build.rs.
+    "tensorrt_dispatch_cu12_libs-10.16.1.11": ("tensorrt", "tensorrt_dispatch_libs/libnvinfer_dispatch"),
 }
 for prefix, (sub, member) in want.items():
     (wheel,) = glob.glob(os.path.join(wheels, prefix + "-*.whl"))

@@ -28,8 +28,9 @@ fn long_version() -> String {
     } else {
         "cpu"
     };
+    let tensorrt = if cfg!(feature = "tensorrt") { ", tensorrt (libnvinfer loaded at run time)" } else { "" };
     format!(
-        "{}\nengines: onnx-cpu (ONNX Runtime >= {}, loaded at run time)\npreprocess: {cuda}\ntarget: {}-{}{hooks}",
+        "{}\nengines: onnx-cpu (ONNX Runtime >= {}, loaded at run time){tensorrt}\npreprocess: {cuda}\ntarget: {}-{}{hooks}",
         env!("CARGO_PKG_VERSION"),
         crate::engine::ortlib::MIN_VERSION,
         std::env::consts::ARCH,
@@ -96,6 +97,45 @@ enum Command {
         #[arg(required = true, value_name = "INPUT")]
         inputs: Vec<PathBuf>,
     },
+    /// TensorRT engines (builds with the tensorrt feature).
+    Engine {
+        #[command(subcommand)]
+        action: EngineCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum EngineCommand {
+    /// Build a TensorRT engine from an ONNX model on this device (minutes on a Jetson) and store it
+    /// in the engine cache, where `run` with the same model and settings finds it; or in --output.
+    Build {
+        /// The ONNX model.
+        #[arg(long, value_name = "ONNX")]
+        onnx: PathBuf,
+        /// fp32, fp16, int8 (a Q/DQ model; TensorRT 8/10 also take INT8 flags) or as-exported.
+        #[arg(long, default_value = "fp16", value_parser = parse_precision)]
+        precision: crate::engine::engine_cache::Precision,
+        /// Build for this DLA core (GPU fallback on).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..2))]
+        dla: Option<u32>,
+        /// Largest batch (model.batch); > 1 needs a model with a dynamic batch dimension.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..65))]
+        batch: u32,
+        /// The engine cache folder (model.engine_cache); default <cache folder>/engines.
+        #[arg(long, value_name = "DIR")]
+        cache: Option<PathBuf>,
+        /// Write the engine here instead of into the cache.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// The TensorRT library (model.tensorrt_lib); default libnvinfer.so.<major>.
+        #[arg(long, value_name = "FILE")]
+        tensorrt_lib: Option<PathBuf>,
+    },
+}
+
+fn parse_precision(s: &str) -> std::result::Result<crate::engine::engine_cache::Precision, String> {
+    crate::engine::engine_cache::Precision::from_name(s)
+        .ok_or_else(|| format!("unknown precision {s:?}; expected fp32, fp16, int8 or as-exported"))
 }
 
 fn parse_family(s: &str) -> std::result::Result<Family, String> {
@@ -222,7 +262,47 @@ fn dispatch(cli: Cli) -> Result<()> {
             eprintln!("{}", stats.line(engine));
             Ok(())
         }
+        Command::Engine {
+            action: EngineCommand::Build { onnx, precision, dla, batch, cache, output, tensorrt_lib },
+        } => {
+            crate::logging::init(log::LevelFilter::Info);
+            build_engine(&onnx, precision, dla, batch, cache, output, tensorrt_lib)
+        }
     }
+}
+
+#[cfg(feature = "tensorrt")]
+fn build_engine(
+    onnx: &Path,
+    precision: crate::engine::engine_cache::Precision,
+    dla_core: Option<u32>,
+    max_batch: u32,
+    cache_dir: Option<PathBuf>,
+    output: Option<PathBuf>,
+    library: Option<PathBuf>,
+) -> Result<()> {
+    use crate::engine::engine_cache::OnMismatch;
+    use crate::engine::tensorrt::{TensorRtOptions, build_to};
+    let opts = TensorRtOptions { library, precision, dla_core, max_batch, cache_dir, on_mismatch: OnMismatch::Rebuild };
+    let path = build_to(onnx, &opts, output.as_deref())?;
+    println!("{}", path.display());
+    Ok(())
+}
+
+#[cfg(not(feature = "tensorrt"))]
+fn build_engine(
+    _onnx: &Path,
+    _precision: crate::engine::engine_cache::Precision,
+    _dla_core: Option<u32>,
+    _max_batch: u32,
+    _cache_dir: Option<PathBuf>,
+    _output: Option<PathBuf>,
+    _library: Option<PathBuf>,
+) -> Result<()> {
+    Err(Error::model(
+        "edgesight engine build needs a build with TensorRT (cargo feature tensorrt, or jetson-jp5 / jetson-jp6 / \
+         jetson-13; the Jetson image)",
+    ))
 }
 
 /// Prints an error, one line per problem; under journald with the error priority.

@@ -281,3 +281,19 @@ pub fn stamp(path: &Path) -> Option<Stamp> {
         mtime_ns: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
     })
 }
+
+/// edgesight's cache folder: systemd's `CacheDirectory` (the unit sets `/var/cache/edgesight`),
+/// else `$XDG_CACHE_HOME/edgesight` or `~/.cache/edgesight`; none when none of them is known.
+/// Compiled CUDA kernels and TensorRT engines live here.
+pub fn cache_dir() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    if let Some(d) = std::env::var_os("CACHE_DIRECTORY") {
+        // systemd may pass several, separated by ':'; the first is ours.
+        let first = d.to_string_lossy().split(':').next().unwrap_or_default().to_string();
+        return (!first.is_empty()).then(|| PathBuf::from(first));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("edgesight"))
+}

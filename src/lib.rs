@@ -1,13 +1,6 @@
 //! edgesight: a video-analytics appliance. Capture (GStreamer) → preprocess → engine (ONNX
 //! Runtime on CPU; TensorRT on Jetson) → decode + NMS → events. See DESIGN in docs/architecture.md.
 
-// No silent fallback from GPU to CPU: a build that asks for the GPU path and cannot have it fails.
-#[cfg(feature = "jetson")]
-compile_error!(
-    "feature `jetson` (CUDA preprocessing, TensorRT, NVMM capture) is not implemented yet: build without it \
-     (Yocto: remove `jetson` from PACKAGECONFIG) for the ONNX Runtime CPU path"
-);
-
 // Exactly one CUDA version per build (Cargo.toml, [features]).
 #[cfg(all(feature = "cuda", not(any(feature = "cuda-jp5", feature = "cuda-jp6", feature = "cuda-13"))))]
 compile_error!("feature `cuda` needs its CUDA version: build with cuda-jp5, cuda-jp6 or cuda-13 instead");
@@ -31,6 +24,7 @@ pub mod logging;
 pub mod metrics;
 pub mod preprocess;
 pub mod runtime;
+pub mod sha256;
 pub mod sink;
 pub mod status;
 pub mod text;

@@ -32,3 +32,15 @@ fn reference_config_documents_every_section_and_is_valid() {
     assert_eq!(cfg.model.class_thresholds, vec![("sports ball".to_string(), 0.6)]);
     assert_eq!(cfg.streams[0].name, "gate");
 }
+
+#[test]
+fn jetson_config_runs_the_gpu_path() {
+    use edgesight::config::{EngineKind, PreprocessKind};
+    use edgesight::engine::engine_cache::Precision;
+    let cfg = config::load_file(&root().join("configs/jetson-orin-nano.toml")).expect("jetson-orin-nano.toml is valid");
+    assert_eq!(cfg.model.engine, EngineKind::Tensorrt);
+    assert_eq!(cfg.model.preprocess, PreprocessKind::Cuda);
+    assert_eq!(cfg.model.tensorrt.precision, Precision::Fp16);
+    assert!(cfg.model.path.extension().is_some_and(|e| e == "onnx"), "built on the device at first start");
+    assert_eq!(cfg.streams.len(), 2);
+}

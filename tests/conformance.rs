@@ -192,6 +192,37 @@ impl Backend for CudaOnnx {
     }
 }
 
+/// The CUDA kernel writing straight into a TensorRT FP32 engine's input on the GPU (builds with
+/// the tensorrt feature; scripts/gpu-check.sh runs it where TensorRT is installed). Tensors are
+/// the kernel's (exact); detections within what FP32 TensorRT kernels (TF32 where the GPU has it)
+/// move scores and boxes: 0.01 and 1 px.
+#[cfg(feature = "tensorrt")]
+pub struct CudaTensorRt;
+
+#[cfg(feature = "tensorrt")]
+impl Backend for CudaTensorRt {
+    const NAME: &'static str = "cuda × tensorrt (fp32)";
+    const TENSORS: Tolerance = Tolerance::Exact;
+    const DETECTIONS: DetectionTolerance = DetectionTolerance { score: 0.01, px: 1.0 };
+    fn preprocessor(spec: InputSpec) -> Box<dyn Preprocessor> {
+        CudaOnnx::preprocessor(spec)
+    }
+    fn engine(model: &Path) -> Box<dyn Engine> {
+        use edgesight::engine::engine_cache::{OnMismatch, Precision};
+        use edgesight::engine::tensorrt::{TensorRtEngine, TensorRtOptions};
+        let cache = std::env::temp_dir().join("edgesight-conformance-engines");
+        let opts = TensorRtOptions {
+            library: None,
+            precision: Precision::Fp32,
+            dla_core: None,
+            max_batch: 4,
+            cache_dir: Some(cache),
+            on_mismatch: OnMismatch::Rebuild,
+        };
+        Box::new(TensorRtEngine::load(model, &opts).expect("TensorRT builds and loads the model"))
+    }
+}
+
 /// Instantiates the suite for a backend pair.
 macro_rules! conformance {
     ($module:ident, $backend:ty) => {
@@ -225,6 +256,8 @@ conformance!(cpu_onnx, CpuOnnx);
 conformance!(cuda_emulated_onnx, CudaEmulatedOnnx);
 #[cfg(feature = "cuda")]
 conformance!(cuda_onnx, CudaOnnx);
+#[cfg(feature = "tensorrt")]
+conformance!(cuda_tensorrt, CudaTensorRt);
 
 // ------------------------------------------------------------------------------------------------
 // Frames

@@ -126,3 +126,13 @@ fn missing_config_file() {
     let o = edgesight(&["run", "--config", "/nonexistent/edgesight.toml"], &[]);
     assert_fails(&o, 2, &["/nonexistent/edgesight.toml", "--config"]);
 }
+
+#[cfg(not(feature = "tensorrt"))]
+#[test]
+fn engine_build_on_a_build_without_tensorrt_says_which_build_to_use() {
+    let o = common::edgesight(
+        &["engine", "build", "--onnx", common::model("nanodet_g_416_coco.onnx").to_str().expect("utf-8")],
+        &[],
+    );
+    common::assert_fails(&o, 3, &["needs a build with TensorRT", "jetson-jp6"]);
+}

@@ -134,6 +134,15 @@ fn model(m: &Node, layers: &Layers, is: &mut Issues) -> Option<ModelConfig> {
         int_of(m.get("batch_timeout_ms")).map_or(defaults::BATCH_TIMEOUT_MS, |v| v.max(0) as u64),
     );
     mc.onnxruntime_lib = path_of(m.get("onnxruntime_lib"), layers);
+    if let Some(p) = str_of(m.get("precision")).and_then(crate::engine::engine_cache::Precision::from_name) {
+        mc.tensorrt.precision = p;
+    }
+    mc.tensorrt.dla_core = int_of(m.get("dla_core")).map(|d| d.max(0) as u32);
+    mc.tensorrt.engine_cache = path_of(m.get("engine_cache"), layers);
+    if str_of(m.get("on_engine_mismatch")) == Some("refuse") {
+        mc.tensorrt.on_mismatch = crate::engine::engine_cache::OnMismatch::Refuse;
+    }
+    mc.tensorrt.library = path_of(m.get("tensorrt_lib"), layers);
     let mut input = InputOverrides::default();
     if let Some([w, h]) = list_of(m.get("input_size"))
         && let (Some(w), Some(h)) = (int_of(Some(w)), int_of(Some(h)))

@@ -164,6 +164,29 @@ pub enum ResizeAt {
     Capture,
 }
 
+/// `[model]` keys of the TensorRT engine (ignored by onnx-cpu).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorRtConfig {
+    pub precision: crate::engine::engine_cache::Precision,
+    pub dla_core: Option<u32>,
+    /// None: `fsutil::cache_dir()/engines`.
+    pub engine_cache: Option<PathBuf>,
+    pub on_mismatch: crate::engine::engine_cache::OnMismatch,
+    pub library: Option<PathBuf>,
+}
+
+impl Default for TensorRtConfig {
+    fn default() -> Self {
+        TensorRtConfig {
+            precision: crate::engine::engine_cache::Precision::Fp16,
+            dla_core: None,
+            engine_cache: None,
+            on_mismatch: crate::engine::engine_cache::OnMismatch::Rebuild,
+            library: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelConfig {
     pub path: PathBuf,
@@ -184,6 +207,7 @@ pub struct ModelConfig {
     /// How long the first frame of a batch waits for more.
     pub batch_timeout: Duration,
     pub onnxruntime_lib: Option<PathBuf>,
+    pub tensorrt: TensorRtConfig,
     pub input: InputOverrides,
     pub decode: DecodeOptions,
 }
@@ -206,6 +230,7 @@ impl ModelConfig {
             batch: defaults::BATCH,
             batch_timeout: Duration::from_millis(defaults::BATCH_TIMEOUT_MS),
             onnxruntime_lib: None,
+            tensorrt: TensorRtConfig::default(),
             input: InputOverrides::default(),
             decode: DecodeOptions::default(),
         }
@@ -222,6 +247,7 @@ impl ModelConfig {
             && self.threads == other.threads
             && self.batch == other.batch
             && self.onnxruntime_lib == other.onnxruntime_lib
+            && self.tensorrt == other.tensorrt
             && self.input == other.input
             && self.decode == other.decode
     }

@@ -69,7 +69,12 @@ pub static DEVICE: &[Field] = &[
 pub static MODEL: &[Field] = &[
     req("path", Kind::Path, "the model file (ONNX)"),
     req("family", Kind::Enum(FAMILIES), "decoder family (docs/specs/model_interface.md)"),
-    opt("engine", Kind::Enum(ENGINES), "\"onnx-cpu\"", "inference engine; tensorrt needs a Jetson build"),
+    opt(
+        "engine",
+        Kind::Enum(ENGINES),
+        "\"onnx-cpu\"",
+        "inference engine; tensorrt needs a tensorrt build and a GPU (docs/ops/jetson_tensorrt.md)",
+    ),
     opt(
         "preprocess",
         Kind::Enum(PREPROCESSORS),
@@ -96,6 +101,31 @@ pub static MODEL: &[Field] = &[
         "with batch > 1, how long the first frame waits for frames of other streams",
     ),
     opt("onnxruntime_lib", Kind::Path, "searched", "the ONNX Runtime library (libonnxruntime.so.1.x, >= 1.20)"),
+    opt(
+        "precision",
+        Kind::Enum(&["fp32", "fp16", "int8", "as-exported"]),
+        "\"fp16\"",
+        "tensorrt: precision of engines built from an .onnx model (TensorRT 11: as-exported only)",
+    ),
+    opt(
+        "dla_core",
+        Kind::Int { min: 0, max: 1 },
+        "none (GPU)",
+        "tensorrt: run on this DLA core (Orin, Xavier), GPU fallback on",
+    ),
+    opt(
+        "engine_cache",
+        Kind::Path,
+        "<cache folder>/engines",
+        "tensorrt: where engines built from .onnx models are kept (/var/cache/edgesight/engines under systemd)",
+    ),
+    opt(
+        "on_engine_mismatch",
+        Kind::Enum(&["rebuild", "refuse"]),
+        "\"rebuild\"",
+        "tensorrt: a cached engine made for another TensorRT, GPU, precision or batch, or that does not load",
+    ),
+    opt("tensorrt_lib", Kind::Path, "searched (libnvinfer.so.<major>)", "tensorrt: the TensorRT runtime library"),
     opt(
         "input_size",
         Kind::List { item: &Kind::Int { min: 1, max: 8192 }, len: Some(2) },

@@ -138,6 +138,7 @@ impl Family {
         }
         let declared_dtype = match declared.dtype {
             ElemType::F32 => DType::F32,
+            ElemType::F16 => DType::F16,
             ElemType::U8 => DType::U8,
             ref other => {
                 return Err(err(format!("input element type {other} is not supported (f32 or u8)")));
@@ -145,7 +146,9 @@ impl Family {
         };
         // A different element type than the family's usually means the wrong family; a config
         // that sets its own normalisation has said what the model wants.
-        if declared_dtype != spec.dtype && o.mean.is_none() && o.std.is_none() {
+        // f16 and f32 inputs take the same normalisation (an FP16 TensorRT engine of an f32 family).
+        let same_kind = |a: DType, b: DType| a == b || (a != DType::U8 && b != DType::U8);
+        if !same_kind(declared_dtype, spec.dtype) && o.mean.is_none() && o.std.is_none() {
             return Err(Error::model(format!(
                 "model does not match family \"{self}\": its input {declared} is {}, the family takes {}; \
                  check model.family (or set model.mean and model.std for an unusual export)",

@@ -3,10 +3,13 @@
 //! Engines describe their inputs and outputs by name, shape and element type, so detector families
 //! can check a model against their contract without knowing which engine loaded it.
 
+pub mod engine_cache;
 #[cfg(feature = "test-hooks")]
 pub mod hooked;
 pub mod onnx;
 pub mod ortlib;
+#[cfg(feature = "tensorrt")]
+pub mod tensorrt;
 
 use std::fmt;
 
@@ -17,6 +20,8 @@ use crate::preprocess::{InputSlot, Memory};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ElemType {
     F32,
+    /// IEEE binary16 (TensorRT FP16 I/O).
+    F16,
     U8,
     /// Anything else, by name (f16, i64, …): reported in errors, never used on the hot path.
     Other(String),
@@ -26,6 +31,7 @@ impl fmt::Display for ElemType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ElemType::F32 => f.write_str("f32"),
+            ElemType::F16 => f.write_str("f16"),
             ElemType::U8 => f.write_str("u8"),
             ElemType::Other(s) => f.write_str(s),
         }

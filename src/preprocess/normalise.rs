@@ -100,6 +100,24 @@ pub fn f16_bits(x: f32) -> u16 {
     sign | v as u16
 }
 
+/// binary16 bits to f32, exactly (every binary16 value is an f32 value): FP16 engine outputs.
+pub fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h & 0x8000) as u32) << 16;
+    let (e, m) = (((h >> 10) & 0x1f) as u32, (h & 0x3ff) as u32);
+    let bits = match (e, m) {
+        (0, 0) => sign,
+        // Subnormal: normalise the mantissa into f32's wider exponent range.
+        (0, m) => {
+            let shift = m.leading_zeros() - 21;
+            sign | ((113 - shift) << 23) | (((m << shift) & 0x3ff) << 13)
+        }
+        (31, 0) => sign | 0x7f80_0000,
+        (31, m) => sign | 0x7fc0_0000 | (m << 13),
+        (e, m) => sign | ((e + 112) << 23) | (m << 13),
+    };
+    f32::from_bits(bits)
+}
+
 /// `m >> s` rounded to nearest, ties to even (`s` in 1..=24).
 fn round_shift(m: u32, s: u32) -> u32 {
     let (q, rem, half) = (m >> s, m & ((1 << s) - 1), 1 << (s - 1));
@@ -138,6 +156,19 @@ mod tests {
             }
         }
         sign | best
+    }
+
+    #[test]
+    fn every_f16_widens_exactly_and_rounds_back_to_itself() {
+        for h in 0..=u16::MAX {
+            let x = f16_to_f32(h);
+            if (h >> 10) & 0x1f == 31 && h & 0x3ff != 0 {
+                assert!(x.is_nan(), "{h:#06x}");
+                continue;
+            }
+            assert_eq!(x as f64, f16_value(h), "{h:#06x}");
+            assert_eq!(f16_bits(x), h, "{h:#06x}");
+        }
     }
 
     #[test]

@@ -29,14 +29,34 @@ pub fn engine(mc: &ModelConfig) -> Result<Box<dyn Engine>> {
             &mc.path,
             &OnnxOptions { threads: mc.threads, library: mc.onnxruntime_lib.clone() },
         )?),
-        EngineKind::Tensorrt => {
-            return Err(Error::model(
-                "model.engine = \"tensorrt\" needs a build with the `tensorrt` feature (Jetson image); \
-                 this binary runs \"onnx-cpu\" only: set model.engine = \"onnx-cpu\" and an .onnx model",
-            ));
-        }
+        EngineKind::Tensorrt => tensorrt_engine(mc)?,
     };
     Ok(test_hooks::wrap(engine))
+}
+
+#[cfg(feature = "tensorrt")]
+fn tensorrt_engine(mc: &ModelConfig) -> Result<Box<dyn Engine>> {
+    use crate::engine::tensorrt::{TensorRtEngine, TensorRtOptions};
+    let t = &mc.tensorrt;
+    let opts = TensorRtOptions {
+        library: t.library.clone(),
+        precision: t.precision,
+        dla_core: t.dla_core,
+        max_batch: mc.batch as u32,
+        cache_dir: t.engine_cache.clone(),
+        on_mismatch: t.on_mismatch,
+    };
+    Ok(Box::new(TensorRtEngine::load(&mc.path, &opts)?))
+}
+
+/// No silent fallback: a build without TensorRT says which build to use.
+#[cfg(not(feature = "tensorrt"))]
+fn tensorrt_engine(_mc: &ModelConfig) -> Result<Box<dyn Engine>> {
+    Err(Error::model(
+        "model.engine = \"tensorrt\" needs a build with TensorRT (cargo feature tensorrt, or jetson-jp5 / jetson-jp6 \
+         / jetson-13; the Jetson image); this binary runs \"onnx-cpu\" only: set model.engine = \"onnx-cpu\" and an \
+         .onnx model",
+    ))
 }
 
 /// The preprocessor `[model] preprocess` asks for, producing `spec`.

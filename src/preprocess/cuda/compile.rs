@@ -40,18 +40,10 @@ fn key(source: &str, options: &[String]) -> u64 {
     h
 }
 
-/// Where compiled kernels are kept: systemd's CacheDirectory (the unit sets one), else the
-/// user's cache folder; none when neither exists (then it compiles at every start, ~0.1 s).
+/// Where compiled kernels are kept (`fsutil::cache_dir`); none when there is no cache folder
+/// (then it compiles at every start, ~0.1 s).
 pub fn cache_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("CACHE_DIRECTORY") {
-        // systemd may pass several, separated by ':'; the first is ours.
-        let first = d.to_string_lossy().split(':').next().unwrap_or_default().to_string();
-        return (!first.is_empty()).then(|| PathBuf::from(first));
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("edgesight"))
+    crate::fsutil::cache_dir()
 }
 
 /// What was compiled, and how: for the start-up log.

@@ -39,10 +39,12 @@ require ${BPN}-crates.inc
 # wrynose: CUDA 13.2, Orin). The libraries are loaded at run time, so they are runtime
 # dependencies only: libcuda from L4T and NVRTC (docs/ops/jetson_cuda.md).
 PACKAGECONFIG[cuda] = "--features cuda-13,,,cuda-nvrtc tegra-libraries-cuda"
-# The whole GPU path: CUDA preprocessing, TensorRT engines and NVMM capture (cargo feature `jetson`,
-# reserved until TensorRT and NVMM are in).
+# The whole GPU path: CUDA preprocessing, TensorRT engines and NVMM capture (cargo feature
+# `jetson-13`: CUDA 13, TensorRT 10.16 of meta-tegra wrynose). The shim compiles against the
+# sysroot's TensorRT headers (tensorrt-core's NvInfer.h); libnvinfer is loaded at run time.
 PACKAGECONFIG ??= ""
-PACKAGECONFIG[jetson] = "--features jetson,,cuda-cudart cuda-nvrtc tensorrt-core tegra-libraries-multimedia-utils,cuda-cudart cuda-nvrtc gstreamer1.0-plugins-nvarguscamerasrc gstreamer1.0-plugins-nvvidconv tegra-libraries-multimedia-utils tensorrt-core"
+export EDGESIGHT_TENSORRT_INCLUDE = "${@bb.utils.contains('PACKAGECONFIG', 'jetson', '${STAGING_INCDIR}', '', d)}"
+PACKAGECONFIG[jetson] = "--features jetson-13,,cuda-cudart cuda-nvrtc tensorrt-core tegra-libraries-multimedia-utils,cuda-cudart cuda-nvrtc tegra-libraries-cuda gstreamer1.0-plugins-nvarguscamerasrc gstreamer1.0-plugins-nvvidconv tegra-libraries-multimedia-utils tensorrt-core"
 
 USERADD_PACKAGES = "${PN}"
 GROUPADD_PARAM:${PN} = "--system render"
