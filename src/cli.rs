@@ -130,6 +130,13 @@ enum EngineCommand {
         /// The TensorRT library (model.tensorrt_lib); default libnvinfer.so.<major>.
         #[arg(long, value_name = "FILE")]
         tensorrt_lib: Option<PathBuf>,
+        /// INT8 of a model without Q/DQ nodes: a folder of .jpg/.png frames to calibrate with
+        /// (model.calibration_images); needs --family for the input contract.
+        #[arg(long, value_name = "DIR", requires = "family")]
+        calib: Option<PathBuf>,
+        /// The model's family (with --calib): how calibration images are preprocessed.
+        #[arg(long, value_name = "FAMILY", value_parser = parse_family)]
+        family: Option<Family>,
     },
 }
 
@@ -263,42 +270,59 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Engine {
-            action: EngineCommand::Build { onnx, precision, dla, batch, cache, output, tensorrt_lib },
+            action: EngineCommand::Build { onnx, precision, dla, batch, cache, output, tensorrt_lib, calib, family },
         } => {
             crate::logging::init(log::LevelFilter::Info);
-            build_engine(&onnx, precision, dla, batch, cache, output, tensorrt_lib)
+            let build = EngineBuild { onnx, precision, dla, batch, cache, output, tensorrt_lib, calib, family };
+            build_engine(build)
         }
     }
 }
 
-#[cfg(feature = "tensorrt")]
-fn build_engine(
-    onnx: &Path,
+/// `edgesight engine build`'s arguments (read only by builds with TensorRT).
+#[cfg_attr(not(feature = "tensorrt"), allow(dead_code))]
+struct EngineBuild {
+    onnx: PathBuf,
     precision: crate::engine::engine_cache::Precision,
-    dla_core: Option<u32>,
-    max_batch: u32,
-    cache_dir: Option<PathBuf>,
+    dla: Option<u32>,
+    batch: u32,
+    cache: Option<PathBuf>,
     output: Option<PathBuf>,
-    library: Option<PathBuf>,
-) -> Result<()> {
-    use crate::engine::engine_cache::OnMismatch;
-    use crate::engine::tensorrt::{TensorRtOptions, build_to};
-    let opts = TensorRtOptions { library, precision, dla_core, max_batch, cache_dir, on_mismatch: OnMismatch::Rebuild };
-    let path = build_to(onnx, &opts, output.as_deref())?;
+    tensorrt_lib: Option<PathBuf>,
+    calib: Option<PathBuf>,
+    family: Option<Family>,
+}
+
+#[cfg(feature = "tensorrt")]
+fn build_engine(b: EngineBuild) -> Result<()> {
+    use crate::engine::engine_cache::{OnMismatch, Precision};
+    use crate::engine::tensorrt::{CalibrationSource, TensorRtOptions, build_to};
+    let calibration = match (b.calib, b.family) {
+        (Some(_), _) if b.precision != Precision::Int8 => {
+            return Err(Error::config("--calib calibrates INT8 engines: add --precision int8"));
+        }
+        (Some(dir), Some(family)) => {
+            let c = crate::runtime::calibration::ImageCalibration::new(&dir, family, Default::default())?;
+            Some(std::sync::Mutex::new(Box::new(c) as Box<dyn CalibrationSource>))
+        }
+        _ => None,
+    };
+    let opts = TensorRtOptions {
+        library: b.tensorrt_lib,
+        precision: b.precision,
+        dla_core: b.dla,
+        max_batch: b.batch,
+        cache_dir: b.cache,
+        on_mismatch: OnMismatch::Rebuild,
+        calibration,
+    };
+    let path = build_to(&b.onnx, &opts, b.output.as_deref())?;
     println!("{}", path.display());
     Ok(())
 }
 
 #[cfg(not(feature = "tensorrt"))]
-fn build_engine(
-    _onnx: &Path,
-    _precision: crate::engine::engine_cache::Precision,
-    _dla_core: Option<u32>,
-    _max_batch: u32,
-    _cache_dir: Option<PathBuf>,
-    _output: Option<PathBuf>,
-    _library: Option<PathBuf>,
-) -> Result<()> {
+fn build_engine(_b: EngineBuild) -> Result<()> {
     Err(Error::model(
         "edgesight engine build needs a build with TensorRT (cargo feature tensorrt, or jetson-jp5 / jetson-jp6 / \
          jetson-13; the Jetson image)",

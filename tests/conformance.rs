@@ -218,6 +218,7 @@ impl Backend for CudaTensorRt {
             max_batch: 4,
             cache_dir: Some(cache),
             on_mismatch: OnMismatch::Rebuild,
+            calibration: None,
         };
         Box::new(TensorRtEngine::load(model, &opts).expect("TensorRT builds and loads the model"))
     }

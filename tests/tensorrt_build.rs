@@ -161,3 +161,69 @@ fn engine_build_without_a_driver_is_one_line_and_exit_3() {
     assert_eq!(std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 0, "nothing cached");
     report(&format!("engine build, no driver: exit 3: {}", one_line(&o)));
 }
+
+#[test]
+fn calibration_images_are_the_tensors_inference_sees() {
+    use edgesight::detect::Family;
+    use edgesight::engine::tensorrt::CalibrationSource;
+    use edgesight::preprocess::{CpuPreprocessor, FrameData, InputSlot, Preprocessor, TensorMut};
+    use edgesight::runtime::calibration::ImageCalibration;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["chelsea.png", "vtest_f00100.jpg"] {
+        std::fs::copy(common::image(name), dir.path().join(name)).expect("copy");
+    }
+    std::fs::write(dir.path().join("notes.txt"), "not an image").expect("write");
+    let mut cal = ImageCalibration::new(dir.path(), Family::Nanodet, Default::default()).expect("calibration set");
+    let shape = [1i64, 3, 416, 416];
+    let first = cal.next(&shape).expect("decode").expect("a batch");
+    let second = cal.next(&shape).expect("decode").expect("a batch");
+    assert!(cal.next(&shape).expect("end").is_none(), "two images, two batches of one");
+    // The same tensor detect's path produces for the same file.
+    let spec = Family::Nanodet.default_input();
+    let mut pre = CpuPreprocessor::new(spec.clone());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let opts = edgesight::capture::CaptureOptions { accepts: pre.accepts(), ..Default::default() };
+    let mut cap = edgesight::runtime::assemble::open_file(&common::image("chelsea.png"), &opts, &stop).expect("open");
+    let frame = loop {
+        if let edgesight::capture::Pull::Frame(f) = cap.pull(std::time::Duration::from_secs(2)).expect("pull") {
+            break f;
+        }
+    };
+    let guard = frame.map().expect("map");
+    let mut want = vec![0f32; spec.len()];
+    let data: FrameData<'_> = guard.data();
+    pre.run(&data, InputSlot::Host(TensorMut::F32(&mut want))).expect("preprocess");
+    assert_eq!(first, want, "chelsea.png (sorted first)");
+    assert_ne!(first, second);
+    // A batch of 2 wraps around to fill; the digest follows the contents.
+    let mut cal2 = ImageCalibration::new(dir.path(), Family::Nanodet, Default::default()).expect("calibration set");
+    assert_eq!(cal2.next(&[2, 3, 416, 416]).expect("decode").expect("batch").len(), 2 * spec.len());
+    let digest = cal2.digest();
+    std::fs::write(dir.path().join("chelsea.png"), std::fs::read(common::image("basketball1.png")).expect("read"))
+        .expect("replace");
+    let cal3 = ImageCalibration::new(dir.path(), Family::Nanodet, Default::default()).expect("calibration set");
+    assert_ne!(cal3.digest(), digest, "other images, another engine");
+    let empty = tempfile::tempdir().expect("tempdir");
+    let e = ImageCalibration::new(empty.path(), Family::Nanodet, Default::default()).err().expect("no images");
+    assert!(e.to_string().contains("holds no .jpg, .jpeg or .png images") && e.exit_code() == 2, "{e}");
+}
+
+#[test]
+fn calib_without_int8_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let onnx = common::model("nanodet_g_416_coco.onnx");
+    let o = common::edgesight(
+        &[
+            "engine",
+            "build",
+            "--onnx",
+            onnx.to_str().expect("utf-8"),
+            "--calib",
+            dir.path().to_str().expect("utf-8"),
+            "--family",
+            "nanodet",
+        ],
+        &[],
+    );
+    common::assert_fails(&o, 2, &["--calib calibrates INT8 engines: add --precision int8"]);
+}

@@ -143,6 +143,7 @@ fn model(m: &Node, layers: &Layers, is: &mut Issues) -> Option<ModelConfig> {
         mc.tensorrt.on_mismatch = crate::engine::engine_cache::OnMismatch::Refuse;
     }
     mc.tensorrt.library = path_of(m.get("tensorrt_lib"), layers);
+    mc.tensorrt.calibration_images = path_of(m.get("calibration_images"), layers);
     let mut input = InputOverrides::default();
     if let Some([w, h]) = list_of(m.get("input_size"))
         && let (Some(w), Some(h)) = (int_of(Some(w)), int_of(Some(h)))

@@ -173,6 +173,8 @@ pub struct TensorRtConfig {
     pub engine_cache: Option<PathBuf>,
     pub on_mismatch: crate::engine::engine_cache::OnMismatch,
     pub library: Option<PathBuf>,
+    /// A folder of images for INT8 calibration.
+    pub calibration_images: Option<PathBuf>,
 }
 
 impl Default for TensorRtConfig {
@@ -183,6 +185,7 @@ impl Default for TensorRtConfig {
             engine_cache: None,
             on_mismatch: crate::engine::engine_cache::OnMismatch::Rebuild,
             library: None,
+            calibration_images: None,
         }
     }
 }

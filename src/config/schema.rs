@@ -127,6 +127,12 @@ pub static MODEL: &[Field] = &[
     ),
     opt("tensorrt_lib", Kind::Path, "searched (libnvinfer.so.<major>)", "tensorrt: the TensorRT runtime library"),
     opt(
+        "calibration_images",
+        Kind::Path,
+        "none",
+        "tensorrt, precision int8, a model without Q/DQ nodes: a folder of .jpg/.png frames to calibrate with",
+    ),
+    opt(
         "input_size",
         Kind::List { item: &Kind::Int { min: 1, max: 8192 }, len: Some(2) },
         "from the model",

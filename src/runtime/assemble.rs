@@ -45,6 +45,15 @@ fn tensorrt_engine(mc: &ModelConfig) -> Result<Box<dyn Engine>> {
         max_batch: mc.batch as u32,
         cache_dir: t.engine_cache.clone(),
         on_mismatch: t.on_mismatch,
+        calibration: match &t.calibration_images {
+            Some(dir) => Some(std::sync::Mutex::new(Box::new(super::calibration::ImageCalibration::new(
+                dir,
+                mc.family,
+                mc.input.clone(),
+            )?)
+                as Box<dyn crate::engine::tensorrt::CalibrationSource>)),
+            None => None,
+        },
     };
     Ok(Box::new(TensorRtEngine::load(&mc.path, &opts)?))
 }

@@ -2,6 +2,8 @@
 //! files and the `run` pipeline over streams.
 
 pub mod assemble;
+#[cfg(feature = "tensorrt")]
+pub mod calibration;
 pub mod detect_files;
 pub mod detector;
 pub mod mailbox;

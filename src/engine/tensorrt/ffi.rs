@@ -11,7 +11,8 @@ pub type CreateFn = unsafe extern "C" fn(logger: *mut c_void, version: i32) -> *
 pub type ParserFn = unsafe extern "C" fn(network: *mut c_void, logger: *mut c_void, version: i32) -> *mut c_void;
 type LogFn = unsafe extern "C" fn(user: *mut c_void, severity: i32, msg: *const c_char);
 pub type ProgressFn = unsafe extern "C" fn(user: *mut c_void, kind: i32, phase: *const c_char, value: i32);
-pub type CalibBatchFn = unsafe extern "C" fn(user: *mut c_void, device_input: *mut *mut c_void) -> i32;
+pub type CalibBatchFn =
+    unsafe extern "C" fn(user: *mut c_void, dims: *const i64, nb_dims: i32, device_input: *mut *mut c_void) -> i32;
 pub type CalibCacheFn = unsafe extern "C" fn(user: *mut c_void, data: *const c_void, len: usize);
 
 #[repr(C)]

@@ -27,8 +27,17 @@ use crate::preprocess::normalise::f16_to_f32;
 use crate::preprocess::{DType, DeviceSlot, InputSlot, Memory};
 use library::{Nvinfer, OnnxParser};
 
+/// Preprocessed images for INT8 calibration (implemented above the engine, where images can be
+/// decoded: `runtime::calibration`).
+pub trait CalibrationSource: Send {
+    /// The next batch for an input of `shape` (batch dimension first, f32 elements in the
+    /// model's layout), or None when there are no more.
+    fn next(&mut self, shape: &[i64]) -> Result<Option<Vec<f32>>>;
+    /// Identifies the images (part of the engine cache key).
+    fn digest(&self) -> String;
+}
+
 /// `[model]` settings of the TensorRT engine.
-#[derive(Debug, Clone)]
 pub struct TensorRtOptions {
     pub library: Option<PathBuf>,
     pub precision: Precision,
@@ -38,6 +47,18 @@ pub struct TensorRtOptions {
     /// None: `fsutil::cache_dir()/engines`; none of them: build at every start.
     pub cache_dir: Option<PathBuf>,
     pub on_mismatch: OnMismatch,
+    /// INT8 calibration images, for precision int8 with a model without Q/DQ nodes.
+    pub calibration: Option<std::sync::Mutex<Box<dyn CalibrationSource>>>,
+}
+
+impl TensorRtOptions {
+    /// The calibration data's digest for the cache key (empty without INT8 calibration).
+    fn calibration_digest(&self) -> String {
+        match (&self.calibration, self.precision) {
+            (Some(c), Precision::Int8) => c.lock().map(|c| c.digest()).unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
 }
 
 /// nvinfer1::DataType numbers.
@@ -244,7 +265,7 @@ fn load_from_onnx(
     nvinfer: &Nvinfer,
     logger: &ffi::Logger,
     runtime: &ffi::Runtime,
-    ctx: &CudaContext,
+    ctx: &Arc<CudaContext>,
 ) -> Result<ffi::CudaEngine> {
     let onnx = crate::fsutil::read(path, &crate::fsutil::MODEL)?;
     let key = EngineKey {
@@ -254,7 +275,7 @@ fn load_from_onnx(
         dla_core: opts.dla_core,
         precision: opts.precision,
         max_batch: opts.max_batch.max(1),
-        calibration: String::new(),
+        calibration: opts.calibration_digest(),
     };
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
     let dir = opts.cache_dir.clone().or_else(|| crate::fsutil::cache_dir().map(|d| d.join("engines")));
@@ -274,7 +295,7 @@ fn load_from_onnx(
         Decision::Refuse { reason } => Err(Error::model(format!("{}: {reason}", path.display()))),
         Decision::Build { reason } => {
             log::info!("tensorrt: building an engine for {}: {reason}; this takes minutes on a Jetson", path.display());
-            let blob = build_engine(&onnx, opts, nvinfer, logger)?;
+            let blob = build_engine(&onnx, opts, nvinfer, logger, ctx)?;
             match dir.as_deref().map(|d| engine_cache::store(d, &stem, &key, &blob)) {
                 Some(Ok(file)) => log::info!("tensorrt: engine stored in {}", file.display()),
                 Some(Err(e)) => {
@@ -313,10 +334,10 @@ pub fn build_to(onnx: &Path, opts: &TensorRtOptions, output: Option<&Path>) -> R
         dla_core: opts.dla_core,
         precision: opts.precision,
         max_batch: opts.max_batch.max(1),
-        calibration: String::new(),
+        calibration: opts.calibration_digest(),
     };
     log::info!("tensorrt: building {} for {} with TensorRT {}", onnx.display(), key.gpu, key.tensorrt);
-    let blob = build_engine(&bytes, opts, &nvinfer, &logger)?;
+    let blob = build_engine(&bytes, opts, &nvinfer, &logger, &ctx)?;
     if runtime.deserialize(&blob).is_none() {
         return Err(Error::model(format!("TensorRT built an engine it cannot load: {}", logger.last_errors())));
     }
@@ -337,7 +358,13 @@ pub fn build_to(onnx: &Path, opts: &TensorRtOptions, output: Option<&Path>) -> R
 
 /// Builds a serialized engine from ONNX bytes, logging progress and extending systemd's start
 /// timeout while it runs.
-pub fn build_engine(onnx: &[u8], opts: &TensorRtOptions, nvinfer: &Nvinfer, logger: &ffi::Logger) -> Result<Vec<u8>> {
+pub fn build_engine(
+    onnx: &[u8],
+    opts: &TensorRtOptions,
+    nvinfer: &Nvinfer,
+    logger: &ffi::Logger,
+    ctx: &Arc<CudaContext>,
+) -> Result<Vec<u8>> {
     let create_builder = nvinfer.create_builder.ok_or_else(|| {
         Error::model(format!(
             "{} runs prebuilt engines only (a lean or dispatch runtime) and cannot build one: install the full \
@@ -352,18 +379,19 @@ pub fn build_engine(onnx: &[u8], opts: &TensorRtOptions, nvinfer: &Nvinfer, logg
         // Only under systemd; harmless elsewhere.
         let _ = sd_notify::notify(&[sd_notify::NotifyState::ExtendTimeoutUsec(usec)]);
     };
-    let mut report = ProgressReport::new(&clock, Duration::from_secs(15), &mut log_line, &mut extend);
+    let report = ProgressReport::new(&clock, Duration::from_secs(15), &mut log_line, &mut extend);
     unsafe extern "C" fn on_progress(
         user: *mut std::ffi::c_void,
         kind: i32,
         phase: *const std::ffi::c_char,
         value: i32,
     ) {
-        // SAFETY: `user` is the ProgressReport below, alive for the whole build; `phase` is a
+        // SAFETY: `user` is the BuildState below, alive for the whole build; `phase` is a
         // NUL-terminated string TensorRT owns during the call.
-        let (report, phase) = unsafe {
-            (&mut *(user as *mut ProgressReport<'_>), std::ffi::CStr::from_ptr(phase).to_string_lossy().into_owned())
+        let (state, phase) = unsafe {
+            (&mut *(user as *mut BuildState<'_, '_>), std::ffi::CStr::from_ptr(phase).to_string_lossy().into_owned())
         };
+        let report = &mut state.report;
         let e = match kind {
             0 => BuildEvent::PhaseStart { phase, steps: value },
             1 => BuildEvent::Step { phase, step: value },
@@ -380,14 +408,126 @@ pub fn build_engine(onnx: &[u8], opts: &TensorRtOptions, nvinfer: &Nvinfer, logg
         calib_cache: std::ptr::null(),
         calib_cache_len: 0,
     };
+    let calib_guard = match (&opts.calibration, opts.precision) {
+        (Some(c), Precision::Int8) => Some(c.lock().map_err(|_| Error::other("calibration source poisoned"))?),
+        _ => None,
+    };
+    let mut state = BuildState {
+        report,
+        calibration: calib_guard.map(|g| Calibration {
+            source: g,
+            stream: ctx.default_stream(),
+            buffer: None,
+            batches: 0,
+            error: None,
+        }),
+    };
     let callbacks = ffi::BuildCallbacks {
         progress: Some(on_progress),
-        calib_batch: None,
+        calib_batch: state.calibration.is_some().then_some(on_calib_batch as ffi::CalibBatchFn),
         calib_cache: None,
-        user: &mut report as *mut ProgressReport<'_> as *mut std::ffi::c_void,
+        user: &mut state as *mut BuildState<'_, '_> as *mut std::ffi::c_void,
     };
-    ffi::build(create_builder, parser.create, logger, onnx, &options, &callbacks)
-        .map_err(|e| Error::model(format!("TensorRT could not build an engine: {e}")))
+    // TensorRT 8.5 has no progress monitor: a ticker keeps systemd's start timeout extended and
+    // says the build is alive whatever the version reports.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let started = std::time::Instant::now();
+            let stop = &done;
+            let real = crate::clock::RealClock;
+            while crate::clock::Clock::sleep(&real, Duration::from_secs(20), stop) {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::ExtendTimeoutUsec(60_000_000)]);
+                log::info!("tensorrt: still building the engine, {} s", started.elapsed().as_secs());
+            }
+        });
+        let r = ffi::build(create_builder, parser.create, logger, onnx, &options, &callbacks);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        r
+    });
+    if let Some(c) = &mut state.calibration {
+        if let Some(e) = c.error.take() {
+            return Err(e);
+        }
+        log::info!("tensorrt: INT8 calibration used {} batches", c.batches);
+    }
+    result.map_err(|e| Error::model(format!("TensorRT could not build an engine: {e}")))
+}
+
+/// What the build callbacks reach through their `user` pointer.
+struct BuildState<'r, 'c> {
+    report: ProgressReport<'r>,
+    calibration: Option<Calibration<'c>>,
+}
+
+struct Calibration<'c> {
+    source: std::sync::MutexGuard<'c, Box<dyn CalibrationSource>>,
+    stream: Arc<CudaStream>,
+    buffer: Option<CudaSlice<f32>>,
+    batches: usize,
+    /// The first failure, reported after the build (TensorRT only sees "no more batches").
+    error: Option<Error>,
+}
+
+impl Calibration<'_> {
+    /// The next batch uploaded to the device: its address, or None when done or failed.
+    fn next(&mut self, shape: &[i64]) -> Option<u64> {
+        let batch = match self.source.next(shape) {
+            Ok(Some(b)) => b,
+            Ok(None) => return None,
+            Err(e) => {
+                self.error.get_or_insert(e);
+                return None;
+            }
+        };
+        let want = shape.iter().product::<i64>().max(0) as usize;
+        if batch.len() != want {
+            self.error.get_or_insert(Error::model(format!(
+                "calibration batch of {} values for an input of {shape:?} ({want})",
+                batch.len()
+            )));
+            return None;
+        }
+        if self.buffer.as_ref().is_none_or(|b| b.len() != want) {
+            match self.stream.alloc_zeros::<f32>(want) {
+                Ok(b) => self.buffer = Some(b),
+                Err(e) => {
+                    self.error
+                        .get_or_insert(Error::model(format!("CUDA failed allocating a calibration batch: {e:?}")));
+                    return None;
+                }
+            }
+        }
+        let buf = self.buffer.as_mut()?;
+        if let Err(e) = self.stream.memcpy_htod(&batch, buf).and_then(|_| self.stream.synchronize()) {
+            self.error.get_or_insert(Error::model(format!("CUDA failed uploading a calibration batch: {e:?}")));
+            return None;
+        }
+        self.batches += 1;
+        Some(buf.device_ptr(&self.stream).0)
+    }
+}
+
+unsafe extern "C" fn on_calib_batch(
+    user: *mut std::ffi::c_void,
+    dims: *const i64,
+    nb_dims: i32,
+    device_input: *mut *mut std::ffi::c_void,
+) -> i32 {
+    // SAFETY: `user` is the BuildState of build_engine, alive for the whole build; `dims` holds
+    // `nb_dims` values owned by the shim's calibrator; `device_input` is one writable pointer.
+    let (state, shape) = unsafe {
+        (&mut *(user as *mut BuildState<'_, '_>), std::slice::from_raw_parts(dims, nb_dims.clamp(0, 8) as usize))
+    };
+    let Some(cal) = state.calibration.as_mut() else { return 0 };
+    match cal.next(shape) {
+        Some(ptr) => {
+            // SAFETY: see above.
+            unsafe { *device_input = ptr as *mut std::ffi::c_void };
+            1
+        }
+        None => 0,
+    }
 }
 
 impl Engine for TensorRtEngine {

@@ -132,7 +132,9 @@ int32_t es_trt_enqueue(void* context, void* stream) {
 // Engine build: ONNX → serialized engine.
 
 typedef void (*EsProgressFn)(void* user, int32_t kind, char const* phase, int32_t value);
-typedef int32_t (*EsCalibBatchFn)(void* user, void** device_input);
+// One calibration batch for an input of `dims` (the network's, batch dimension included): the
+// device address of its data, or 0 when there are no more.
+typedef int32_t (*EsCalibBatchFn)(void* user, int64_t const* dims, int32_t nb_dims, void** device_input);
 typedef void (*EsCalibCacheFn)(void* user, void const* data, size_t len);
 
 // Precision: 0 fp32, 1 fp16, 2 int8 (with fp16 fallback), 3 as exported (TensorRT 11 and
@@ -141,7 +143,7 @@ struct EsBuildOptions {
     int32_t precision;
     int32_t dla_core;    // -1: GPU only
     int32_t max_batch;   // for a dynamic batch dimension: a profile with batch 1..max_batch (opt = max)
-    int32_t calib_batch; // images per calibration batch (INT8 without Q/DQ)
+    int32_t calib_batch; // reserved (0): calibration batches follow the input's batch dimension
     uint64_t workspace;  // bytes; 0: TensorRT's default
     void const* calib_cache;
     size_t calib_cache_len;
@@ -186,12 +188,13 @@ private:
 class Calibrator final : public IInt8EntropyCalibrator2 {
 public:
     Calibrator(EsBuildOptions const* o, EsBuildCallbacks const* cb) : mOpts(o), mCb(cb) {}
-    int32_t getBatchSize() const noexcept override { return mOpts->calib_batch; }
+    void setInput(Dims const& d) { mNb = fromDims(d, mDims, 8); }
+    int32_t getBatchSize() const noexcept override { return mNb > 0 ? static_cast<int32_t>(mDims[0]) : 1; }
     bool getBatch(void* bindings[], char const* names[], int32_t nbBindings) noexcept override {
         (void)names;
         if (nbBindings != 1 || !mCb->calib_batch) return false;
         void* input = nullptr;
-        if (!mCb->calib_batch(mCb->user, &input) || !input) return false;
+        if (!mCb->calib_batch(mCb->user, mDims, mNb, &input) || !input) return false;
         bindings[0] = input;
         return true;
     }
@@ -206,6 +209,8 @@ public:
 private:
     EsBuildOptions const* mOpts;
     EsBuildCallbacks const* mCb;
+    int64_t mDims[8] = {};
+    int32_t mNb = 0;
 };
 #pragma GCC diagnostic pop
 #endif
@@ -270,7 +275,14 @@ int32_t es_trt_build(EsCreateFn create_builder, EsParserFn create_parser, void* 
             if (o->precision == 2) {
                 config->setFlag(BuilderFlag::kINT8);
                 // A Q/DQ model carries its own scales; others are calibrated from the images given.
-                if (cb->calib_batch || o->calib_cache_len) config->setInt8Calibrator(&calibrator);
+                if (cb->calib_batch || o->calib_cache_len) {
+                    // Calibration batches at the input's own shape; a dynamic batch calibrates at
+                    // the profile's (max_batch, below), a static one at the model's.
+                    Dims d = network->getInput(0)->getDimensions();
+                    if (d.d[0] < 0) d.d[0] = static_cast<DimValue>(o->max_batch > 1 ? o->max_batch : 1);
+                    calibrator.setInput(d);
+                    config->setInt8Calibrator(&calibrator);
+                }
             }
 #pragma GCC diagnostic pop
 #else
@@ -304,6 +316,13 @@ int32_t es_trt_build(EsCreateFn create_builder, EsParserFn create_parser, void* 
                 rc = 5;
                 break;
             }
+#if NV_TENSORRT_MAJOR < 11
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+            // Calibration of a dynamic-batch network runs at the profile's shapes.
+            if (o->precision == 2 && (cb->calib_batch || o->calib_cache_len)) config->setCalibrationProfile(profile);
+#pragma GCC diagnostic pop
+#endif
         }
         IHostMemory* plan = builder->buildSerializedNetwork(*network, *config);
         if (!plan || plan->size() == 0) {
