@@ -4,7 +4,9 @@
 #   closest to JetPack 5's 11.4): build the binary and tests/cuda_build.rs with that feature and
 #   run them: NVRTC compiles the kernel for compute_72/87, ptxas assembles sm_72/87 without
 #   spills, the PTX cache, the missing-library errors (exit 3), and `ldd` shows no NVIDIA
-#   library. The kernel's arithmetic is checked bit-exact by tests/conformance.rs (emulated).
+#   library; and tests/nvmm.rs: NVMM capture's missing libraries (libnvbufsurface, libEGL,
+#   libcuda: one line each, exit 3), the hardware-decoder-only rule and the pipelines `check`
+#   prints. The kernel's arithmetic is checked bit-exact by tests/conformance.rs (emulated).
 # Builds go to target/cuda (never over target/release, whose binary `make demo` runs).
 # Without the PyPI wheels it fails under CI and skips, saying so, elsewhere.
 set -euo pipefail
@@ -24,14 +26,14 @@ rm -f target/cuda-check/report.txt
 # its TensorRT 8.5 headers are proprietary and only in a JetPack 5 sysroot.
 for variant in "cuda-jp6,tensorrt nvrtc-12.2 --test=tensorrt_build" "cuda-jp5 nvrtc-11.8"; do
     read -r feature nvrtc more <<<"$variant"
-    say "$feature: build and tests/cuda_build.rs with .cache/cuda/$nvrtc"
+    say "$feature: build, tests/cuda_build.rs and tests/nvmm.rs (and TensorRT's) with .cache/cuda/$nvrtc"
     echo "[$feature, .cache/cuda/$nvrtc]" >> target/cuda-check/report.txt 2>/dev/null \
         || { mkdir -p target/cuda-check; echo "[$feature, .cache/cuda/$nvrtc]" >> target/cuda-check/report.txt; }
     LD_LIBRARY_PATH="$PWD/.cache/cuda/$nvrtc" EDGESIGHT_NVRTC_DIR="$PWD/.cache/cuda/$nvrtc" \
         EDGESIGHT_PTXAS="$PWD/.cache/cuda/nvcc-12.2/ptxas" \
         EDGESIGHT_TRT_DISPATCH="$PWD/.cache/cuda/tensorrt/libnvinfer_dispatch.so.10" \
-        "$CARGO" test --release --locked --features "$feature" --target-dir target/cuda --test cuda_build ${more:-} \
-        -- --test-threads=2
+        "$CARGO" test --release --locked --features "$feature" --target-dir target/cuda --test cuda_build --test nvmm \
+        ${more:-} -- --test-threads=2
 done
 # CUDA 13 (Yocto wrynose): builds; no PyPI NVRTC 13 is installed here to compile with.
 say "cuda-13: cargo check"

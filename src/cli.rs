@@ -212,7 +212,13 @@ fn check(path: &Path, opts: &CheckOptions, schema_only: bool, quiet: bool) -> Re
         eprintln!("edgesight: {}: configuration valid (schema only)", path.display());
         return Ok(loaded.config);
     }
-    let mut errors = assemble::check(&loaded, opts);
+    let checked = assemble::check(&loaded, opts);
+    if !quiet {
+        for (name, line) in &checked.pipelines {
+            println!("# pipeline of stream {name:?}: {}", crate::text::printable(line));
+        }
+    }
+    let mut errors = checked.errors;
     if errors.is_empty() {
         eprintln!("edgesight: {}: configuration valid", path.display());
         return Ok(loaded.config);

@@ -96,12 +96,21 @@ pub struct RawCaps {
 }
 
 /// The elements between the raw video and the `fit` capsfilter: only what the frames need.
-/// NVMM surfaces the preprocessor cannot read go through `nvvidconv` (which also converts and
-/// scales); in system memory, `videoscale` when frames are downscaled in the pipeline (before
+///
+/// `nvvidconv` (the Jetson VIC: memory, layout, format and size in one pass) whenever NVMM is on
+/// either side: surfaces the preprocessor cannot read are brought to system memory; surfaces it
+/// does read still pass through it, because decoders and cameras fill block-linear surfaces and
+/// CUDA reads only pitch-linear ones through EGL (the copy stays in GPU memory); and system-memory
+/// frames of a stream that takes NVMM only (USB cameras, test patterns) are put into a surface
+/// once. In system memory, `videoscale` when frames are downscaled in the pipeline (before
 /// converting: the scaler works on the smaller YUV frame, the converter on the smaller result)
 /// and `videoconvert` only for a format the preprocessor does not read.
 pub fn tail(raw: RawCaps, accepts: &Accepts, scale: bool) -> Vec<&'static str> {
-    if raw.memory != FrameMemory::System && !accepts.memory.contains(&raw.memory) {
+    let nvmm_only = accepts.memory.contains(&FrameMemory::Nvmm) && !accepts.memory.contains(&FrameMemory::System);
+    if raw.memory == FrameMemory::Nvmm
+        || (raw.memory != FrameMemory::System && !accepts.memory.contains(&raw.memory))
+        || (raw.memory == FrameMemory::System && nvmm_only)
+    {
         return vec!["nvvidconv"];
     }
     let mut t = Vec::new();
@@ -130,13 +139,54 @@ pub fn accepted_caps(accepts: &Accepts) -> String {
 
 /// The whole pipeline as one line (the source part, then the tail), for logs and tests.
 pub fn describe(source_part: &str, tail: &[&str]) -> String {
+    describe_with_caps(source_part, tail, None)
+}
+
+fn describe_with_caps(source_part: &str, tail: &[&str], caps: Option<&str>) -> String {
     let mut s = format!("{source_part} ! queue max-size-buffers=2");
     for e in tail {
         s.push_str(" ! ");
         s.push_str(e);
     }
-    s.push_str(" ! capsfilter name=fit ! appsink name=sink");
+    s.push_str(" ! capsfilter name=fit");
+    if let Some(caps) = caps {
+        s.push_str(" caps=");
+        s.push_str(&quote(caps));
+    }
+    s.push_str(" ! appsink name=sink");
     s
+}
+
+/// Whether a stream with these accepted frames keeps them in NVMM (`memory = "nvmm"`): then a
+/// decodebin may use only the hardware video decoder (`reader`), and NVMM frames are mapped for
+/// CUDA instead of read by the CPU.
+pub fn nvmm_only(accepts: &Accepts) -> bool {
+    accepts.memory == [FrameMemory::Nvmm]
+}
+
+/// The video decoders a stream that keeps its frames in NVMM may use: the Jetson hardware
+/// decoder (H.264, H.265, VP8/9, AV1 on Orin, MPEG-2/4), which writes NVMM surfaces. A software
+/// decoder would decode into system memory and need a copy up: refused, never a silent fallback.
+pub const NVMM_DECODERS: &[&str] = &["nvv4l2decoder"];
+
+/// The pipeline a stream runs, as `check` prints it: the source part, the conversion, and the
+/// caps the appsink takes. The conversion is known before any data flows where the source fixes
+/// its raw video: NVMM streams always go through `nvvidconv` (their decodebin may use only
+/// `nvv4l2decoder`), CSI cameras give NVMM NV12, test patterns their configured format. A
+/// system-memory decodebin's output is known only once it decodes: shown as
+/// `[conversion the decoder's output needs]`.
+pub fn plan(spec: &SourceSpec, opts: &LaunchOptions, accepts: &Accepts, scale: bool) -> String {
+    let raw = match spec {
+        SourceSpec::Csi { .. } => Some(RawCaps { memory: FrameMemory::Nvmm, format: Some(Pixels::Nv12) }),
+        SourceSpec::Test { .. } => Some(RawCaps { memory: FrameMemory::System, format: Some(opts.raw_format) }),
+        _ if nvmm_only(accepts) => Some(RawCaps { memory: FrameMemory::Nvmm, format: None }),
+        _ => None,
+    };
+    let tail = match raw {
+        Some(raw) => tail(raw, accepts, scale),
+        None => vec!["[conversion the decoder's output needs]"],
+    };
+    describe_with_caps(&source_part(spec, opts), &tail, Some(&accepted_caps(accepts)))
 }
 
 #[cfg(test)]
@@ -223,11 +273,84 @@ mod tests {
         assert_eq!(tail(nvmm, &cpu(), false), ["nvvidconv"]);
         assert_eq!(tail(nvmm, &cpu(), true), ["nvvidconv"], "nvvidconv scales too");
         let gpu = Accepts { memory: vec![FrameMemory::Nvmm, FrameMemory::System], formats: vec![Pixels::Nv12] };
-        assert!(tail(nvmm, &gpu, false).is_empty(), "zero-copy: the surface goes straight to the appsink");
+        assert_eq!(
+            tail(nvmm, &gpu, false),
+            ["nvvidconv"],
+            "decoders fill block-linear surfaces; CUDA reads pitch-linear ones: nvvidconv, NVMM to NVMM"
+        );
         assert_eq!(
             accepted_caps(&gpu),
             "video/x-raw(memory:NVMM), format=(string){ NV12 }; video/x-raw, format=(string){ NV12 }"
         );
+        let sys = RawCaps { memory: FrameMemory::System, format: Some(Pixels::Nv12) };
+        assert!(tail(sys, &gpu, false).is_empty(), "system memory accepted as it is");
+        assert_eq!(tail(sys, &nvmm_stream(), false), ["nvvidconv"], "put into a surface once");
+        assert_eq!(tail(sys, &nvmm_stream(), true), ["nvvidconv"], "nvvidconv scales too");
+        assert!(nvmm_only(&nvmm_stream()) && !nvmm_only(&gpu) && !nvmm_only(&cpu()));
+    }
+
+    /// What a stream with `memory = "nvmm"` accepts (runtime::assemble): NVMM NV12 only.
+    fn nvmm_stream() -> Accepts {
+        Accepts { memory: vec![FrameMemory::Nvmm], formats: vec![Pixels::Nv12] }
+    }
+
+    /// Every source kind with `memory = "nvmm"`, as `check` prints it: hardware decoding
+    /// (decodebin restricted to nvv4l2decoder), nvvidconv into pitch-linear NVMM NV12, appsink.
+    /// Nothing converts to system memory after the decoder.
+    #[test]
+    fn nvmm_launch_strings_for_every_source() {
+        let acc = nvmm_stream();
+        let tail_caps = "! queue max-size-buffers=2 ! nvvidconv ! \
+                         capsfilter name=fit caps=\"video/x-raw(memory:NVMM), format=(string){ NV12 }\" ! appsink name=sink";
+        let cases = [
+            (
+                SourceSpec::File { path: PathBuf::from("/data/clip.mp4") },
+                "filesrc location=\"/data/clip.mp4\" ! decodebin name=dec",
+            ),
+            (
+                SourceSpec::Rtsp { url: "rtsp://cam/s1".into(), user: Some("u".into()), password: Some("pw".into()) },
+                "rtspsrc name=src location=\"rtsp://cam/s1\" protocols=tcp latency=200 ! decodebin name=dec",
+            ),
+            (
+                SourceSpec::Csi { sensor_id: 0 },
+                "nvarguscamerasrc sensor-id=0 ! capsfilter caps=\"video/x-raw(memory:NVMM),format=NV12\"",
+            ),
+            (
+                SourceSpec::V4l2 { device: PathBuf::from("/dev/video0") },
+                "v4l2src device=\"/dev/video0\" ! decodebin name=dec",
+            ),
+            (
+                SourceSpec::Test { pattern: "ball".into(), width: 640, height: 480, fps: 15 },
+                "videotestsrc is-live=true pattern=ball ! capsfilter caps=\"video/x-raw,format=I420,width=640,height=480,framerate=15/1\"",
+            ),
+        ];
+        for (spec, source) in cases {
+            let line = plan(&spec, &opts(), &acc, false);
+            assert_eq!(line, format!("{source} {tail_caps}"), "{spec:?}");
+            assert!(!line.contains("videoconvert") && !line.contains("pw"), "{line}");
+            // The same tail whatever the source's raw video turns out to be, scaled or not.
+            for memory in [FrameMemory::Nvmm, FrameMemory::System] {
+                for scale in [false, true] {
+                    assert_eq!(tail(RawCaps { memory, format: None }, &acc, scale), ["nvvidconv"]);
+                }
+            }
+        }
+        assert!(NVMM_DECODERS.contains(&"nvv4l2decoder"));
+    }
+
+    #[test]
+    fn system_memory_plans_name_the_conversion_only_where_the_source_fixes_it() {
+        let file = plan(&SourceSpec::File { path: PathBuf::from("/d/a.mp4") }, &opts(), &cpu(), false);
+        assert_eq!(
+            file,
+            "filesrc location=\"/d/a.mp4\" ! decodebin name=dec ! queue max-size-buffers=2 ! \
+             [conversion the decoder's output needs] ! capsfilter name=fit caps=\"video/x-raw, format=(string){ I420, NV12, BGR, BGRx }\" ! appsink name=sink"
+        );
+        let csi = plan(&SourceSpec::Csi { sensor_id: 1 }, &opts(), &cpu(), false);
+        assert!(csi.contains("! nvvidconv ! capsfilter name=fit caps=\"video/x-raw, format"), "{csi}");
+        let test =
+            plan(&SourceSpec::Test { pattern: "ball".into(), width: 8, height: 8, fps: 5 }, &opts(), &cpu(), false);
+        assert!(test.contains("! queue max-size-buffers=2 ! capsfilter name=fit"), "no conversion: {test}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
-use super::gst::{LaunchOptions, RawCaps, accepted_caps, describe, source_part, tail};
+use super::gst::{LaunchOptions, NVMM_DECODERS, RawCaps, accepted_caps, describe, nvmm_only, source_part, tail};
 use super::uri::SourceSpec;
 use crate::error::{Error, Result};
 use crate::preprocess::{
@@ -102,49 +102,68 @@ pub struct Frame {
 /// until the engine has consumed the tensor (an asynchronous GPU engine reads the frame's
 /// surface until it synchronises), and kept in a reused list without borrowing the frame.
 pub struct FrameGuard {
-    map: gst::MappedBuffer<gst::buffer::Readable>,
-    width: u32,
-    height: u32,
-    format: PixelFormat,
-    offsets: [usize; 3],
-    strides: [usize; 3],
+    mapping: Mapping,
+}
+
+enum Mapping {
+    /// A system-memory buffer mapped for the CPU.
+    Host {
+        map: gst::MappedBuffer<gst::buffer::Readable>,
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+        offsets: [usize; 3],
+        strides: [usize; 3],
+    },
+    /// An NVMM surface mapped for CUDA (released in NVIDIA's order when dropped).
+    #[cfg(feature = "cuda")]
+    Nvmm(super::nvmm::NvmmMapping),
 }
 
 impl FrameGuard {
     /// The frame as the preprocessor reads it.
     pub fn data(&self) -> FrameData<'_> {
-        FrameData::Host(FrameView {
-            data: self.map.as_slice(),
-            width: self.width,
-            height: self.height,
-            format: self.format,
-            offsets: self.offsets,
-            strides: self.strides,
-        })
+        match &self.mapping {
+            Mapping::Host { map, width, height, format, offsets, strides } => FrameData::Host(FrameView {
+                data: map.as_slice(),
+                width: *width,
+                height: *height,
+                format: *format,
+                offsets: *offsets,
+                strides: *strides,
+            }),
+            #[cfg(feature = "cuda")]
+            Mapping::Nvmm(m) => FrameData::Device(m.frame()),
+        }
     }
 }
 
 impl Frame {
-    /// Maps the frame's buffer (no copy); the mapping lives as long as the guard.
+    /// Maps the frame's buffer (no copy); the mapping lives as long as the guard. System
+    /// memory is mapped for the CPU; NVMM surfaces (CUDA builds) to CUDA device addresses.
     pub fn map(&self) -> Result<FrameGuard> {
-        if self.memory != FrameMemory::System {
-            // NVMM surfaces are mapped through NvBufSurface by the Jetson build's capture.
-            return Err(Error::source(format!(
-                "a frame in {:?} memory reached a build that cannot map it; this build reads system memory only",
-                self.memory
-            )));
-        }
         let buffer = self.sample.buffer_owned().ok_or_else(|| Error::source("sample without a buffer"))?;
-        let map =
-            buffer.into_mapped_buffer_readable().map_err(|_| Error::source("cannot map a video buffer for reading"))?;
-        Ok(FrameGuard {
-            map,
-            width: self.width,
-            height: self.height,
-            format: self.format,
-            offsets: self.offsets,
-            strides: self.strides,
-        })
+        let mapping = match self.memory {
+            FrameMemory::System => Mapping::Host {
+                map: buffer
+                    .into_mapped_buffer_readable()
+                    .map_err(|_| Error::source("cannot map a video buffer for reading"))?,
+                width: self.width,
+                height: self.height,
+                format: self.format,
+                offsets: self.offsets,
+                strides: self.strides,
+            },
+            #[cfg(feature = "cuda")]
+            FrameMemory::Nvmm => Mapping::Nvmm(super::nvmm::map(buffer, self.width, self.height, self.format)?),
+            other => {
+                return Err(Error::source(format!(
+                    "a frame in {other:?} memory reached a build that cannot map it; this build reads system memory \
+                     only (NVMM: a cuda-* build)"
+                )));
+            }
+        };
+        Ok(FrameGuard { mapping })
     }
 
     /// Turns a geometry computed on the delivered buffer into one that maps to source pixels.
@@ -186,6 +205,8 @@ pub struct GstCapture {
     frames: u64,
     /// The source, for scrubbing GStreamer's messages about it.
     spec: SourceSpec,
+    /// Frames stay in NVMM (`memory = "nvmm"`): video decodes on the hardware decoder only.
+    nvmm: bool,
     /// Its redacted form, the prefix of every message about it.
     describe: String,
 }
@@ -363,13 +384,30 @@ mod explain_tests {
     }
 }
 
+/// A stream with `memory = "nvmm"` whose video found no decoder: only the hardware one may be used.
+const NVMM_DECODER_MISSING: &str = "memory = \"nvmm\" decodes video on the Jetson's hardware decoder only \
+    (nvv4l2decoder), which is missing or does not decode this stream's codec: install nvidia-l4t-gstreamer (Yocto: \
+    gstreamer1.0-plugins-nvvideo4linux2), or set memory = \"system\"";
+
 /// One line out of a GStreamer error message: the product's cause and fix where the error is
 /// known, GStreamer's words kept after them for support; credentials never echoed.
-fn explain(spec: &SourceSpec, describe: &str, err: &gst::glib::Error, debug: Option<&str>, from: &str) -> Error {
+fn explain(
+    spec: &SourceSpec,
+    describe: &str,
+    err: &gst::glib::Error,
+    debug: Option<&str>,
+    from: &str,
+    nvmm: bool,
+) -> Error {
     let msg = spec.scrub(err.message());
     let network = matches!(spec, SourceSpec::Rtsp { .. });
     let from = spec.scrub(from);
-    match cause_and_fix(GstCode::of(err), &msg, debug.unwrap_or(""), network) {
+    let code = GstCode::of(err);
+    let fix = match cause_and_fix(code, &msg, debug.unwrap_or(""), network) {
+        Some(f) if f.starts_with("a decoder is missing") && nvmm => Some(NVMM_DECODER_MISSING),
+        f => f,
+    };
+    match fix {
         Some(fix) => {
             Error::source(format!("{describe}: {fix} (GStreamer: \"{}\" from {from})", msg.trim_end_matches('.')))
         }
@@ -387,6 +425,34 @@ fn raw_caps(caps: &gst::CapsRef) -> Option<RawCaps> {
     let memory = if nvmm { FrameMemory::Nvmm } else { FrameMemory::System };
     let format = if caps.size() == 1 { s.get::<&str>("format").ok().and_then(Pixels::from_name) } else { None };
     Some(RawCaps { memory, format })
+}
+
+/// Makes `dec` (a decodebin) skip every video decoder but the Jetson hardware decoder, which
+/// decodes into NVMM: a software decoder would decode into system memory, the copy an NVMM
+/// stream exists to avoid. Without the hardware decoder (or for a codec it lacks) decodebin
+/// reports a missing decoder, which `explain` turns into `NVMM_DECODER_MISSING`. Containers,
+/// RTP depayloading and parsing stay decodebin's: the codec of a file or camera is not known
+/// before it is opened, and decodebin makes the parser emit what the decoder takes (byte-stream
+/// H.264/H.265 from MP4's avc, which a fixed `parsebin ! nvv4l2decoder` fails to link).
+fn hardware_video_decoders_only(dec: &gst::Element) -> Result<(), String> {
+    let class = gst::glib::Type::from_name("GstAutoplugSelectResult")
+        .and_then(gst::glib::EnumClass::with_type)
+        .ok_or("decodebin has no autoplug-select result type (GStreamer older than 1.16?)")?;
+    let (try_, skip) = match (class.value_by_nick("try"), class.value_by_nick("skip")) {
+        (Some(t), Some(s)) => (t.value(), s.value()),
+        _ => return Err("decodebin's autoplug-select result lacks try/skip".into()),
+    };
+    let result_type = class.type_();
+    dec.connect("autoplug-select", false, move |args| {
+        let factory = args.get(3).and_then(|v| v.get::<gst::ElementFactory>().ok());
+        let skip_it = factory.is_some_and(|f| {
+            let klass = f.metadata(gst::ELEMENT_METADATA_KLASS).unwrap_or("");
+            klass.contains("Decoder") && klass.contains("Video") && !NVMM_DECODERS.contains(&f.name().as_str())
+        });
+        let class = gst::glib::EnumClass::with_type(result_type)?;
+        class.to_value(if skip_it { skip } else { try_ })
+    });
+    Ok(())
 }
 
 /// The first source pad nothing is linked to: the raw video of a source without a decodebin.
@@ -415,9 +481,17 @@ impl Tail {
         log::debug!("pipeline: {} (raw video {caps:?})", describe(&self.source_line, &names));
         let mut chain = vec![self.queue.clone()];
         for name in &names {
-            let e = gst::ElementFactory::make(name)
-                .build()
-                .map_err(|_| format!("GStreamer element {name} is missing; install gstreamer1.0-plugins-base (nvvidconv: the Jetson multimedia packages)"))?;
+            let e = gst::ElementFactory::make(name).build().map_err(|_| {
+                format!(
+                    "GStreamer element {name} is missing; install gstreamer1.0-plugins-base (nvvidconv: JetPack's \
+                     nvidia-l4t-gstreamer, Yocto: gstreamer1.0-plugins-nvvidconv)"
+                )
+            })?;
+            // CUDA maps only pitch-linear surfaces; say so where the property exists (JetPack 5/6
+            // default to it) rather than rely on the default.
+            if *name == "nvvidconv" && e.find_property("bl-output").is_some() {
+                e.set_property("bl-output", false);
+            }
             pipeline.add(&e).map_err(|e| e.to_string())?;
             chain.push(e);
         }
@@ -467,6 +541,10 @@ impl GstCapture {
         });
         // The source's raw video: decodebin's pad once it knows the stream, or the last element's.
         let dec = pipeline.by_name("dec");
+        let nvmm = nvmm_only(&opts.accepts);
+        if nvmm && let Some(dec) = &dec {
+            hardware_video_decoders_only(dec).map_err(|e| Error::source(format!("{describe}: {e}")))?;
+        }
         let static_pad = if dec.is_none() {
             Some(
                 unlinked_src_pad(&pipeline)
@@ -577,6 +655,7 @@ impl GstCapture {
             max_pixels: opts.max_pixels,
             frames: 0,
             spec: spec.clone(),
+            nvmm,
             describe,
         };
         if capture.pipeline.set_state(gst::State::Playing).is_err() {
@@ -710,7 +789,7 @@ impl GstCapture {
                 gst::MessageView::Error(e) => {
                     let from = msg.src().map(|s| s.name().to_string()).unwrap_or_else(|| "pipeline".into());
                     let debug = e.debug().map(|d| d.to_string());
-                    return Err(explain(&self.spec, &self.describe, &e.error(), debug.as_deref(), &from));
+                    return Err(explain(&self.spec, &self.describe, &e.error(), debug.as_deref(), &from, self.nvmm));
                 }
                 gst::MessageView::Warning(w) => {
                     log::warn!("{}: {}", self.describe, self.spec.scrub(&w.error().to_string()))

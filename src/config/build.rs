@@ -14,7 +14,7 @@ use super::{
 use crate::capture::{SourceSpec, Transport};
 use crate::detect::Family;
 use crate::detect::family::{DecodeOptions, InputOverrides};
-use crate::preprocess::{ChannelOrder, Layout, Letterbox, Pad};
+use crate::preprocess::{ChannelOrder, FrameMemory, Layout, Letterbox, Pad};
 
 fn str_of(n: Option<&Node>) -> Option<&str> {
     match n.map(|n| &n.value) {
@@ -298,7 +298,40 @@ fn stream(s: &Node, layers: &Layers, is: &mut Issues, names: &mut HashSet<String
         backoff_max: secs(s.get("backoff_max_s"), defaults::BACKOFF_MAX_S),
         max_retries: int_of(s.get("max_retries")).map_or(0, |v| v as u64),
         looped: bool_of(s.get("loop")).unwrap_or(false),
+        memory: match str_of(s.get("memory")) {
+            Some("nvmm") => FrameMemory::Nvmm,
+            _ => FrameMemory::System,
+        },
     })
+}
+
+/// NVMM surfaces live in GPU memory that only the CUDA kernel reads: a stream that keeps its
+/// frames there needs `model.preprocess = "cuda"`. Reported at the stream's `memory` key, with
+/// where the preprocessor was chosen.
+fn memory_needs_cuda(root: &Node, model: Option<&ModelConfig>, layers: &Layers, is: &mut Issues) {
+    if model.is_none_or(|m| m.preprocess == PreprocessKind::Cuda) {
+        return;
+    }
+    let chosen = match root.get("model").and_then(|m| m.get("preprocess")) {
+        Some(n) => format!("model.preprocess = \"cpu\" at {}", layers.position(&n.origin)),
+        None => "model.preprocess is \"cpu\" by default".to_string(),
+    };
+    for s in list_of(root.get("stream")).unwrap_or(&[]) {
+        if let Some(n) = s.get("memory")
+            && str_of(Some(n)) == Some("nvmm")
+        {
+            let label =
+                str_of(s.get("name")).map_or_else(|| "stream".to_string(), |n| format!("stream {:?}", n.trim()));
+            is.push(Issue::at(
+                &n.origin,
+                &format!("{label}.memory"),
+                format!(
+                    "\"nvmm\" needs model.preprocess = \"cuda\" (only the CUDA kernel reads NVMM surfaces; {chosen}): \
+                     set model.preprocess = \"cuda\", or memory = \"system\""
+                ),
+            ));
+        }
+    }
 }
 
 /// Builds the typed configuration; problems go to `is`. None when required parts are unusable.
@@ -317,6 +350,7 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
             .unwrap_or(log::LevelFilter::Info),
     };
     let model = root.get("model").and_then(|m| model(m, layers, is));
+    memory_needs_cuda(root, model.as_ref(), layers, is);
     let p = root.get("pipeline");
     let pipeline = PipelineConfig {
         fps_limit: num_of(p.and_then(|p| p.get("fps_limit"))),
@@ -430,6 +464,22 @@ mod tests {
         assert_eq!(lines[1], "a.toml:5:11: model.nms_iou: found \"high\", expected a number in 0..=1");
         assert_eq!(lines[2], "a.toml:10:8: stream \"a\".name: is used by another [[stream]]; names must be unique");
         assert!(lines[3].starts_with("a.toml:11:7: stream \"a\".uri: unsupported scheme \"ftp\""), "{e}");
+    }
+
+    #[test]
+    fn nvmm_memory_needs_the_cuda_preprocessor_and_says_where_both_keys_are() {
+        let stream = "[[stream]]\nname = \"cam\"\nuri = \"csi://0\"\nmemory = \"nvmm\"\n";
+        let e = parse_str(&format!("{MIN}preprocess = \"cpu\"\n{stream}"), Some(Path::new("a.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("a.toml:8:10: stream \"cam\".memory: \"nvmm\" needs model.preprocess = \"cuda\""), "{e}");
+        assert!(e.contains("model.preprocess = \"cpu\" at a.toml:4:14"), "{e}");
+        let e = parse_str(&format!("{MIN}{stream}"), Some(Path::new("a.toml"))).unwrap_err().to_string();
+        assert!(e.contains("model.preprocess is \"cpu\" by default"), "{e}");
+        let c = parse_str(&format!("{MIN}preprocess = \"cuda\"\n{stream}"), Some(Path::new("a.toml"))).unwrap();
+        assert_eq!(c.streams[0].memory, crate::preprocess::FrameMemory::Nvmm);
+        let c = parse_str(&format!("{MIN}[[stream]]\nname = \"a\"\nuri = \"test://\"\n"), None).unwrap();
+        assert_eq!(c.streams[0].memory, crate::preprocess::FrameMemory::System, "system memory by default");
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::capture::{SourceSpec, Transport};
 use crate::detect::Family;
 use crate::detect::family::{DecodeOptions, InputOverrides};
 use crate::error::{Error, Result};
+use crate::preprocess::FrameMemory;
 use tree::{Node, Origin, SourceFile};
 
 /// Defaults of optional keys (documented in configs/edgesight.toml and `schema`).
@@ -293,6 +294,9 @@ pub struct StreamConfig {
     pub max_retries: u64,
     /// Files: start again at the end.
     pub looped: bool,
+    /// Where decoded frames live: `System`, or `Nvmm` (Jetson GPU memory, read in place by the
+    /// CUDA preprocessor). Never `Cuda`: no source produces it from the configuration.
+    pub memory: FrameMemory,
 }
 
 /// Where JSONL events go.

@@ -56,6 +56,7 @@ pub const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trac
 pub const FAMILIES: &[&str] = &["nanodet", "ssd", "yolov5", "yolov8", "yolox"];
 pub const ENGINES: &[&str] = &["onnx-cpu", "tensorrt"];
 pub const PREPROCESSORS: &[&str] = &["cpu", "cuda"];
+pub const MEMORY: &[&str] = &["system", "nvmm"];
 
 const UNIT: Kind = Kind::Float { min: 0.0, max: 1.0 };
 const F32: Kind = Kind::Float { min: f64::MIN, max: f64::MAX };
@@ -200,6 +201,13 @@ pub static STREAM: &[Field] = &[
         Kind::Float { min: 0.01, max: 1000.0 },
         "none",
         "at most this many frames per second from this stream",
+    ),
+    opt(
+        "memory",
+        Kind::Enum(MEMORY),
+        "\"system\"",
+        "where decoded frames live: nvmm keeps them in Jetson GPU memory, zero-copy (needs model.preprocess = \"cuda\" \
+         and a cuda-* build; docs/ops/jetson_cuda.md)",
     ),
     opt("transport", Kind::Enum(&["tcp", "udp"]), "\"tcp\"", "RTSP transport"),
     opt("latency_ms", Kind::Int { min: 0, max: 60_000 }, "200", "RTSP jitter buffer"),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::detector::{Detector, DetectorParts};
 use super::mailbox::BatchPolicy;
 use super::supervise::Policy;
-use crate::capture::gst::LaunchOptions;
+use crate::capture::gst::{LaunchOptions, plan};
 use crate::capture::{CaptureOptions, Fit, GstCapture, Pull, SourceSpec};
 use crate::config::{
     Config, EngineKind, EventTarget, Loaded, ModelConfig, PipelineConfig, PreprocessKind, ResizeAt, StreamConfig,
@@ -18,7 +18,7 @@ use crate::detect::{ClassPolicy, Labels, PostProcess};
 use crate::engine::onnx::{OnnxEngine, OnnxOptions};
 use crate::engine::{Engine, TensorInfo};
 use crate::error::{Error, Result};
-use crate::preprocess::{CpuPreprocessor, InputSpec, Preprocessor};
+use crate::preprocess::{Accepts, CpuPreprocessor, FrameMemory, InputSpec, Pixels, Preprocessor};
 use crate::sink::{JsonlSink, Sink};
 
 /// The engine `[model]` asks for. A GPU engine on a build without it is an error, never a
@@ -265,14 +265,42 @@ pub fn capture(pre: &dyn Preprocessor, pipeline: &PipelineConfig) -> CaptureOpti
 
 /// Capture settings for a configuration whose model could not be loaded: what its
 /// preprocessor would read with the family's default contract (so `check` still opens sources).
+/// A CUDA preprocessor reads NVMM surfaces too.
 pub fn capture_without_model(mc: &ModelConfig, pipeline: &PipelineConfig) -> CaptureOptions {
-    capture(&CpuPreprocessor::new(mc.family.default_input()), pipeline)
+    let mut base = capture(&CpuPreprocessor::new(mc.family.default_input()), pipeline);
+    if mc.preprocess == PreprocessKind::Cuda {
+        base.accepts.memory.insert(0, FrameMemory::Nvmm);
+    }
+    base
+}
+
+/// What one stream's frames are, from what the preprocessor reads (`base`, every memory kind
+/// it takes) and the stream's `memory`: system memory in the preprocessor's formats, or NVMM
+/// surfaces as pitch-linear NV12 only. NV12 is what the decoders write (nvvidconv then changes
+/// only the layout), 1.5 bytes a pixel through the VIC and the kernel where RGBA is 4, and the
+/// kernel converts it with the CPU path's YUV arithmetic, so the tensor is the one
+/// `preprocess = "cpu"` makes of the same decoded picture (RGBA from the VIC would be NVIDIA's
+/// own conversion). Its two planes map through EGL as two device addresses.
+pub fn stream_accepts(base: &Accepts, memory: FrameMemory) -> Result<Accepts> {
+    match memory {
+        FrameMemory::System if base.memory.contains(&FrameMemory::System) => {
+            Ok(Accepts { memory: vec![FrameMemory::System], formats: base.formats.clone() })
+        }
+        FrameMemory::Nvmm if base.takes(FrameMemory::Nvmm, Pixels::Nv12) => {
+            Ok(Accepts { memory: vec![FrameMemory::Nvmm], formats: vec![Pixels::Nv12] })
+        }
+        FrameMemory::Nvmm => Err(Error::model(
+            "memory = \"nvmm\" needs a preprocessor that reads NVMM surfaces: set model.preprocess = \"cuda\"",
+        )),
+        other => Err(Error::model(format!("the preprocessor does not read frames in {other:?} memory"))),
+    }
 }
 
 /// Capture settings of one stream.
-pub fn stream_capture(base: &CaptureOptions, s: &StreamConfig) -> CaptureOptions {
+pub fn stream_capture(base: &CaptureOptions, s: &StreamConfig) -> Result<CaptureOptions> {
     let live = !matches!(s.source, SourceSpec::File { .. });
-    CaptureOptions {
+    Ok(CaptureOptions {
+        accepts: stream_accepts(&base.accepts, s.memory)?,
         launch: LaunchOptions {
             transport: s.transport,
             latency_ms: s.latency_ms,
@@ -282,19 +310,39 @@ pub fn stream_capture(base: &CaptureOptions, s: &StreamConfig) -> CaptureOptions
         sync: !live && s.realtime,
         leaky: live || s.realtime,
         ..base.clone()
+    })
+}
+
+/// For a stream with `memory = "nvmm"`: whether this build and machine can map NVMM surfaces,
+/// asked before its pipeline is built. A missing library is a model/engine-class error (exit 3),
+/// one line each, naming it and how to install it.
+fn nvmm_ready(s: &StreamConfig) -> Result<()> {
+    if s.memory != FrameMemory::Nvmm {
+        return Ok(());
     }
+    crate::capture::nvmm_ready().map_err(|lines| {
+        Error::model(lines.iter().map(|l| format!("stream \"{}\": {l}", s.name)).collect::<Vec<_>>().join("\n"))
+    })
 }
 
 /// Opens a stream's pipeline (the start-up, reload or reconnect step that can fail); `stop`
 /// ends a wait for a file's first frame early.
 pub fn open_stream(s: &StreamConfig, base: &CaptureOptions, stop: &AtomicBool) -> Result<GstCapture> {
-    GstCapture::open(&s.source, &stream_capture(base, s), stop)
-        .map_err(|e| Error::source(format!("stream \"{}\": {e}", s.name)))
+    nvmm_ready(s)?;
+    let opts = stream_capture(base, s).map_err(|e| Error::model(format!("stream \"{}\": {e}", s.name)))?;
+    GstCapture::open(&s.source, &opts, stop).map_err(|e| Error::source(format!("stream \"{}\": {e}", s.name)))
 }
 
-/// Opens an image or video file frame by frame (`detect`).
+/// The pipeline a stream runs, as `check` prints it (`capture::gst::plan`).
+pub fn stream_plan(s: &StreamConfig, base: &CaptureOptions) -> Result<String> {
+    let opts = stream_capture(base, s)?;
+    Ok(plan(&s.source, &opts.launch, &opts.accepts, opts.fit.is_some()))
+}
+
+/// Opens an image or video file frame by frame (`detect`), in system memory.
 pub fn open_file(path: &std::path::Path, base: &CaptureOptions, stop: &AtomicBool) -> Result<GstCapture> {
-    GstCapture::open(&SourceSpec::File { path: path.to_path_buf() }, base, stop)
+    let opts = CaptureOptions { accepts: stream_accepts(&base.accepts, FrameMemory::System)?, ..base.clone() };
+    GstCapture::open(&SourceSpec::File { path: path.to_path_buf() }, &opts, stop)
 }
 
 /// The supervision settings of a stream.
@@ -350,6 +398,8 @@ impl Default for CheckOptions {
 /// holds (V4L2, CSI) are only looked for, and network sources are skipped offline.
 fn check_source(s: &StreamConfig, base: &CaptureOptions, opts: &CheckOptions) -> Result<()> {
     let err = |msg: String| Error::source(format!("stream \"{}\": {msg}", s.name));
+    // Before anything is looked for: cameras are not opened here, their NVMM path is checked.
+    nvmm_ready(s)?;
     match &s.source {
         SourceSpec::V4l2 { device } if !device.exists() => {
             Err(err(format!("{} does not exist; is the camera plugged in?", device.display())))
@@ -381,11 +431,19 @@ fn check_source(s: &StreamConfig, base: &CaptureOptions, opts: &CheckOptions) ->
     }
 }
 
+/// What `check` found: every problem (empty when the configuration can run) and the pipeline
+/// of each enabled stream, by name.
+pub struct Checked {
+    pub errors: Vec<Error>,
+    pub pipelines: Vec<(String, String)>,
+}
+
 /// Stage (b) of validation: every problem that stops `loaded` from running (model, output,
-/// sources), found by building them as `run` does. Empty when it can run.
-pub fn check(loaded: &Loaded, opts: &CheckOptions) -> Vec<Error> {
+/// sources), found by building them as `run` does.
+pub fn check(loaded: &Loaded, opts: &CheckOptions) -> Checked {
     let cfg = &loaded.config;
     let mut errors = Vec::new();
+    let mut pipelines = Vec::new();
     let base = match detector(&cfg.model) {
         Ok(d) => capture(d.preprocessor(), &cfg.pipeline),
         Err(e) => {
@@ -401,11 +459,14 @@ pub fn check(loaded: &Loaded, opts: &CheckOptions) -> Vec<Error> {
         errors.push(no_streams(cfg));
     }
     for s in cfg.streams.iter().filter(|s| s.enabled) {
+        if let Ok(line) = stream_plan(s, &base) {
+            pipelines.push((s.name.clone(), line));
+        }
         if let Err(e) = check_source(s, &base, opts) {
             errors.push(e);
         }
     }
-    errors
+    Checked { errors, pipelines }
 }
 
 /// Test-only engine behaviour, compiled only with the `test-hooks` feature (which `cargo test`

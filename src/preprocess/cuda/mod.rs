@@ -268,7 +268,8 @@ impl Preprocessor for CudaPreprocessor {
     }
 
     /// YUV first (what decoders emit; the kernel converts it bit-exact), then packed formats.
-    /// System memory until NVMM capture hands frames over as device addresses.
+    /// NVMM first: surfaces mapped to device addresses are read in place (capture gives them to
+    /// streams with `memory = "nvmm"`, as NV12); system memory is uploaded.
     fn accepts(&self) -> Accepts {
         let order = self.plan.spec().channel_order;
         let mut formats = vec![Pixels::I420, Pixels::Nv12];
@@ -278,7 +279,7 @@ impl Preprocessor for CudaPreprocessor {
         };
         formats.extend(same);
         formats.extend(other);
-        Accepts { memory: vec![FrameMemory::System], formats }
+        Accepts { memory: vec![FrameMemory::Nvmm, FrameMemory::System], formats }
     }
 
     fn writes(&self, memory: Memory) -> bool {
