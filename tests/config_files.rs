@@ -43,4 +43,8 @@ fn jetson_config_runs_the_gpu_path() {
     assert_eq!(cfg.model.tensorrt.precision, Precision::Fp16);
     assert!(cfg.model.path.extension().is_some_and(|e| e == "onnx"), "built on the device at first start");
     assert_eq!(cfg.streams.len(), 2);
+    assert!(
+        cfg.streams.iter().all(|s| s.memory == edgesight::preprocess::FrameMemory::Nvmm),
+        "frames stay in GPU memory"
+    );
 }
