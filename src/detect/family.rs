@@ -141,7 +141,7 @@ impl Family {
             ElemType::F16 => DType::F16,
             ElemType::U8 => DType::U8,
             ref other => {
-                return Err(err(format!("input element type {other} is not supported (f32 or u8)")));
+                return Err(err(format!("input element type {other} is not supported (f32, f16 or u8)")));
             }
         };
         // A different element type than the family's usually means the wrong family; a config

@@ -122,7 +122,7 @@ pub struct TensorRtEngine {
     trt: Trt,
     events: (CudaEvent, CudaEvent),
     stream: Arc<CudaStream>,
-    _ctx: Arc<CudaContext>,
+    ctx: Arc<CudaContext>,
     path: PathBuf,
     input_info: TensorInfo,
     output_infos: Vec<TensorInfo>,
@@ -237,7 +237,7 @@ impl TensorRtEngine {
             trt: Trt { context, _engine: engine, _runtime: runtime, _logger: logger, _nvinfer: nvinfer },
             events,
             stream,
-            _ctx: ctx,
+            ctx,
             path: path.to_path_buf(),
             input_info,
             output_infos: outputs,
@@ -552,6 +552,9 @@ impl Engine for TensorRtEngine {
     }
 
     fn allocate(&mut self, image_shape: [i64; 4], batch: usize) -> Result<()> {
+        // TensorRT works in the calling thread's current context: ours (the primary context,
+        // shared with the CUDA preprocessor), whichever thread runs the detector.
+        self.ctx.bind_to_thread().map_err(driver("binding the CUDA context"))?;
         if batch == 0 || batch > self.max_batch {
             return Err(self.err(&format!(
                 "a batch of {batch}, the engine takes at most {} (rebuild it with the batch: model.batch, or \
@@ -624,6 +627,7 @@ impl Engine for TensorRtEngine {
 
     fn run(&mut self, batch: usize) -> Result<()> {
         self.last = None;
+        self.ctx.bind_to_thread().map_err(driver("binding the CUDA context"))?;
         let Some(b) = self.buffers.as_mut() else { return Err(self.err("engine used before allocate()")) };
         if batch == 0 || batch > b.batch {
             return Err(Error::model(format!("a batch of {batch}, allocated for {}", b.batch)));
