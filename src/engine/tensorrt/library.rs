@@ -40,7 +40,12 @@ fn open(candidates: &[PathBuf]) -> std::result::Result<(libloading::Library, Pat
         // SAFETY: loading a TensorRT library runs its initialisers, which is what using it needs.
         match unsafe { libloading::Library::new(c) } {
             Ok(lib) => return Ok((lib, c.clone())),
-            Err(e) => tried.push(format!("{}: {e}", c.display())),
+            // libloading's own text is "dlopen failed"; the loader's (its source) says why.
+            Err(e) => tried.push(format!(
+                "{}: {}",
+                c.display(),
+                std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string())
+            )),
         }
     }
     Err(tried)
