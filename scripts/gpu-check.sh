@@ -61,37 +61,8 @@ for pre in cuda cpu; do
     done > "$OUT/detections-$pre.jsonl" || { say "FAIL: detect with $pre (see $OUT/detect-$pre.log)"; fail=1; }
 done
 grep -m1 "preprocess: cuda" "$OUT/detect-cuda.log" | sed 's/^/   /' >> "$OUT/summary.txt" || true
-python3 - "$OUT/detections-cuda.jsonl" "$OUT/detections-cpu.jsonl" tests/data/reference/nanodet_images.jsonl \
-    >> "$OUT/summary.txt" <<'PY' || fail=1
-# The GPU-preprocessed detections must equal the CPU-preprocessed ones exactly (same tensor, same
-# model), and meet the reference's tolerance (tests/data/reference/README.md): per image, >= 95%
-# of the expected detections matched (same class, IoU >= 0.7, score within 0.05), <= 5% extra.
-import json, sys
-load = lambda p: {d["stream"] if "stream" in d else d["source"]: d["detections"] for d in map(json.loads, open(p))}
-cuda, cpu, ref = load(sys.argv[1]), load(sys.argv[2]), load(sys.argv[3])
-def iou(a, b):
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0])); iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
-    return ix * iy / u if u > 0 else 0
-bad = 0
-for name, want in ref.items():
-    got = cuda.get(name)
-    if got is None:
-        print(f"   {name}: no cuda detections"); bad += 1; continue
-    used, matched = set(), 0
-    for w in want:
-        for i, g in enumerate(got):
-            if i not in used and g["class_id"] == w["class_id"] and iou(g["bbox"], w["bbox"]) >= 0.7 \
-                    and abs(g["score"] - w["score"]) <= 0.05:
-                used.add(i); matched += 1; break
-    same = got == cpu.get(name)
-    ok = matched >= 0.95 * len(want) and len(got) - len(used) <= 0.05 * max(len(want), 1) and same
-    bad += not ok
-    print(f"   {name}: {len(got)} detections, {matched}/{len(want)} of the reference matched, "
-          f"{'identical to' if same else 'DIFFERENT from'} preprocess = \"cpu\"{'' if ok else ': FAIL'}")
-print(f"   detect: {len(ref) - bad} of {len(ref)} images pass")
-sys.exit(1 if bad else 0)
-PY
+scripts/compare_detections.py "$OUT/detections-cuda.jsonl" tests/data/reference/nanodet_images.jsonl \
+    --same-as "$OUT/detections-cpu.jsonl" --label cuda >> "$OUT/summary.txt" || fail=1
 
 say "4. kernel time per 1080p frame"
 if "$CARGO" bench --locked --features "$FEATURE" --target-dir target/cuda --bench cuda_kernel 2>&1 | tee "$OUT/bench.log"; then
@@ -134,28 +105,8 @@ PY
     for img in tests/data/images/*; do "$TBIN" detect --config "$OUT/trt.toml" "$img" 2>>"$OUT/detect-trt.log" | head -1; done \
         > "$OUT/detections-trt.jsonl"
     # FP16 TensorRT against the reference: the reference's tolerance (IoU >= 0.7, score +-0.05).
-    python3 - "$OUT/detections-trt.jsonl" "$OUT/detections-trt.jsonl" tests/data/reference/nanodet_images.jsonl \
-        >> "$OUT/summary.txt" 2>&1 <<'PY' || { say "FAIL: TensorRT detections"; fail=1; }
-import json, sys
-load = lambda p: {d.get("stream", d.get("source")): d["detections"] for d in map(json.loads, open(p))}
-got, ref = load(sys.argv[1]), load(sys.argv[3])
-def iou(a, b):
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0])); iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
-    return ix * iy / u if u > 0 else 0
-bad = 0
-for name, want in ref.items():
-    g = got.get(name, [])
-    used, matched = set(), 0
-    for w in want:
-        for i, d in enumerate(g):
-            if i not in used and d["class_id"] == w["class_id"] and iou(d["bbox"], w["bbox"]) >= 0.7 and abs(d["score"] - w["score"]) <= 0.05:
-                used.add(i); matched += 1; break
-    ok = matched >= 0.95 * len(want) and len(g) - len(used) <= 0.05 * max(len(want), 1)
-    bad += not ok
-    print(f"   tensorrt fp16 {name}: {matched}/{len(want)} matched, {len(g) - len(used)} extra{'' if ok else ': FAIL'}")
-sys.exit(1 if bad else 0)
-PY
+    scripts/compare_detections.py "$OUT/detections-trt.jsonl" tests/data/reference/nanodet_images.jsonl \
+        --label "tensorrt fp16" >> "$OUT/summary.txt" || { say "FAIL: TensorRT detections"; fail=1; }
     # Frames per second on the bundled clip: TensorRT FP16 + CUDA preprocessing vs ONNX Runtime CPU.
     for cfg in "$OUT/cpu.toml" "$OUT/trt.toml"; do
         "$TBIN" detect --config "$cfg" media/vtest_h264.mp4 2>&1 >/dev/null | grep "^stats:" | sed "s|^|   $(basename "$cfg"): |" >> "$OUT/summary.txt"

@@ -40,24 +40,6 @@ fn require_nvrtc() {
     );
 }
 
-/// Whether a real NVIDIA driver is installed here (then the missing-driver cases cannot be shown).
-fn driver_installed() -> bool {
-    // SAFETY: only loads the library by name.
-    #[allow(unsafe_code)]
-    unsafe {
-        cudarc::driver::sys::is_culib_present()
-    }
-}
-
-/// Appends a line to the report scripts/cuda-check.sh prints.
-fn report(line: &str) {
-    use std::io::Write;
-    let dir = common::root().join("target/cuda-check");
-    std::fs::create_dir_all(&dir).expect("report dir");
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("report.txt")).expect("report");
-    writeln!(f, "{line}").expect("report line");
-}
-
 /// Lines of PTX that are instructions using fused multiply-add, approximate or flush-to-zero
 /// forms (comments and directives excluded).
 fn forbidden_instructions(ptx: &str) -> Vec<String> {
@@ -118,7 +100,7 @@ fn nvrtc_compiles_the_kernel_for_xavier_and_orin_and_ptxas_assembles_it_without_
         let (regs, stores, loads) = assemble(&ptx, arch);
         assert_eq!((stores, loads), (0, 0), "sm_{arch}: register spills");
         assert!(regs <= 64, "sm_{arch}: {regs} registers would halve occupancy; keep the kernel lean");
-        report(&format!(
+        common::cuda_report(&format!(
             "NVRTC {major}.{minor} compute_{arch} ({}, {version}): ptxas sm_{arch}: {regs} registers, 0 spill \
              stores, 0 spill loads; no fma/.approx/.ftz; {} PTX lines",
             options.join(" "),
@@ -192,31 +174,31 @@ fn nvrtc_dir() -> String {
 
 #[test]
 fn without_any_cuda_library_the_start_names_both_and_exits_3() {
-    if driver_installed() {
+    if common::driver_installed() {
         eprintln!("SKIPPED: an NVIDIA driver is installed here; the missing-driver case needs a machine without");
         return;
     }
     let o = check_with_loader_path("/nonexistent");
     common::assert_fails(&o, 3, &["libcuda.so.1", probe::NVRTC.name, "model.preprocess = \"cpu\""]);
     assert_eq!(common::stderr(&o).lines().count(), 1, "{}", common::stderr(&o));
-    report(&format!("no CUDA libraries: exit 3: {}", common::stderr(&o).trim()));
+    common::cuda_report(&format!("no CUDA libraries: exit 3: {}", common::stderr(&o).trim()));
 }
 
 #[test]
 fn with_nvrtc_but_no_driver_the_start_names_the_driver() {
-    if driver_installed() {
+    if common::driver_installed() {
         eprintln!("SKIPPED: an NVIDIA driver is installed here");
         return;
     }
     let o = check_with_loader_path(&nvrtc_dir());
     common::assert_fails(&o, 3, &["libcuda.so.1", "install the NVIDIA driver"]);
     assert!(!common::stderr(&o).contains("libnvrtc"), "NVRTC is there: {}", common::stderr(&o));
-    report(&format!("NVRTC, no driver: exit 3: {}", common::stderr(&o).trim()));
+    common::cuda_report(&format!("NVRTC, no driver: exit 3: {}", common::stderr(&o).trim()));
 }
 
 #[test]
 fn with_nvrtc_and_a_driver_but_no_gpu_the_start_says_so() {
-    if driver_installed() {
+    if common::driver_installed() {
         eprintln!("SKIPPED: an NVIDIA driver is installed here");
         return;
     }
@@ -231,12 +213,12 @@ fn with_nvrtc_and_a_driver_but_no_gpu_the_start_says_so() {
     let path = format!("{}:{}", stub.path().display(), nvrtc_dir());
     let o = check_with_loader_path(&path);
     common::assert_fails(&o, 3, &["creating a context on device 0", "CUDA_ERROR_NO_DEVICE", "no CUDA-capable device"]);
-    report(&format!("NVRTC, driver, no GPU: exit 3: {}", common::stderr(&o).trim()));
+    common::cuda_report(&format!("NVRTC, driver, no GPU: exit 3: {}", common::stderr(&o).trim()));
 }
 
 #[test]
 fn a_driver_library_without_the_functions_this_build_calls_is_an_error_not_a_panic() {
-    if driver_installed() {
+    if common::driver_installed() {
         eprintln!("SKIPPED: an NVIDIA driver is installed here");
         return;
     }
@@ -247,7 +229,7 @@ fn a_driver_library_without_the_functions_this_build_calls_is_an_error_not_a_pan
     let o = check_with_loader_path(&path);
     common::assert_fails(&o, 3, &["the CUDA libraries failed while starting", "cuInit", "older than this build"]);
     assert_eq!(common::stderr(&o).lines().count(), 1, "{}", common::stderr(&o));
-    report(&format!("driver without cuInit: exit 3: {}", common::stderr(&o).trim()));
+    common::cuda_report(&format!("driver without cuInit: exit 3: {}", common::stderr(&o).trim()));
 }
 
 #[test]

@@ -25,22 +25,6 @@ fn dispatch_lib() -> PathBuf {
     p
 }
 
-fn driver_installed() -> bool {
-    // SAFETY: only loads the library by name.
-    #[allow(unsafe_code)]
-    unsafe {
-        cudarc::driver::sys::is_culib_present()
-    }
-}
-
-fn report(line: &str) {
-    use std::io::Write;
-    let dir = common::root().join("target/cuda-check");
-    std::fs::create_dir_all(&dir).expect("report dir");
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("report.txt")).expect("report");
-    writeln!(f, "{line}").expect("report line");
-}
-
 #[test]
 fn the_shim_compiles_with_werror_against_tensorrt_10_and_11_headers() {
     let root = common::root();
@@ -54,7 +38,7 @@ fn the_shim_compiles_with_werror_against_tensorrt_10_and_11_headers() {
             .output()
             .expect("g++ runs");
         assert!(out.status.success(), "TensorRT {version}: {}", String::from_utf8_lossy(&out.stderr));
-        report(&format!("shim: g++ -Werror -fsyntax-only against TensorRT {version} headers: clean"));
+        common::cuda_report(&format!("shim: g++ -Werror -fsyntax-only against TensorRT {version} headers: clean"));
     }
     let (major, minor) = ffi::header_version();
     assert_eq!((major, minor), (10, 16), "this build's shim uses the vendored 10.16 headers");
@@ -62,7 +46,7 @@ fn the_shim_compiles_with_werror_against_tensorrt_10_and_11_headers() {
 
 #[test]
 fn a_runtime_without_a_driver_is_a_clean_error_and_its_pointer_is_never_used() {
-    if driver_installed() {
+    if common::driver_installed() {
         eprintln!("SKIPPED: an NVIDIA driver is installed here");
         return;
     }
@@ -73,7 +57,7 @@ fn a_runtime_without_a_driver_is_a_clean_error_and_its_pointer_is_never_used() {
     let err = ffi::Runtime::new(lib.create_runtime, &logger).err().expect("no runtime without a driver");
     assert!(logger.errors() >= 1);
     assert!(err.contains("CUDA initialization failure"), "{err}");
-    report(&format!(
+    common::cuda_report(&format!(
         "TensorRT {}.{}.{} dispatch runtime, no driver: {err}",
         lib.version.0, lib.version.1, lib.version.2
     ));
@@ -99,7 +83,7 @@ fn one_line(o: &std::process::Output) -> String {
 fn without_libnvinfer_the_start_names_it_and_exits_3() {
     let o = check("", "/nonexistent");
     common::assert_fails(&o, 3, &["libnvinfer.so.10 (TensorRT 10) was not found", "model.tensorrt_lib", "onnx-cpu"]);
-    report(&format!("no libnvinfer: exit 3: {}", one_line(&o)));
+    common::cuda_report(&format!("no libnvinfer: exit 3: {}", one_line(&o)));
 }
 
 #[test]
@@ -111,18 +95,18 @@ fn a_library_that_is_not_tensorrt_is_named() {
     }
     let o = check(&format!("tensorrt_lib = \"{}\"\n", libc.display()), "/nonexistent");
     common::assert_fails(&o, 3, &["is not a TensorRT library", "model.tensorrt_lib"]);
-    report(&format!("not TensorRT: exit 3: {}", one_line(&o)));
+    common::cuda_report(&format!("not TensorRT: exit 3: {}", one_line(&o)));
 }
 
 #[test]
 fn with_the_dispatch_runtime_and_no_driver_the_start_says_tensorrt_cannot_initialise_cuda() {
-    if driver_installed() {
+    if common::driver_installed() {
         eprintln!("SKIPPED: an NVIDIA driver is installed here");
         return;
     }
     let o = check(&format!("tensorrt_lib = \"{}\"\n", dispatch_lib().display()), "/nonexistent");
     common::assert_fails(&o, 3, &["could not create a runtime", "CUDA initialization failure", "libcuda.so.1"]);
-    report(&format!("dispatch runtime, no driver: exit 3: {}", one_line(&o)));
+    common::cuda_report(&format!("dispatch runtime, no driver: exit 3: {}", one_line(&o)));
 }
 
 #[test]
@@ -138,7 +122,7 @@ fn the_binary_links_no_tensorrt_or_cuda_library() {
 
 #[test]
 fn engine_build_without_a_driver_is_one_line_and_exit_3() {
-    if driver_installed() {
+    if common::driver_installed() {
         eprintln!("SKIPPED: an NVIDIA driver is installed here");
         return;
     }
@@ -159,7 +143,7 @@ fn engine_build_without_a_driver_is_one_line_and_exit_3() {
     );
     common::assert_fails(&o, 3, &["could not create a runtime", "CUDA initialization failure"]);
     assert_eq!(std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 0, "nothing cached");
-    report(&format!("engine build, no driver: exit 3: {}", one_line(&o)));
+    common::cuda_report(&format!("engine build, no driver: exit 3: {}", one_line(&o)));
 }
 
 #[test]

@@ -424,3 +424,22 @@ pub fn compare(expected: &[Value], events: &[Value]) -> Vec<String> {
     }
     failures
 }
+
+/// Whether a real NVIDIA driver is installed here (then the missing-driver cases cannot be shown).
+#[cfg(feature = "cuda")]
+pub fn driver_installed() -> bool {
+    // SAFETY: only loads the library by name.
+    #[allow(unsafe_code)]
+    unsafe {
+        cudarc::driver::sys::is_culib_present()
+    }
+}
+
+/// Appends a line to the report scripts/cuda-check.sh prints (target/cuda-check/report.txt).
+pub fn cuda_report(line: &str) {
+    use std::io::Write;
+    let dir = root().join("target/cuda-check");
+    std::fs::create_dir_all(&dir).expect("report dir");
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("report.txt")).expect("report");
+    writeln!(f, "{line}").expect("report line");
+}
