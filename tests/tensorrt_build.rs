@@ -127,20 +127,8 @@ fn engine_build_without_a_driver_is_one_line_and_exit_3() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let onnx = common::model("nanodet_g_416_coco.onnx");
-    let o = common::edgesight(
-        &[
-            "engine",
-            "build",
-            "--onnx",
-            onnx.to_str().expect("utf-8"),
-            "--tensorrt-lib",
-            dispatch_lib().to_str().expect("utf-8"),
-            "--cache",
-            dir.path().to_str().expect("utf-8"),
-        ],
-        &[],
-    );
+    let (lib, cache) = (dispatch_lib(), dir.path().to_path_buf());
+    let o = engine_build(&["--tensorrt-lib", lib.to_str().expect("utf-8"), "--cache", cache.to_str().expect("utf-8")]);
     common::assert_fails(&o, 3, &["could not create a runtime", "CUDA initialization failure"]);
     assert_eq!(std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 0, "nothing cached");
     common::cuda_report(&format!("engine build, no driver: exit 3: {}", one_line(&o)));
@@ -195,19 +183,14 @@ fn calibration_images_are_the_tensors_inference_sees() {
 #[test]
 fn calib_without_int8_is_a_usage_error() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let onnx = common::model("nanodet_g_416_coco.onnx");
-    let o = common::edgesight(
-        &[
-            "engine",
-            "build",
-            "--onnx",
-            onnx.to_str().expect("utf-8"),
-            "--calib",
-            dir.path().to_str().expect("utf-8"),
-            "--family",
-            "nanodet",
-        ],
-        &[],
-    );
+    let o = engine_build(&["--calib", dir.path().to_str().expect("utf-8"), "--family", "nanodet"]);
     common::assert_fails(&o, 2, &["--calib calibrates INT8 engines: add --precision int8"]);
+}
+
+/// `edgesight engine build --onnx <bundled NanoDet> ARGS`.
+fn engine_build(args: &[&str]) -> std::process::Output {
+    let onnx = common::model("nanodet_g_416_coco.onnx");
+    let mut all = vec!["engine", "build", "--onnx", onnx.to_str().expect("utf-8")];
+    all.extend_from_slice(args);
+    common::edgesight(&all, &[])
 }
