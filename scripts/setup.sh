@@ -49,8 +49,11 @@ build_deps() {
         export PATH="$HOME/.cargo/bin:$PATH"; have="$(rustc --version | awk '{print $2}')"
     fi
     if [ -z "$have" ]; then
-        say "installing Rust (rustup, stable)"
-        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+        say "installing Rust (rustup, stable, with rustfmt and clippy)"
+        # The minimal profile plus the two components `make test` (cargo fmt --check) and
+        # `make lint` (cargo clippy) run.
+        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt -c clippy
+        export PATH="$HOME/.cargo/bin:$PATH"
         echo "Rust installed in ~/.cargo/bin: open a new shell or run: . \"\$HOME/.cargo/env\"" >&2
     elif ! version_ge "$have" "$RUST_MIN"; then
         if command -v rustup >/dev/null; then
@@ -60,6 +63,12 @@ build_deps() {
             echo "error: Rust $have is older than $RUST_MIN (gstreamer-rs 0.25, ort 2.0); install rustup: https://rustup.rs" >&2
             exit 1
         fi
+    fi
+    # A toolchain installed earlier with the minimal profile lacks these.
+    if command -v rustup >/dev/null; then
+        for c in rustfmt clippy; do
+            rustup component list --installed 2>/dev/null | grep -q "^$c" || { say "adding the Rust component $c"; rustup component add "$c"; }
+        done
     fi
 }
 
@@ -93,7 +102,8 @@ PY
 
 test_deps() {
     # The RTSP test server runs on Debian's python3 with the GI bindings of gst-rtsp-server.
-    apt_install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly curl
+    # systemd: systemd-analyze for the unit checks; procps: `kill` for the signal tests.
+    apt_install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly curl systemd procps
     local venv="$CACHE/venv"
     # onnx + numpy: the YOLO test model generator; OpenCV: the reference for packed frame formats.
     if ! "$venv/bin/python3" -c "import onnx, numpy, cv2" 2>/dev/null; then

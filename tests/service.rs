@@ -146,10 +146,22 @@ fn systemd_sees_ready_watchdog_status_and_stopping() {
     read_until(&sock, &mut seen, Duration::from_secs(60), |s| {
         s.iter().filter(|l| *l == "WATCHDOG=1").count() >= 4 && s.iter().any(|l| l.starts_with("STATUS=1/1 streams up"))
     });
+    // READY=1 comes before any watchdog ping: systemd ignores pings of a service not yet started.
     let ready = seen.iter().position(|l| l == "READY=1").expect("READY=1");
     let first_ping = seen.iter().position(|l| l == "WATCHDOG=1").expect("WATCHDOG=1");
-    assert!(ready < first_ping || seen.iter().filter(|l| *l == "WATCHDOG=1").count() >= 4, "{seen:?}");
-    assert!(seen.iter().any(|l| l.starts_with("STATUS=") && l.contains("fps")), "{seen:?}");
+    assert!(ready < first_ping, "READY=1 after a watchdog ping: {seen:?}");
+    // The STATUS= line systemctl status shows, field by field.
+    let status = seen.iter().rev().find(|l| l.starts_with("STATUS=1/1 streams up")).expect("a STATUS line");
+    let fields: Vec<&str> = status.trim_start_matches("STATUS=").split(", ").collect();
+    assert_eq!(fields.len(), 5, "{status}");
+    assert_eq!(fields[0], "1/1 streams up", "{status}");
+    let number = |f: &str, unit: &str| -> f64 {
+        f.strip_suffix(unit).and_then(|n| n.trim().parse().ok()).unwrap_or_else(|| panic!("{unit:?} in {status}"))
+    };
+    assert!(number(fields[1], " fps") > 0.0, "frames flow: {status}");
+    assert!(number(fields[2], " frames") >= 1.0, "{status}");
+    assert_eq!(number(fields[3], " dropped"), number(fields[3], " dropped").floor(), "{status}");
+    assert_eq!(number(fields[4], " reconnects"), 0.0, "{status}");
     signal(&child, "TERM");
     read_until(&sock, &mut seen, Duration::from_secs(20), |s| s.iter().any(|l| l == "STOPPING=1"));
     assert!(seen.iter().any(|l| l == "STOPPING=1"), "{seen:?}");

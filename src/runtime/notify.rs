@@ -113,8 +113,10 @@ impl Notifier {
     }
 
     pub fn ready(&self) {
-        self.ready.store(true, Ordering::SeqCst);
+        // READY=1 first, then pings may start: a ping systemd sees before READY=1 is ignored,
+        // and the order is part of the protocol tests/service.rs holds us to.
         send(&[NotifyState::Ready]);
+        self.ready.store(true, Ordering::SeqCst);
     }
 
     pub fn reloading(&self) {
