@@ -337,4 +337,65 @@ mod tests {
             }
         }
     }
+
+    /// Every verdict of /healthz the runbook documents, on a simulated clock: healthy; no stream
+    /// up (starting, reconnecting, failed, ended); no frame processed for too long; the inference
+    /// loop stuck (which wins over the others).
+    #[test]
+    fn healthz_answers_each_documented_reason() {
+        let sim = Arc::new(SimClock::new());
+        let clock: SharedClock = Arc::clone(&sim) as SharedClock;
+        let with = |states: &[StreamState], stats: RunStats| {
+            let streams = states
+                .iter()
+                .enumerate()
+                .map(|(i, st)| {
+                    let mut s = StreamStats::new(&format!("cam{i}"));
+                    s.state = st.clone();
+                    s
+                })
+                .collect();
+            Sources {
+                device: "dev".into(),
+                clock: Arc::clone(&clock),
+                stats: Arc::new(Mutex::new(stats)),
+                streams: Arc::new(Fixed(streams)),
+                heartbeat: Heartbeat::new(Arc::clone(&clock)),
+                max_frame_age: Duration::from_secs(30),
+            }
+        };
+        let fresh = || {
+            let mut st = RunStats::default();
+            st.start(clock.now());
+            st.record(clock.now(), Duration::from_millis(5), &Default::default());
+            st
+        };
+        let up = StreamState::Up;
+        let src = with(&[up.clone(), up.clone()], fresh());
+        src.heartbeat.beat();
+        assert_eq!(health(&src), (true, "ok: 2/2 streams up".to_string()));
+        let one = with(&[up.clone(), StreamState::Reconnecting(RetryReason::Stall)], fresh());
+        one.heartbeat.beat();
+        assert_eq!(health(&one), (true, "ok: 1/2 streams up".to_string()), "one stream up is healthy");
+        for down in [
+            StreamState::Starting,
+            StreamState::Reconnecting(RetryReason::Stall),
+            StreamState::Failed("gave up".into()),
+            StreamState::Ended,
+        ] {
+            let src = with(&[down.clone()], fresh());
+            src.heartbeat.beat();
+            assert_eq!(health(&src), (false, "no stream up (of 1)".to_string()), "{down:?}");
+        }
+        // Frames stop while the stream still says Up and the loop keeps beating.
+        let stale = with(&[up.clone()], fresh());
+        sim.advance(Duration::from_secs(31));
+        stale.heartbeat.beat();
+        assert_eq!(health(&stale), (false, "no frame processed for 31.0 s".to_string()));
+        // The inference loop itself stops beating: reported first, whatever the streams say.
+        let stuck = with(&[up], fresh());
+        stuck.heartbeat.beat();
+        sim.advance(Duration::from_secs(45));
+        assert_eq!(health(&stuck), (false, "inference loop stuck for 45.0 s".to_string()));
+    }
 }
