@@ -383,7 +383,7 @@ mod tests {
             StreamState::Failed("gave up".into()),
             StreamState::Ended,
         ] {
-            let src = with(&[down.clone()], fresh());
+            let src = with(std::slice::from_ref(&down), fresh());
             src.heartbeat.beat();
             assert_eq!(health(&src), (false, "no stream up (of 1)".to_string()), "{down:?}");
         }
