@@ -388,7 +388,7 @@ mod tests {
             assert_eq!(health(&src), (false, "no stream up (of 1)".to_string()), "{down:?}");
         }
         // Frames stop while the stream still says Up and the loop keeps beating.
-        let stale = with(&[up.clone()], fresh());
+        let stale = with(std::slice::from_ref(&up), fresh());
         sim.advance(Duration::from_secs(31));
         stale.heartbeat.beat();
         assert_eq!(health(&stale), (false, "no frame processed for 31.0 s".to_string()));
