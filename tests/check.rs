@@ -146,3 +146,36 @@ fn dry_run_checks_and_exits_without_running() {
     assert!(stderr(&o).contains("configuration valid"));
     assert!(!stdout(&o).contains("\"detections\""), "no events in a dry run");
 }
+
+#[test]
+fn with_problems_of_several_kinds_check_exits_with_the_first_of_model_output_source_and_prints_all() {
+    // The runbook's order: model (3), output (5), source (4). Each combination of the three.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad_events = dir.path().join("no/such/dir/events.jsonl");
+    let bad_source = "file:/nonexistent/clip.mp4";
+    let good_source = format!("file:{}", clip().display());
+    let cases = [
+        (true, true, true, 3),
+        (false, true, true, 5),
+        (true, false, true, 3),
+        (true, true, false, 3),
+        (false, false, true, 4),
+        (false, true, false, 5),
+    ];
+    for (model, output, source, code) in cases {
+        let mut b = ConfigBuilder::nanodet(dir.path())
+            .stream("cam", if source { bad_source } else { &good_source }, "")
+            .events(&if output { bad_events.clone() } else { dir.path().join("events.jsonl") });
+        if model {
+            b = b.model_file("no_such_model.onnx");
+        }
+        let cfg = b.write();
+        let o = edgesight(&["check", "--quiet", "--config", p(&cfg)], &[]);
+        let err = stderr(&o);
+        let what = format!("model {model}, output {output}, source {source}");
+        assert_eq!(o.status.code(), Some(code), "{what}: {err}");
+        assert!(!model || err.contains("model error"), "{what}: the model problem is printed: {err}");
+        assert!(!output || err.contains("output error"), "{what}: the output problem is printed: {err}");
+        assert!(!source || err.contains("source error"), "{what}: the source problem is printed: {err}");
+    }
+}
