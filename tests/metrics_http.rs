@@ -215,3 +215,30 @@ fn the_connection_limit_refuses_with_503_and_recovers() {
     wait_for("/healthz and /metrics after the idle clients left", ANSWER, || serving(&addr, stream).is_ok());
     stop(child);
 }
+
+#[test]
+fn a_listener_that_cannot_bind_stops_start_up_with_exit_5_and_nothing_half_starts() {
+    // The port is taken by another process's listener for the whole run.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = taken.local_addr().expect("address").to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = dir.path().join("events.jsonl");
+    let cfg = common::ConfigBuilder::nanodet(dir.path())
+        .stream("cam", "test://ball?width=160&height=120&fps=10", "")
+        .events(&events)
+        .metrics(&addr)
+        .write();
+    // Bounded: a build that ignored the failure would run the live source forever.
+    let o = Command::new("timeout")
+        .args(["60", env!("CARGO_BIN_EXE_edgesight"), "run", "--config", cfg.to_str().expect("utf-8")])
+        .output()
+        .expect("timeout (coreutils) runs edgesight");
+    common::assert_fails(
+        &o,
+        5,
+        &[&format!("metrics.listen = \"{addr}\": cannot listen"), "choose a free address:port"],
+    );
+    let written = std::fs::read_to_string(&events).unwrap_or_default();
+    assert!(written.is_empty(), "no event before the listener is up: {written}");
+    drop(taken);
+}
