@@ -1,0 +1,94 @@
+//! File sources as the runbook describes them: `loop = true` starts again at the end without an
+//! outage; `loop = false` ends (state `ended`, and `run` exits 0 once every stream has ended);
+//! `realtime = true` plays at the clip's frame rate, measured on the product's own timestamps.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+
+/// `frames` frames at `fps` frames per second, H.264 in MP4.
+fn clip_at(path: &Path, frames: u32, fps: u32) {
+    gst_run(&format!(
+        "videotestsrc num-buffers={frames} pattern=ball ! video/x-raw,width=320,height=240,framerate={fps}/1 ! \
+         x264enc ! h264parse ! mp4mux ! filesink location={}",
+        path.display()
+    ));
+}
+
+fn events(path: &Path) -> Vec<serde_json::Value> {
+    parse_lines(&std::fs::read_to_string(path).unwrap_or_default())
+}
+
+/// Milliseconds since the Unix epoch of an event's `ts` (`2026-11-30T12:22:42.383Z`).
+fn ts_ms(e: &serde_json::Value) -> f64 {
+    let t = e["ts"].as_str().expect("ts");
+    let time = t.split('T').nth(1).expect("time").trim_end_matches('Z');
+    let mut parts = time.split(':').map(|p| p.parse::<f64>().expect("number"));
+    let (h, m, s) = (parts.next().unwrap_or(0.0), parts.next().unwrap_or(0.0), parts.next().unwrap_or(0.0));
+    ((h * 60.0 + m) * 60.0 + s) * 1000.0
+}
+
+#[test]
+fn a_looped_file_starts_again_without_an_outage_and_an_unlooped_one_ends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clip = dir.path().join("ten.mp4");
+    clip_at(&clip, 10, 10);
+    let ev = dir.path().join("looped.jsonl");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let cfg = ConfigBuilder::nanodet(dir.path())
+        .stream("file", &format!("file:{}", clip.display()), "loop = true\n")
+        .events(&ev)
+        .metrics(&addr)
+        .write();
+    let child = run_service(&cfg, &[]);
+    wait_for("35 events: three and a half passes of a 10-frame clip", Duration::from_secs(180), || {
+        events(&ev).len() >= 35
+    });
+    let r = http_get(&addr, "/status");
+    let status: serde_json::Value =
+        serde_json::from_str(r.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default()).expect("status JSON");
+    let s = &status["streams"][0];
+    assert_eq!(s["state"], "up", "a looped file is not ended: {status}");
+    assert_eq!(s["reconnects"], 0, "a loop is not an outage: {status}");
+    stop(child);
+
+    // The same clip without loop: ten events, state ended, and run exits 0 by itself.
+    let ev2 = dir.path().join("once.jsonl");
+    let cfg2 =
+        ConfigBuilder::nanodet(dir.path()).stream("file", &format!("file:{}", clip.display()), "").events(&ev2).write();
+    let o = std::process::Command::new("timeout")
+        .args(["120", env!("CARGO_BIN_EXE_edgesight"), "run", "--config", p(&cfg2)])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(events(&ev2).len(), 10, "every frame once");
+    assert!(stderr(&o).contains("Ended"), "the end log names the state: {}", stderr(&o));
+}
+
+#[test]
+fn realtime_plays_a_file_at_its_frame_rate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clip = dir.path().join("slow.mp4");
+    // 20 frames at 5 fps: 4 s of video, which this machine decodes and detects in well under that.
+    clip_at(&clip, 20, 5);
+    let ev = dir.path().join("events.jsonl");
+    let cfg = ConfigBuilder::nanodet(dir.path())
+        .stream("file", &format!("file:{}", clip.display()), "realtime = true\n")
+        .events(&ev)
+        .write();
+    let o = std::process::Command::new("timeout")
+        .args(["120", env!("CARGO_BIN_EXE_edgesight"), "run", "--config", p(&cfg)])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let e = events(&ev);
+    assert!(e.len() >= 15, "newest-frame delivery may skip a few, not most: {} events", e.len());
+    let (first, last) = (&e[0], &e[e.len() - 1]);
+    let video = last["pts_ms"].as_f64().expect("pts") - first["pts_ms"].as_f64().expect("pts");
+    let wall = ts_ms(last) - ts_ms(first);
+    let ratio = wall / video;
+    assert!((0.85..=1.5).contains(&ratio), "events follow the clip's clock: {wall:.0} ms for {video:.0} ms of video");
+}
