@@ -44,3 +44,32 @@ fn a_drain_past_the_timeout_exits_6_and_counts_the_frames_it_lost() {
     let written = parse_lines(&std::fs::read_to_string(&events).expect("events")).len() as u64;
     assert_eq!(stats_value(&err, "frames"), written, "{err}");
 }
+
+#[test]
+fn a_second_sigterm_during_a_slow_drain_exits_130_at_once() {
+    assert_test_hooks();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = dir.path().join("events.jsonl");
+    let cfg = ConfigBuilder::nanodet(dir.path())
+        .stream("cam", "test://ball?width=160&height=120&fps=10", "")
+        .events(&events)
+        .write();
+    // A drain that would take up to 60 s (each engine run takes 5 s): the operator's second
+    // SIGTERM ends it (the runbook's exit 130), as systemd's final kill would.
+    let text = std::fs::read_to_string(&cfg).expect("cfg") + "\n[pipeline]\nshutdown_timeout_s = 60\n";
+    std::fs::write(&cfg, text).expect("cfg");
+    let mut child = run_service(&cfg, &[("EDGESIGHT_TEST_INFERENCE_DELAY_MS", "5000")]);
+    let lines = stderr_lines(&mut child);
+    wait_for("the first event", Duration::from_secs(60), || {
+        std::fs::read_to_string(&events).is_ok_and(|t| t.lines().count() >= 1)
+    });
+    signal(&child, "TERM");
+    // The second signal only once the first has started the drain (its log line says so).
+    let mut log = Vec::new();
+    wait_for("the drain to start", Duration::from_secs(30), || {
+        log.extend(lines.try_iter());
+        log.iter().any(|l| l.contains("stopping: draining frames in flight"))
+    });
+    signal(&child, "TERM");
+    assert_eq!(child.wait().expect("exit").code(), Some(130), "{log:?}");
+}
