@@ -8,22 +8,30 @@ use std::time::Duration;
 
 use common::*;
 
-#[test]
-fn a_drain_past_the_timeout_exits_6_and_counts_the_frames_it_lost() {
+/// `run` on a test pattern with `pipeline.shutdown_timeout_s = timeout_s` and an engine that
+/// takes `delay_ms` per run (test hooks); returns once the first event is written.
+fn slow_service(dir: &std::path::Path, timeout_s: &str, delay_ms: &str) -> (Proc, std::path::PathBuf) {
     assert_test_hooks();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let events = dir.path().join("events.jsonl");
-    let cfg = ConfigBuilder::nanodet(dir.path())
+    let events = dir.join("events.jsonl");
+    let cfg = ConfigBuilder::nanodet(dir)
         .stream("cam", "test://ball?width=160&height=120&fps=10", "")
         .events(&events)
         .write();
-    let text = std::fs::read_to_string(&cfg).expect("cfg") + "\n[pipeline]\nshutdown_timeout_s = 0.5\n";
+    let text =
+        std::fs::read_to_string(&cfg).expect("cfg") + &format!("\n[pipeline]\nshutdown_timeout_s = {timeout_s}\n");
     std::fs::write(&cfg, text).expect("cfg");
-    // Every engine run takes 3 s: SIGTERM right after the first event lands mid-run.
-    let child = run_service(&cfg, &[("EDGESIGHT_TEST_INFERENCE_DELAY_MS", "3000")]);
+    let child = run_service(&cfg, &[("EDGESIGHT_TEST_INFERENCE_DELAY_MS", delay_ms)]);
     wait_for("the first event", Duration::from_secs(60), || {
         std::fs::read_to_string(&events).is_ok_and(|t| t.lines().count() >= 1)
     });
+    (child, events)
+}
+
+#[test]
+fn a_drain_past_the_timeout_exits_6_and_counts_the_frames_it_lost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Every engine run takes 3 s: SIGTERM right after the first event lands mid-run.
+    let (child, events) = slow_service(dir.path(), "0.5", "3000");
     signal(&child, "TERM");
     let out = child.wait_with_output();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -47,22 +55,11 @@ fn a_drain_past_the_timeout_exits_6_and_counts_the_frames_it_lost() {
 
 #[test]
 fn a_second_sigterm_during_a_slow_drain_exits_130_at_once() {
-    assert_test_hooks();
     let dir = tempfile::tempdir().expect("tempdir");
-    let events = dir.path().join("events.jsonl");
-    let cfg = ConfigBuilder::nanodet(dir.path())
-        .stream("cam", "test://ball?width=160&height=120&fps=10", "")
-        .events(&events)
-        .write();
     // A drain that would take up to 60 s (each engine run takes 5 s): the operator's second
     // SIGTERM ends it (the runbook's exit 130), as systemd's final kill would.
-    let text = std::fs::read_to_string(&cfg).expect("cfg") + "\n[pipeline]\nshutdown_timeout_s = 60\n";
-    std::fs::write(&cfg, text).expect("cfg");
-    let mut child = run_service(&cfg, &[("EDGESIGHT_TEST_INFERENCE_DELAY_MS", "5000")]);
+    let (mut child, _events) = slow_service(dir.path(), "60", "5000");
     let lines = stderr_lines(&mut child);
-    wait_for("the first event", Duration::from_secs(60), || {
-        std::fs::read_to_string(&events).is_ok_and(|t| t.lines().count() >= 1)
-    });
     signal(&child, "TERM");
     // The second signal only once the first has started the drain (its log line says so).
     let mut log = Vec::new();
