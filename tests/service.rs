@@ -212,3 +212,46 @@ fn under_journald_log_lines_carry_priorities_and_no_timestamps() {
     let o = edgesight(&["run", "--config", "/nonexistent.toml"], &[("JOURNAL_STREAM", "8:1")]);
     assert!(stderr(&o).starts_with("<3>edgesight: config error:"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_reload_is_framed_by_reloading_and_ready_and_one_whose_new_stream_cannot_open_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut child, sock, ev) = start_notified(dir.path(), "600000", &[]);
+    let mut seen = Vec::new();
+    read_until(&sock, &mut seen, Duration::from_secs(60), |s| s.iter().any(|l| l == "READY=1"));
+    assert!(seen.iter().any(|l| l == "READY=1"), "{seen:?}");
+    wait_for("the stream to run", Duration::from_secs(60), || events(&ev).len() >= 3);
+    // A new stream whose file does not exist: the whole reload is refused, the running
+    // configuration (one stream) stays, and systemd sees RELOADING=1 then READY=1.
+    let cfg = dir.path().join("edgesight.toml");
+    let broken = ConfigBuilder::nanodet(dir.path())
+        .device("svc")
+        .labels()
+        .threads(1)
+        .stream("cam", "test://ball?width=160&height=120&fps=10", "")
+        .stream("missing", "file:/nonexistent/clip.mp4", "")
+        .events(&ev)
+        .text();
+    std::fs::write(&cfg, broken).expect("config");
+    let mark = seen.len();
+    signal(&child, "HUP");
+    read_until(&sock, &mut seen, Duration::from_secs(60), |s| {
+        s[mark..].iter().skip_while(|l| *l != "RELOADING=1").any(|l| l == "READY=1")
+    });
+    let after: Vec<&String> = seen[mark..].iter().collect();
+    let reloading = after.iter().position(|l| *l == "RELOADING=1").unwrap_or_else(|| panic!("{after:?}"));
+    let ready = after.iter().rposition(|l| *l == "READY=1").unwrap_or_else(|| panic!("{after:?}"));
+    assert!(reloading < ready, "RELOADING=1 then READY=1: {after:?}");
+    // Still one stream, still running: STATUS says 1/1 (never of 2) and events keep coming.
+    let before = events(&ev).len();
+    let mark = seen.len();
+    read_until(&sock, &mut seen, Duration::from_secs(30), |s| {
+        s[mark..].iter().any(|l| l.starts_with("STATUS=1/1 streams up"))
+    });
+    let statuses: Vec<&String> = seen[mark..].iter().filter(|l| l.starts_with("STATUS=")).collect();
+    assert!(statuses.iter().any(|l| l.starts_with("STATUS=1/1 streams up")), "{statuses:?}");
+    assert!(!statuses.iter().any(|l| l.contains("/2 streams")), "the refused stream was not added: {statuses:?}");
+    wait_for("events after the refused reload", Duration::from_secs(60), || events(&ev).len() >= before + 5);
+    signal(&child, "TERM");
+    assert_eq!(child.wait().expect("exit").code(), Some(0));
+}
