@@ -142,15 +142,7 @@ impl TensorRtEngine {
         // The runtime first: TensorRT initialises CUDA itself and says what is wrong with it
         // ("CUDA initialization failure with error: 35" without a driver).
         let logger = ffi::Logger::new();
-        let runtime = ffi::Runtime::new(nvinfer.create_runtime, &logger).map_err(|msg| {
-            Error::model(format!(
-                "TensorRT {} ({}) could not create a runtime: {msg}; check the NVIDIA driver ({}) and GPU, or use \
-                 model.engine = \"onnx-cpu\"",
-                version_text(nvinfer.version),
-                nvinfer.path.display(),
-                crate::preprocess::cuda::probe::DRIVER.name
-            ))
-        })?;
+        let runtime = new_runtime(&nvinfer, &logger)?;
         // SAFETY: only dlopens candidate names.
         if !unsafe { cudarc::driver::sys::is_culib_present() } {
             return Err(Error::model(format!(
@@ -257,6 +249,43 @@ fn version_text(v: (i32, i32, i32)) -> String {
     format!("{}.{}.{}", v.0, v.1, v.2)
 }
 
+/// A TensorRT runtime, or the one-line error naming TensorRT's own messages and the driver.
+fn new_runtime(nvinfer: &Nvinfer, logger: &ffi::Logger) -> Result<ffi::Runtime> {
+    ffi::Runtime::new(nvinfer.create_runtime, logger).map_err(|msg| {
+        Error::model(format!(
+            "TensorRT {} ({}) could not create a runtime: {msg}; check the NVIDIA driver ({}) and GPU, or use \
+             model.engine = \"onnx-cpu\"",
+            version_text(nvinfer.version),
+            nvinfer.path.display(),
+            crate::preprocess::cuda::probe::DRIVER.name
+        ))
+    })
+}
+
+/// Where the engine of the ONNX model at `path` (its bytes `onnx`) lives in the cache: its key
+/// for this TensorRT, GPU and settings, the model's file stem, and the cache folder (None: no
+/// cache folder known).
+fn cache_entry(
+    path: &Path,
+    onnx: &[u8],
+    opts: &TensorRtOptions,
+    nvinfer: &Nvinfer,
+    ctx: &CudaContext,
+) -> Result<(EngineKey, String, Option<PathBuf>)> {
+    let key = EngineKey {
+        onnx_sha256: crate::sha256::hex(onnx),
+        tensorrt: version_text(nvinfer.version),
+        gpu: gpu_name(ctx)?,
+        dla_core: opts.dla_core,
+        precision: opts.precision,
+        max_batch: opts.max_batch.max(1),
+        calibration: opts.calibration_digest(),
+    };
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    let dir = opts.cache_dir.clone().or_else(|| crate::fsutil::cache_dir().map(|d| d.join("engines")));
+    Ok((key, stem, dir))
+}
+
 /// The engine of an `.onnx` model: from the cache when one was built for exactly this set-up,
 /// else built now (and stored), or refused, as `on_mismatch` says.
 fn load_from_onnx(
@@ -268,17 +297,7 @@ fn load_from_onnx(
     ctx: &Arc<CudaContext>,
 ) -> Result<ffi::CudaEngine> {
     let onnx = crate::fsutil::read(path, &crate::fsutil::MODEL)?;
-    let key = EngineKey {
-        onnx_sha256: crate::sha256::hex(&onnx),
-        tensorrt: version_text(nvinfer.version),
-        gpu: gpu_name(ctx)?,
-        dla_core: opts.dla_core,
-        precision: opts.precision,
-        max_batch: opts.max_batch.max(1),
-        calibration: opts.calibration_digest(),
-    };
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
-    let dir = opts.cache_dir.clone().or_else(|| crate::fsutil::cache_dir().map(|d| d.join("engines")));
+    let (key, stem, dir) = cache_entry(path, &onnx, opts, nvinfer, ctx)?;
     let cached = dir.as_deref().map(|d| engine_cache::cached(d, &stem)).unwrap_or_default();
     let mut decision = engine_cache::decide(&key, &cached, opts.on_mismatch);
     if let Decision::Use(file) = &decision {
@@ -319,23 +338,10 @@ pub fn build_to(onnx: &Path, opts: &TensorRtOptions, output: Option<&Path>) -> R
     crate::fsutil::check(onnx, &crate::fsutil::MODEL)?;
     let nvinfer = Nvinfer::load(opts.library.as_deref())?;
     let logger = ffi::Logger::new();
-    let runtime = ffi::Runtime::new(nvinfer.create_runtime, &logger).map_err(|msg| {
-        Error::model(format!(
-            "TensorRT {} could not create a runtime: {msg}; check the NVIDIA driver and GPU",
-            version_text(nvinfer.version)
-        ))
-    })?;
+    let runtime = new_runtime(&nvinfer, &logger)?;
     let ctx = CudaContext::new(0).map_err(driver("creating a context on device 0 (is a GPU present?)"))?;
     let bytes = crate::fsutil::read(onnx, &crate::fsutil::MODEL)?;
-    let key = EngineKey {
-        onnx_sha256: crate::sha256::hex(&bytes),
-        tensorrt: version_text(nvinfer.version),
-        gpu: gpu_name(&ctx)?,
-        dla_core: opts.dla_core,
-        precision: opts.precision,
-        max_batch: opts.max_batch.max(1),
-        calibration: opts.calibration_digest(),
-    };
+    let (key, stem, dir) = cache_entry(onnx, &bytes, opts, &nvinfer, &ctx)?;
     log::info!("tensorrt: building {} for {} with TensorRT {}", onnx.display(), key.gpu, key.tensorrt);
     let blob = build_engine(&bytes, opts, &nvinfer, &logger, &ctx)?;
     if runtime.deserialize(&blob).is_none() {
@@ -344,12 +350,7 @@ pub fn build_to(onnx: &Path, opts: &TensorRtOptions, output: Option<&Path>) -> R
     let written = match output {
         Some(out) => std::fs::write(out, &blob).map(|_| out.to_path_buf()),
         None => {
-            let dir = opts
-                .cache_dir
-                .clone()
-                .or_else(|| crate::fsutil::cache_dir().map(|d| d.join("engines")))
-                .ok_or_else(|| Error::model("no engine cache folder: pass --cache DIR or --output FILE"))?;
-            let stem = onnx.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+            let dir = dir.ok_or_else(|| Error::model("no engine cache folder: pass --cache DIR or --output FILE"))?;
             engine_cache::store(&dir, &stem, &key, &blob)
         }
     };

@@ -40,12 +40,6 @@ fn key(source: &str, options: &[String]) -> u64 {
     h
 }
 
-/// Where compiled kernels are kept (`fsutil::cache_dir`); none when there is no cache folder
-/// (then it compiles at every start, ~0.1 s).
-pub fn cache_dir() -> Option<PathBuf> {
-    crate::fsutil::cache_dir()
-}
-
 /// What was compiled, and how: for the start-up log.
 pub struct Compiled {
     pub ptx: String,

@@ -100,7 +100,7 @@ impl CudaPreprocessor {
             let (major, minor) = ctx.compute_capability().map_err(driver("reading the compute capability"))?;
             let name = ctx.name().unwrap_or_else(|_| "unknown GPU".into());
             let arch = (major * 10 + minor) as u32;
-            let compiled = compile::kernel(arch, compile::cache_dir().as_deref())?;
+            let compiled = compile::kernel(arch, crate::fsutil::cache_dir().as_deref())?;
             let module = ctx.load_module(cudarc::nvrtc::Ptx::from_src(compiled.ptx.clone())).map_err(driver(
                 "loading the compiled kernel (a driver older than its NVRTC refuses newer PTX: update the driver)",
             ))?;
