@@ -33,6 +33,39 @@ pub fn parse_lines(text: &str) -> Vec<Value> {
     text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
 }
 
+/// The Python that runs the test model generators (scripts/make_*_models.py), and where that
+/// choice came from: `EDGESIGHT_PYTHON`, else the venv of `make test-deps`, else `python3`.
+fn python() -> (PathBuf, String) {
+    if let Some(p) = std::env::var_os("EDGESIGHT_PYTHON") {
+        return (PathBuf::from(p), "from EDGESIGHT_PYTHON".into());
+    }
+    let venv = root().join(".cache/venv/bin/python3");
+    if venv.exists() {
+        return (venv, "the venv of `make test-deps`".into());
+    }
+    (PathBuf::from("python3"), "python3 on PATH; .cache/venv does not exist".into())
+}
+
+/// Runs `scripts/<script> --out <dir>`, a generator of test models. Without a Python that has
+/// what it imports the test fails with the reason; it never skips.
+pub fn generate_models(script: &str, dir: &Path) {
+    let script = root().join("scripts").join(script);
+    let (py, origin) = python();
+    let hint = "run `make test-deps` (creates .cache/venv with onnx, numpy and OpenCV) or set EDGESIGHT_PYTHON \
+                to a Python that has them";
+    let out = Command::new(&py).arg(&script).arg("--out").arg(dir).output().unwrap_or_else(|e| {
+        panic!("cannot run Python {} ({origin}): {e}; {hint}", py.display());
+    });
+    assert!(
+        out.status.success(),
+        "{} failed with Python {} ({origin}), {}:\n{}\n{hint}",
+        script.display(),
+        py.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Runs the edgesight binary with `args`, optional extra environment.
 pub fn edgesight(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_edgesight"));
