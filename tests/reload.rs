@@ -3,7 +3,8 @@
 //! model's class ids), a new event file (the events after the swap land in it, none in the old
 //! one), a new log level (debug lines appear, then go again), and a reload refused because its
 //! model cannot be loaded (missing, or damaged in place): the running configuration goes on and
-//! /status, /healthz and /metrics say so.
+//! /status, /healthz and /metrics say so; a refused reload that would have restarted the metrics
+//! listener leaves it serving.
 
 mod common;
 
@@ -242,4 +243,38 @@ fn a_reload_whose_model_cannot_load_is_refused_and_the_running_configuration_goe
     assert!(body.to_string().contains("\"up\""), "{status}");
     svc.stop();
     assert!(events(&ev).iter().all(|e| e["stream"] == "cam"), "no event of the refused configuration");
+}
+
+#[test]
+fn a_refused_reload_that_would_restart_the_metrics_listener_leaves_it_serving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ev = dir.path().join("events.jsonl");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = |device: &str, missing_stream: bool| {
+        let mut b = ConfigBuilder::nanodet(dir.path())
+            .device(device)
+            .labels()
+            .stream("cam", "test://ball?width=160&height=120&fps=10", "")
+            .events(&ev)
+            .metrics(&addr);
+        if missing_stream {
+            b = b.stream("missing", "file:///nonexistent/clip.mp4", "");
+        }
+        b.write()
+    };
+    let mut svc = Service::start(&config("gate", false));
+    wait_for("events", Duration::from_secs(60), || events(&ev).len() >= 3);
+    // A new device name restarts the listener (it reports the name); the new stream cannot
+    // open, so the whole reload is refused.
+    config("gate-2", true);
+    let answer = svc.reload();
+    assert!(answer.contains("reload refused") && answer.contains("missing"), "{answer}");
+    let health = http_get(&addr, "/healthz");
+    assert!(health.contains(" 200 ") && health.contains("1/1 streams up"), "{health}");
+    assert!(http_get(&addr, "/status").contains("\"device\":\"gate\""));
+    // Without the stream the same change is applied: the listener restarted with the new name.
+    config("gate-2", false);
+    assert!(svc.reload().contains("configuration reloaded"));
+    assert!(http_get(&addr, "/status").contains("\"device\":\"gate-2\""));
+    svc.stop();
 }
