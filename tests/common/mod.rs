@@ -66,6 +66,13 @@ pub fn generate_models(script: &str, dir: &Path) {
     );
 }
 
+/// The complete events of a JSONL file a running service writes to (none when it does not exist
+/// yet): the last line may be mid-write, so only lines ending in `}` count.
+pub fn events(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().filter(|l| l.ends_with('}')).filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
 /// Runs the edgesight binary with `args`, optional extra environment.
 pub fn edgesight(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_edgesight"));
@@ -209,14 +216,17 @@ pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) -
     start.elapsed()
 }
 
-/// `edgesight.toml` in a test directory: the NanoDet model of models/, streams, the JSONL output,
-/// optionally a device name, the COCO labels, extra model keys and the metrics listener.
+/// `edgesight.toml` in a test directory: the NanoDet model of models/ (or another model and
+/// family), streams, the JSONL output, optionally a device name and log level, a labels file,
+/// extra model keys and the metrics listener.
 pub struct ConfigBuilder {
     dir: PathBuf,
-    model: String,
+    model: PathBuf,
+    family: String,
     device: Option<String>,
+    log_level: Option<String>,
     threads: u32,
-    labels: bool,
+    labels: Option<String>,
     model_extra: String,
     streams: String,
     events: Option<PathBuf>,
@@ -228,10 +238,12 @@ impl ConfigBuilder {
     pub fn nanodet(dir: &Path) -> Self {
         ConfigBuilder {
             dir: dir.to_path_buf(),
-            model: "nanodet_g_416_coco.onnx".into(),
+            model: model("nanodet_g_416_coco.onnx"),
+            family: "nanodet".into(),
             device: None,
+            log_level: None,
             threads: 1,
-            labels: false,
+            labels: None,
             model_extra: String::new(),
             streams: String::new(),
             events: None,
@@ -244,9 +256,28 @@ impl ConfigBuilder {
         self
     }
 
+    /// `device.log_level`.
+    pub fn log_level(mut self, level: &str) -> Self {
+        self.log_level = Some(level.to_string());
+        self
+    }
+
     /// Another NanoDet export of models/ (e.g. the dynamic-batch one).
     pub fn model_file(mut self, name: &str) -> Self {
-        self.model = name.to_string();
+        self.model = model(name);
+        self
+    }
+
+    /// A model outside models/ (a copy, a missing or damaged file).
+    pub fn model_path(mut self, path: &Path) -> Self {
+        self.model = path.to_path_buf();
+        self
+    }
+
+    /// Another model of models/ with its family, e.g. the SSDLite person detector.
+    pub fn model_of_family(mut self, name: &str, family: &str) -> Self {
+        self.model = model(name);
+        self.family = family.to_string();
         self
     }
 
@@ -256,8 +287,13 @@ impl ConfigBuilder {
     }
 
     /// `labels = models/coco80_labels.txt`.
-    pub fn labels(mut self) -> Self {
-        self.labels = true;
+    pub fn labels(self) -> Self {
+        self.labels_file("coco80_labels.txt")
+    }
+
+    /// `labels = models/NAME`.
+    pub fn labels_file(mut self, name: &str) -> Self {
+        self.labels = Some(name.to_string());
         self
     }
 
@@ -290,12 +326,19 @@ impl ConfigBuilder {
     /// ends with a newline so that a test can append a table.
     pub fn text(&self) -> String {
         let mut t = String::new();
-        if let Some(name) = &self.device {
-            t += &format!("[device]\nname = \"{name}\"\n\n");
+        if self.device.is_some() || self.log_level.is_some() {
+            t += "[device]\n";
+            if let Some(name) = &self.device {
+                t += &format!("name = \"{name}\"\n");
+            }
+            if let Some(level) = &self.log_level {
+                t += &format!("log_level = \"{level}\"\n");
+            }
+            t += "\n";
         }
-        t += &format!("[model]\npath = \"{}\"\nfamily = \"nanodet\"\n", model(&self.model).display());
-        if self.labels {
-            t += &format!("labels = \"{}\"\n", model("coco80_labels.txt").display());
+        t += &format!("[model]\npath = \"{}\"\nfamily = \"{}\"\n", self.model.display(), self.family);
+        if let Some(name) = &self.labels {
+            t += &format!("labels = \"{}\"\n", model(name).display());
         }
         t += &format!("threads = {}\n{}\n{}", self.threads, self.model_extra, self.streams);
         if let Some(path) = &self.events {
