@@ -102,8 +102,9 @@ PY
 
 test_deps() {
     # The RTSP test server runs on Debian's python3 with the GI bindings of gst-rtsp-server.
-    # systemd: systemd-analyze for the unit checks; procps: `kill` for the signal tests.
-    apt_install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly curl systemd procps
+    # systemd: systemd-analyze for the unit checks; procps: `kill` for the signal tests; g++: the
+    # CUDA kernel's host emulation the tests build (feature kernel-emulation, kernels/emulate.cpp).
+    apt_install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly curl systemd procps g++
     local venv="$CACHE/venv"
     # onnx + numpy: the YOLO test model generator; OpenCV: the reference for packed frame formats.
     if ! "$venv/bin/python3" -c "import onnx, numpy, cv2" 2>/dev/null; then
