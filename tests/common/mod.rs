@@ -25,6 +25,12 @@ pub fn clip() -> PathBuf {
     root().join("media/vtest_h264.mp4")
 }
 
+/// The interpreter of `make test-deps` (`.cache/venv`: pinned NumPy, OpenCV, ONNX Runtime), or
+/// `EDGESIGHT_PYTHON`.
+pub fn python() -> PathBuf {
+    std::env::var_os("EDGESIGHT_PYTHON").map(PathBuf::from).unwrap_or_else(|| root().join(".cache/venv/bin/python3"))
+}
+
 pub fn reference(name: &str) -> Vec<Value> {
     parse_lines(&std::fs::read_to_string(root().join("tests/data/reference").join(name)).expect("reference file"))
 }
