@@ -25,6 +25,12 @@ pub fn clip() -> PathBuf {
     root().join("media/vtest_h264.mp4")
 }
 
+/// The interpreter of `make test-deps` (`.cache/venv`: pinned NumPy, OpenCV, ONNX Runtime), or
+/// `EDGESIGHT_PYTHON`.
+pub fn python() -> PathBuf {
+    std::env::var_os("EDGESIGHT_PYTHON").map(PathBuf::from).unwrap_or_else(|| root().join(".cache/venv/bin/python3"))
+}
+
 pub fn reference(name: &str) -> Vec<Value> {
     parse_lines(&std::fs::read_to_string(root().join("tests/data/reference").join(name)).expect("reference file"))
 }
@@ -161,8 +167,19 @@ impl Drop for Proc {
 }
 
 /// Starts the real RTSP test server (scripts/rtsp_server.py, gst-rtsp-server) on `port` and waits
-/// for its READY line; with `credentials` (user, password) it requires basic authentication.
+/// for its READY line; with `credentials` (user, password) it requires basic authentication. Its
+/// later lines ("media paused", …) are read and dropped, so that its prints never meet a closed pipe.
 pub fn rtsp_server(port: u16, credentials: Option<(&str, &str)>) -> Proc {
+    let (child, out) = rtsp_server_with_output(port, credentials);
+    std::thread::spawn(move || std::io::BufRead::lines(out).map_while(Result::ok).for_each(drop));
+    child
+}
+
+/// `rtsp_server`, and the server's stdout after the READY line, for tests that wait on it.
+pub fn rtsp_server_with_output(
+    port: u16,
+    credentials: Option<(&str, &str)>,
+) -> (Proc, std::io::BufReader<std::process::ChildStdout>) {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
     let mut cmd = Command::new("/usr/bin/python3");
@@ -176,10 +193,42 @@ pub fn rtsp_server(port: u16, credentials: Option<(&str, &str)>) -> Proc {
         .spawn()
         .expect("the RTSP test server needs /usr/bin/python3 with python3-gi and gir1.2-gst-rtsp-server-1.0: run `make test-deps`")
         .into();
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("server output");
+    out.read_line(&mut line).expect("server output");
     assert!(line.starts_with("READY"), "RTSP server did not start ({line:?}); run `make test-deps`");
-    child
+    (child, out)
+}
+
+/// The lines of a child's pipe, each stamped when it was read: on the reader thread, so that a
+/// test busy elsewhere does not make an event look later than it was.
+pub struct TimedLines(std::sync::mpsc::Receiver<(Instant, String)>);
+
+impl TimedLines {
+    pub fn new(pipe: impl std::io::Read + Send + 'static) -> TimedLines {
+        use std::io::{BufRead, BufReader};
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send((Instant::now(), line));
+            }
+        });
+        TimedLines(rx)
+    }
+
+    /// The next line that contains `needle` (earlier ones are skipped), with its stamp; fails the
+    /// test after `timeout`, or when the pipe closes first.
+    pub fn next(&self, needle: &str, timeout: Duration) -> (Instant, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok((at, line)) if line.contains(needle) => return (at, line),
+                Ok(_) => {}
+                Err(e) => panic!("no line with {needle:?} within {timeout:?} ({e})"),
+            }
+        }
+    }
 }
 
 /// Fails with the reason when the binary under test lacks the `test-hooks` feature: `cargo test`
