@@ -25,10 +25,10 @@ pub fn clip() -> PathBuf {
     root().join("media/vtest_h264.mp4")
 }
 
-/// The interpreter of `make test-deps` (`.cache/venv`: pinned NumPy, OpenCV, ONNX Runtime), or
-/// `EDGESIGHT_PYTHON`.
+/// The interpreter of `make test-deps` (`.cache/venv`: onnx and pinned NumPy, OpenCV, ONNX
+/// Runtime), or `EDGESIGHT_PYTHON`.
 pub fn python() -> PathBuf {
-    std::env::var_os("EDGESIGHT_PYTHON").map(PathBuf::from).unwrap_or_else(|| root().join(".cache/venv/bin/python3"))
+    python_and_origin().0
 }
 
 pub fn reference(name: &str) -> Vec<Value> {
@@ -39,9 +39,9 @@ pub fn parse_lines(text: &str) -> Vec<Value> {
     text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
 }
 
-/// The Python that runs the test model generators (scripts/make_*_models.py), and where that
-/// choice came from: `EDGESIGHT_PYTHON`, else the venv of `make test-deps`, else `python3`.
-fn python() -> (PathBuf, String) {
+/// The Python that runs the tests' Python helpers, and where that choice came from (for error
+/// messages): `EDGESIGHT_PYTHON`, else the venv of `make test-deps`, else `python3`.
+fn python_and_origin() -> (PathBuf, String) {
     if let Some(p) = std::env::var_os("EDGESIGHT_PYTHON") {
         return (PathBuf::from(p), "from EDGESIGHT_PYTHON".into());
     }
@@ -56,7 +56,7 @@ fn python() -> (PathBuf, String) {
 /// what it imports the test fails with the reason; it never skips.
 pub fn generate_models(script: &str, dir: &Path) {
     let script = root().join("scripts").join(script);
-    let (py, origin) = python();
+    let (py, origin) = python_and_origin();
     let hint = "run `make test-deps` (creates .cache/venv with onnx, numpy and OpenCV) or set EDGESIGHT_PYTHON \
                 to a Python that has them";
     let out = Command::new(&py).arg(&script).arg("--out").arg(dir).output().unwrap_or_else(|e| {
