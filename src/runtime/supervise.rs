@@ -405,7 +405,7 @@ mod tests {
         let f = fractions(7);
         let min = f.iter().copied().fold(f64::INFINITY, f64::min);
         let max = f.iter().copied().fold(0.0, f64::max);
-        assert!(min >= 0.75 && min < 0.8 && max <= 1.0 && max > 0.95, "jitter range {min}..{max}");
+        assert!((0.75..0.8).contains(&min) && max > 0.95 && max <= 1.0, "jitter range {min}..{max}");
         // ... and two streams (seeds) that fail together retry at different times.
         let g = fractions(8);
         assert!(f.iter().zip(&g).filter(|(a, b)| a != b).count() > 190, "seeds 7 and 8 retry in lockstep");
