@@ -492,4 +492,43 @@ mod tests {
         assert!(e.contains("a.toml:3:10: model.family: found \"nanodett\", expected one of"), "{e}");
         assert!(e.contains("did you mean \"nanodet\"?"), "{e}");
     }
+
+    /// Every family the schema accepts builds to that decoder (a config the schema lets through
+    /// must not then fail, or pick another decoder, in the build stage).
+    #[test]
+    fn every_family_of_the_schema_builds_to_its_decoder() {
+        for name in crate::config::schema::FAMILIES {
+            let text = MIN.replace("\"nanodet\"", &format!("\"{name}\""));
+            let c = parse_str(&text, Some(Path::new("a.toml"))).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(c.model.family.to_string(), *name);
+        }
+    }
+
+    /// Explicit strides and reg_max reach the decoder as written (a model with a fourth output
+    /// level decodes with the wrong anchors otherwise).
+    #[test]
+    fn model_strides_and_reg_max_are_kept() {
+        let c =
+            parse_str(&format!("{MIN}strides = [8, 16, 32, 64]\nreg_max = 10\n"), Some(Path::new("a.toml"))).unwrap();
+        assert_eq!(c.model.decode.strides, Some(vec![8, 16, 32, 64]));
+        assert_eq!(c.model.decode.reg_max, Some(10));
+        let c = parse_str(MIN, Some(Path::new("a.toml"))).unwrap();
+        assert_eq!((c.model.decode.strides, c.model.decode.reg_max), (None, None));
+    }
+
+    /// Ranges include both ends, also for a whole number written into a float key
+    /// (`score_threshold = 1`, the schema's "0..=1").
+    #[test]
+    fn range_ends_are_inside_the_range() {
+        let parse = |extra: &str| parse_str(&format!("{MIN}{extra}\n"), Some(Path::new("a.toml")));
+        for ok in ["score_threshold = 0", "score_threshold = 1", "score_threshold = 1.0", "reg_max = 1", "reg_max = 64"]
+        {
+            parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in
+            ["score_threshold = -1", "score_threshold = 2", "score_threshold = 1.01", "reg_max = 0", "reg_max = 65"]
+        {
+            assert!(parse(bad).is_err(), "{bad} accepted");
+        }
+    }
 }
