@@ -64,7 +64,8 @@ exec env -i container=edgesight-test PATH=/usr/sbin:/usr/bin:/sbin:/bin "$2" --s
 ///   `ReadWritePaths=` becomes the test directory (the event file);
 /// - `Wants=`/`After=network-online.target` go and `DefaultDependencies=no` comes (see `MASKED`);
 /// - the output goes to `log` (no journald in this manager), `env` is added, no core dumps;
-/// - `ProtectHome=yes` becomes `read-only` when the build lives under a home directory.
+/// - `ProtectHome=yes` becomes `read-only` when the build lives under a home directory, and a
+///   checkout under /tmp or /var/tmp is bound into the service's private /tmp.
 fn derive_unit(shipped: &str, cfg: &Path, log: &Path, env: &[&str]) -> String {
     let bin = env!("CARGO_BIN_EXE_edgesight");
     let under_home = ["/home/", "/root/", "/run/user/"].iter().any(|h| bin.starts_with(h));
@@ -92,6 +93,16 @@ fn derive_unit(shipped: &str, cfg: &Path, log: &Path, env: &[&str]) -> String {
             // The watchdog's SIGABRT would dump a core of the whole process first: seconds to
             // minutes on a loaded machine, and a file on the host's disk.
             out += "LimitCORE=0\n";
+            // PrivateTmp= gives the service an empty /tmp: a checkout (or target dir) that lives
+            // under /tmp or /var/tmp, as CI clones may, is bound into it again.
+            for path in [root(), PathBuf::from(bin).parent().expect("bin dir").to_path_buf()] {
+                if path.starts_with("/tmp") || path.starts_with("/var/tmp") {
+                    out += &format!("BindReadOnlyPaths={}\n", path.display());
+                }
+            }
+            if dir.starts_with("/tmp") || dir.starts_with("/var/tmp") {
+                out += &format!("BindPaths={}\n", dir.display());
+            }
             for e in env {
                 out += &format!("Environment={e}\n");
             }
@@ -319,7 +330,12 @@ fn under_systemd_a_bad_config_is_not_restarted_and_a_hung_loop_is() {
         ["ActiveState", "SubState", "Result", "NRestarts", "ExecMainStatus"].map(|p| manager.show(unit, p)).join(" ")
     };
     let log = std::fs::read_to_string(&bad_log).unwrap_or_default();
-    assert!(log.contains("model.score_treshold: unknown key"), "{log}");
+    assert!(
+        log.contains("model.score_treshold: unknown key"),
+        "the unit's log lacks the config error: {log:?}; unit: {}\n{}",
+        state(&bad_unit),
+        manager.console()
+    );
     assert_eq!(state(&bad_unit), "failed failed exit-code 0 2", "{log}{}", manager.console());
     // A restart would come RestartSec (5 s) after the failure: the unit stays failed past it.
     let start = Instant::now();
