@@ -519,6 +519,18 @@ mod tests {
     /// Ranges include both ends, also for a whole number written into a float key
     /// (`score_threshold = 1`, the schema's "0..=1").
     #[test]
+    fn stream_transport_is_what_the_key_says_and_tcp_by_default() {
+        use crate::capture::uri::Transport;
+        for (line, want) in
+            [("transport = \"udp\"\n", Transport::Udp), ("transport = \"tcp\"\n", Transport::Tcp), ("", Transport::Tcp)]
+        {
+            let text = format!("{MIN}[[stream]]\nname = \"a\"\nuri = \"rtsp://h/s\"\n{line}");
+            let c = parse_str(&text, Some(Path::new("a.toml"))).unwrap();
+            assert_eq!(c.streams[0].transport, want, "{line:?}");
+        }
+    }
+
+    #[test]
     fn range_ends_are_inside_the_range() {
         let parse = |extra: &str| parse_str(&format!("{MIN}{extra}\n"), Some(Path::new("a.toml")));
         for ok in ["score_threshold = 0", "score_threshold = 1", "score_threshold = 1.0", "reg_max = 1", "reg_max = 64"]
