@@ -235,4 +235,18 @@ mod tests {
         let own = InputOverrides { mean: Some([0.0; 3]), std: Some([1.0; 3]), ..InputOverrides::default() };
         assert_eq!(Family::Yolox.resolve_input(&input(ElemType::U8), &own).unwrap().dtype, DType::U8);
     }
+
+    /// A u8 input carries raw pixels: a mean or a std, either one alone, cannot be applied to it
+    /// and is refused rather than silently ignored.
+    #[test]
+    fn a_u8_input_refuses_a_mean_or_a_std() {
+        let u8_input = input(ElemType::U8);
+        for o in [
+            InputOverrides { mean: Some([1.0; 3]), ..InputOverrides::default() },
+            InputOverrides { std: Some([2.0; 3]), ..InputOverrides::default() },
+        ] {
+            let e = Family::Ssd.resolve_input(&u8_input, &o).unwrap_err().to_string();
+            assert!(e.contains("a u8 input takes raw pixels"), "{o:?}: {e}");
+        }
+    }
 }
