@@ -530,6 +530,21 @@ mod tests {
         }
     }
 
+    /// Names end up in topics, file names and metric labels: separators and wildcards are refused.
+    #[test]
+    fn stream_names_hold_no_separator_and_have_a_length_limit() {
+        use super::{NAME_MAX_CHARS, name_problem};
+        for ok in ["gate", "cam 1", "Tür-2.a_b", &"x".repeat(NAME_MAX_CHARS)] {
+            assert_eq!(name_problem(ok), None, "{ok:?}");
+        }
+        for bad in ["", "a/b", "a+b", "a#b", "a\"b", "a\\b", &"x".repeat(NAME_MAX_CHARS + 1)] {
+            assert!(name_problem(bad).is_some(), "{bad:?}");
+        }
+        let text = format!("{MIN}[[stream]]\nname = \"site/gate\"\nuri = \"test://\"\n");
+        let e = parse_str(&text, Some(Path::new("a.toml"))).unwrap_err().to_string();
+        assert!(e.contains("contains"), "{e}");
+    }
+
     #[test]
     fn range_ends_are_inside_the_range() {
         let parse = |extra: &str| parse_str(&format!("{MIN}{extra}\n"), Some(Path::new("a.toml")));

@@ -82,4 +82,17 @@ mod tests {
         assert_eq!(dets.len(), 1);
         assert_eq!((dets[0].class_id, dets[0].score, dets[0].bbox), (1, 0.9, [20.0, 35.0, 40.0, 45.0]));
     }
+
+    /// Outputs that are not `[1, 4 + C, N]` are model errors, not garbage detections or a panic.
+    #[test]
+    fn an_output_without_classes_or_with_a_ragged_length_is_an_error() {
+        let info = TensorInfo { name: "output0".into(), dtype: ElemType::F32, shape: vec![1, -1, -1] };
+        let mut d = YoloV8::new(&[info]).unwrap();
+        let mut dets = Vec::new();
+        // Four channels: boxes without a single class score.
+        assert!(d.decode(&Out(vec![1, 4, 2], vec![1.0; 8]), 0.5, &mut dets).is_err());
+        // Six channels, but 13 values: not a whole number of anchors.
+        assert!(d.decode(&Out(vec![1, 6, 2], vec![1.0; 13]), 0.5, &mut dets).is_err());
+        assert!(dets.is_empty());
+    }
 }
