@@ -545,6 +545,17 @@ mod tests {
         assert!(e.contains("contains"), "{e}");
     }
 
+    /// A secret of the wrong type is described by its TOML type, never by its value.
+    #[test]
+    fn a_secret_of_the_wrong_type_is_named_by_its_type_not_its_value() {
+        for (v, found) in [("12345", "an integer"), ("true", "a boolean"), ("[12345]", "an array")] {
+            let text = format!("{MIN}[[stream]]\nname = \"a\"\nuri = \"rtsp://h/s\"\npassword = {v}\n");
+            let e = parse_str(&text, Some(Path::new("a.toml"))).unwrap_err().to_string();
+            assert!(e.contains(&format!("password: found {found}")), "{v}: {e}");
+            assert!(!e.contains("12345"), "{e}");
+        }
+    }
+
     #[test]
     fn range_ends_are_inside_the_range() {
         let parse = |extra: &str| parse_str(&format!("{MIN}{extra}\n"), Some(Path::new("a.toml")));
