@@ -94,5 +94,8 @@ mod tests {
         // Six channels, but 13 values: not a whole number of anchors.
         assert!(d.decode(&Out(vec![1, 6, 2], vec![1.0; 13]), 0.5, &mut dets).is_err());
         assert!(dets.is_empty());
+        // Five channels is a one-class detector (a person-only export): valid.
+        d.decode(&Out(vec![1, 5, 1], vec![10.0, 10.0, 4.0, 4.0, 0.8]), 0.5, &mut dets).unwrap();
+        assert_eq!(dets.len(), 1);
     }
 }
