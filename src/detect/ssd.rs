@@ -82,16 +82,8 @@ impl Decoder for Ssd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{ElemType, TensorView};
-
-    /// num_detections, detection_boxes, detection_scores, detection_classes.
-    struct Out(Vec<(Vec<i64>, Vec<f32>)>);
-
-    impl Outputs for Out {
-        fn output(&self, i: usize) -> Result<TensorView<'_>> {
-            Ok(TensorView { shape: &self.0[i].0, data: &self.0[i].1 })
-        }
-    }
+    use crate::detect::TestOutputs;
+    use crate::engine::ElemType;
 
     fn decode(classes: [f32; 2]) -> Result<Vec<Detection>> {
         let info = |name: &str, shape: Vec<i64>| TensorInfo { name: name.into(), dtype: ElemType::F32, shape };
@@ -105,7 +97,8 @@ mod tests {
                 info("detection_classes:0", vec![1, 2]),
             ],
         )?;
-        let out = Out(vec![
+        // num_detections, detection_boxes, detection_scores, detection_classes.
+        let out = TestOutputs(vec![
             (vec![1], vec![2.0]),
             (vec![1, 2, 4], vec![0.0, 0.0, 0.5, 0.5, 0.5, 0.25, 1.0, 1.0]),
             (vec![1, 2], vec![0.9, 0.8]),

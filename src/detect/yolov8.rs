@@ -51,15 +51,8 @@ impl Decoder for YoloV8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{ElemType, TensorView};
-
-    struct Out(Vec<i64>, Vec<f32>);
-
-    impl Outputs for Out {
-        fn output(&self, _: usize) -> Result<TensorView<'_>> {
-            Ok(TensorView { shape: &self.0, data: &self.1 })
-        }
-    }
+    use crate::detect::one_output;
+    use crate::engine::ElemType;
 
     /// An export with a dynamic channel dimension (`[1, -1, -1]`): the class count comes from
     /// each run's output shape instead of the model's.
@@ -78,7 +71,7 @@ mod tests {
             0.1, 0.9, // class 1
         ];
         let mut dets = Vec::new();
-        d.decode(&Out(vec![1, 6, 2], data), 0.5, &mut dets).unwrap();
+        d.decode(&one_output(vec![1, 6, 2], data), 0.5, &mut dets).unwrap();
         assert_eq!(dets.len(), 1);
         assert_eq!((dets[0].class_id, dets[0].score, dets[0].bbox), (1, 0.9, [20.0, 35.0, 40.0, 45.0]));
     }
@@ -90,12 +83,12 @@ mod tests {
         let mut d = YoloV8::new(&[info]).unwrap();
         let mut dets = Vec::new();
         // Four channels: boxes without a single class score.
-        assert!(d.decode(&Out(vec![1, 4, 2], vec![1.0; 8]), 0.5, &mut dets).is_err());
+        assert!(d.decode(&one_output(vec![1, 4, 2], vec![1.0; 8]), 0.5, &mut dets).is_err());
         // Six channels, but 13 values: not a whole number of anchors.
-        assert!(d.decode(&Out(vec![1, 6, 2], vec![1.0; 13]), 0.5, &mut dets).is_err());
+        assert!(d.decode(&one_output(vec![1, 6, 2], vec![1.0; 13]), 0.5, &mut dets).is_err());
         assert!(dets.is_empty());
         // Five channels is a one-class detector (a person-only export): valid.
-        d.decode(&Out(vec![1, 5, 1], vec![10.0, 10.0, 4.0, 4.0, 0.8]), 0.5, &mut dets).unwrap();
+        d.decode(&one_output(vec![1, 5, 1], vec![10.0, 10.0, 4.0, 4.0, 0.8]), 0.5, &mut dets).unwrap();
         assert_eq!(dets.len(), 1);
     }
 }
