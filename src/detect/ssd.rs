@@ -119,4 +119,31 @@ mod tests {
         let e = decode([1.0, -1.0]).unwrap_err().to_string();
         assert!(e.contains("detection_classes holds -1"), "{e}");
     }
+
+    /// An export whose boxes output is shorter than its scores (or than num_detections says) is
+    /// read only as far as all four outputs go, never past the end of the boxes.
+    #[test]
+    fn a_short_boxes_output_bounds_the_detections() {
+        let info = |name: &str, shape: Vec<i64>| TensorInfo { name: name.into(), dtype: ElemType::F32, shape };
+        let mut ssd = Ssd::new(
+            300,
+            200,
+            &[
+                info("num_detections:0", vec![1]),
+                info("detection_boxes:0", vec![1, -1, 4]),
+                info("detection_scores:0", vec![1, -1]),
+                info("detection_classes:0", vec![1, -1]),
+            ],
+        )
+        .unwrap();
+        let out = TestOutputs(vec![
+            (vec![1], vec![3.0]),
+            (vec![1, 1, 4], vec![0.0, 0.0, 0.5, 0.5]),
+            (vec![1, 3], vec![0.9, 0.8, 0.7]),
+            (vec![1, 3], vec![1.0, 2.0, 3.0]),
+        ]);
+        let mut dets = Vec::new();
+        ssd.decode(&out, 0.5, &mut dets).unwrap();
+        assert_eq!(dets.len(), 1);
+    }
 }
