@@ -18,10 +18,6 @@ fn clip_at(path: &Path, frames: u32, fps: u32) {
     ));
 }
 
-fn events(path: &Path) -> Vec<serde_json::Value> {
-    parse_lines(&std::fs::read_to_string(path).unwrap_or_default())
-}
-
 /// Milliseconds since the Unix epoch of an event's `ts` (`2026-11-30T12:22:42.383Z`).
 fn ts_ms(e: &serde_json::Value) -> f64 {
     let t = e["ts"].as_str().expect("ts");
