@@ -46,10 +46,6 @@ fn reconnects(text: &str) -> f64 {
     metric(text, "edgesight_reconnects_total{stream=\"cam\"}")
 }
 
-fn events_count(path: &Path) -> usize {
-    std::fs::read_to_string(path).map(|t| t.lines().filter(|l| l.ends_with('}')).count()).unwrap_or(0)
-}
-
 /// `edgesight run` on the server's /test mount; its stderr (log lines) as `TimedLines`.
 fn start_edgesight(dir: &Path, rtsp_port: u16, metrics: &str, stream_extra: &str) -> (Proc, PathBuf, TimedLines) {
     let events = dir.join("events.jsonl");

@@ -15,10 +15,6 @@ use common::*;
 /// Time-outs only end a test that is already failing: generous, for loaded machines.
 const PATIENCE: Duration = Duration::from_secs(180);
 
-fn events_count(path: &Path) -> usize {
-    std::fs::read_to_string(path).map(|t| t.lines().filter(|l| l.ends_with('}')).count()).unwrap_or(0)
-}
-
 fn free_addr() -> String {
     format!("127.0.0.1:{}", free_port())
 }

@@ -79,6 +79,21 @@ pub fn events(path: &Path) -> Vec<Value> {
     text.lines().filter(|l| l.ends_with('}')).filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
+/// How many complete events the file holds (as `events`, without parsing them: polled often).
+pub fn events_count(path: &Path) -> usize {
+    std::fs::read_to_string(path).map(|t| t.lines().filter(|l| l.ends_with('}')).count()).unwrap_or(0)
+}
+
+/// `/status` of the metrics listener at `addr` as JSON; Null while the listener is not up yet.
+pub fn status_json(addr: &str) -> Value {
+    if std::net::TcpStream::connect(addr).is_err() {
+        return Value::Null;
+    }
+    let r = http_get(addr, "/status");
+    let body = r.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or(Value::Null)
+}
+
 /// Runs the edgesight binary with `args`, optional extra environment.
 pub fn edgesight(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_edgesight"));
