@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 BIN := target/release/edgesight
 
-.PHONY: all deps onnxruntime test-deps build demo test lint fmt clean soak
+.PHONY: all deps onnxruntime test-deps build demo test lint fmt clean soak references references-check
 
 all: build
 
@@ -31,6 +31,17 @@ test: deps onnxruntime test-deps
 	$(CARGO) test --release --locked
 	scripts/packaging-check.sh
 	scripts/cuda-check.sh
+
+## Rebuilds tests/data/reference (expected detections, ONNX Runtime in Python) from models/, media/
+## and tests/data/images with scripts/references.py; `references-check` compares instead of writing
+## (tests/reference.rs runs the check too).
+references:
+	scripts/setup.sh venv
+	.cache/venv/bin/python3 scripts/references.py
+
+references-check:
+	scripts/setup.sh venv
+	.cache/venv/bin/python3 scripts/references.py --check
 
 ## Soak test (not in CI): 4 looped streams for MINUTES minutes, RSS at start and end.
 MINUTES ?= 10

@@ -18,6 +18,9 @@ low objectness with a high class score) among seeded random background rows that
 0.30. Every decision (threshold, IoU 0.6) is at least 0.005 away from its boundary, so f32 vs f64
 arithmetic cannot flip it.
 
+These models ignore their input; scripts/make_probe_models.py writes the ones that check what
+preprocessing hands a model (tests/yolo_input.rs).
+
 Needs only numpy and onnx (`make test-deps` installs them into .cache/venv).
 """
 

@@ -44,7 +44,7 @@ fi
 bin="${BIN:-target/release/edgesight}"
 if [ -x "$bin" ]; then
     if "$bin" check --help >/dev/null && "$bin" run --help >/dev/null; then
-        say "packaging-check: $bin has the commands the unit runs (check --offline --quiet, run)"
+        say "packaging-check: $bin has the commands the unit and the runbook use (check, run)"
     else
         say "packaging-check: FAIL: $bin lacks a command the unit runs"; fail=1
     fi

@@ -2,7 +2,9 @@
 # Installs what edgesight needs on Debian/Ubuntu, only what is missing. Idempotent.
 #   scripts/setup.sh build   # apt packages for building and running, Rust >= 1.92
 #   scripts/setup.sh ort     # the ONNX Runtime library into .cache/onnxruntime (PyPI wheel)
-#   scripts/setup.sh test    # RTSP test server packages, a Python venv with onnx + numpy
+#   scripts/setup.sh test    # RTSP test server packages and the Python venv below
+#   scripts/setup.sh venv    # .cache/venv: onnx, pinned NumPy, OpenCV and ONNX Runtime (test
+#                            # model generator, conformance reference, scripts/references.py)
 #   scripts/setup.sh cuda    # NVRTC 12.2 and 11.8 and ptxas 12.2 from PyPI into .cache/cuda, for
 #                            # the kernel's compile checks (no GPU or driver needed)
 set -euo pipefail
@@ -11,6 +13,8 @@ cd "$(dirname "$0")/.."
 ORT_VERSION="${ORT_VERSION:-1.32.0}"
 # The OpenCV the conformance suite compares packed frame formats with (tests/conformance.rs).
 OPENCV_VERSION="${OPENCV_VERSION:-4.12.0.88}"
+# The NumPy that scripts/references.py decodes with (its softmax and NMS are NumPy float32).
+NUMPY_VERSION="${NUMPY_VERSION:-2.2.6}"
 RUST_MIN="1.92"
 CACHE="$PWD/.cache"
 
@@ -102,14 +106,31 @@ PY
 
 test_deps() {
     # The RTSP test server runs on Debian's python3 with the GI bindings of gst-rtsp-server.
-    # systemd: systemd-analyze for the unit checks; procps: `kill` for the signal tests.
-    apt_install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly curl systemd procps
+    # systemd: systemd-analyze for the unit checks; procps: `kill` for the signal tests; g++: the
+    # CUDA kernel's host emulation the tests build (feature kernel-emulation, kernels/emulate.cpp).
+    apt_install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly curl systemd procps g++
+    venv
+}
+
+# One venv for every Python helper of the tests. NumPy, OpenCV and ONNX Runtime are pinned:
+# tests/data/reference records what these versions compute (scripts/references.py --check).
+venv() {
     local venv="$CACHE/venv"
-    # onnx + numpy: the YOLO test model generator; OpenCV: the reference for packed frame formats.
-    if ! "$venv/bin/python3" -c "import onnx, numpy, cv2" 2>/dev/null; then
-        say "creating $venv with onnx, numpy and OpenCV (test model generator, conformance reference)"
-        python3 -m venv "$venv"
-        "$venv/bin/pip" install -q --disable-pip-version-check onnx numpy "opencv-python-headless==$OPENCV_VERSION"
+    local want="numpy==$NUMPY_VERSION opencv-python-headless==$OPENCV_VERSION onnxruntime==$ORT_VERSION"
+    # `python3 -m pip`, not `bin/pip`: a venv copied from another checkout keeps the other one's
+    # path in its scripts' first line, and bin/pip would install there.
+    if ! "$venv/bin/python3" - "$want" 2>/dev/null <<'PY'
+import sys
+from importlib.metadata import version
+import onnx  # noqa: F401 (the YOLO test model generator)
+pins = dict(p.split("==") for p in sys.argv[1].split())
+sys.exit(any(version(name) != v for name, v in pins.items()))
+PY
+    then
+        say "installing onnx, $want into $venv (test model generator, conformance and detection references)"
+        [ -x "$venv/bin/python3" ] || python3 -m venv "$venv"
+        # shellcheck disable=SC2086
+        "$venv/bin/python3" -m pip install -q --disable-pip-version-check onnx $want
     fi
 }
 
@@ -160,7 +181,8 @@ for step in "$@"; do
         build) build_deps ;;
         ort) ort_lib ;;
         test) test_deps ;;
+        venv) venv ;;
         cuda) cuda_tools ;;
-        *) echo "usage: $0 build|ort|test|cuda ..." >&2; exit 2 ;;
+        *) echo "usage: $0 build|ort|test|venv|cuda ..." >&2; exit 2 ;;
     esac
 done

@@ -752,13 +752,6 @@ fn the_naive_reference_is_not_the_code_under_test() {
     assert!(t.mismatch(&good, Tolerance::Exact).is_some());
 }
 
-/// The interpreter of `make test-deps` (`.cache/venv`, with OpenCV), or `EDGESIGHT_PYTHON`.
-fn python() -> PathBuf {
-    std::env::var_os("EDGESIGHT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::root().join(".cache/venv/bin/python3"))
-}
-
 /// Packed frames (BGR, RGB, BGRx, RGBA) against OpenCV itself: `cv2.cvtColor`, `cv2.resize`
 /// and NumPy normalisation (scripts/opencv_reference.py), byte for byte. YUV frames are held to
 /// swscale and libjpeg instead (tests/reference.rs): OpenCV's own `cvtColor` YUV conversions use
@@ -796,7 +789,7 @@ fn packed_frames_match_opencv() {
         }
     }
     std::fs::write(dir.path().join("cases.json"), serde_json::to_string(&cases).expect("json")).expect("cases");
-    let py = python();
+    let py = common::python();
     let out = std::process::Command::new(&py)
         .arg(common::root().join("scripts/opencv_reference.py"))
         .arg(dir.path())

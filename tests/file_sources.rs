@@ -18,10 +18,6 @@ fn clip_at(path: &Path, frames: u32, fps: u32) {
     ));
 }
 
-fn events(path: &Path) -> Vec<serde_json::Value> {
-    parse_lines(&std::fs::read_to_string(path).unwrap_or_default())
-}
-
 /// Milliseconds since the Unix epoch of an event's `ts` (`2026-11-30T12:22:42.383Z`).
 fn ts_ms(e: &serde_json::Value) -> f64 {
     let t = e["ts"].as_str().expect("ts");
@@ -47,9 +43,7 @@ fn a_looped_file_starts_again_without_an_outage_and_an_unlooped_one_ends() {
     wait_for("35 events: three and a half passes of a 10-frame clip", Duration::from_secs(180), || {
         events(&ev).len() >= 35
     });
-    let r = http_get(&addr, "/status");
-    let status: serde_json::Value =
-        serde_json::from_str(r.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default()).expect("status JSON");
+    let status = status_json(&addr);
     let s = &status["streams"][0];
     assert_eq!(s["state"], "up", "a looped file is not ended: {status}");
     assert_eq!(s["reconnects"], 0, "a loop is not an outage: {status}");

@@ -1,6 +1,7 @@
 //! `edgesight detect` against the expected detections of ONNX Runtime in Python
 //! (tests/data/reference, tolerance in its README), for NanoDet and SSDLite, on images and on
-//! every 25th frame of the bundled clip.
+//! every 25th frame of the bundled clip; and the files themselves against their generator,
+//! scripts/references.py, so that neither can change without the other.
 
 mod common;
 
@@ -77,4 +78,20 @@ fn a_wrong_pipeline_fails_the_comparison() {
         let failures = compare(&reference("nanodet_images.jsonl"), &detect(&args));
         assert!(!failures.is_empty(), "{name}: a wrong pipeline passed the reference comparison");
     }
+}
+
+/// The committed files are what scripts/references.py (an independent Python/OpenCV/NumPy
+/// pipeline) computes today, within the tolerance its --check states: a change of model, media,
+/// contract or pinned versions that moves the expected detections fails here, not silently.
+#[test]
+fn the_generator_reproduces_the_committed_references() {
+    let py = python();
+    let o = std::process::Command::new(&py)
+        .arg(root().join("scripts/references.py"))
+        .arg("--check")
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}; run `make test-deps` or set EDGESIGHT_PYTHON", py.display()));
+    let report = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(o.status.success(), "scripts/references.py --check ({}): {report}", o.status);
+    assert_eq!(report.matches(" records, ").count(), 3, "one summary line per file: {report}");
 }

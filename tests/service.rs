@@ -22,12 +22,6 @@ fn write_config(dir: &Path, stream: &str, extra_model: &str, events: &Path) -> P
         .write()
 }
 
-fn events(path: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    // The last line may be mid-write while the service runs; only complete lines count.
-    text.lines().filter(|l| l.ends_with('}')).filter_map(|l| serde_json::from_str(l).ok()).collect()
-}
-
 fn frames_stat(lines: &[String]) -> u64 {
     let line =
         lines.iter().find(|l| l.contains("stats: frames=")).unwrap_or_else(|| panic!("no stats line in {lines:#?}"));

@@ -12,16 +12,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// /status as JSON; Null while the listener is not up yet.
-fn status(addr: &str) -> serde_json::Value {
-    if std::net::TcpStream::connect(addr).is_err() {
-        return serde_json::Value::Null;
-    }
-    let r = http_get(addr, "/status");
-    let body = r.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
-}
-
 #[test]
 fn a_stream_fps_limit_keeps_that_rate_and_counts_the_rest_as_fps_limit_drops() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -36,7 +26,7 @@ fn a_stream_fps_limit_keeps_that_rate_and_counts_the_rest_as_fps_limit_drops() {
     // 60 decoded frames (6 s of the clip) is enough for the ratio; generous time-out.
     let mut seen = serde_json::Value::Null;
     wait_for("60 frames decoded", Duration::from_secs(120), || {
-        seen = status(&addr);
+        seen = status_json(&addr);
         let s = &seen["streams"][0];
         s["frames"].as_u64().unwrap_or(0) + s["dropped"]["fps_limit"].as_u64().unwrap_or(0) >= 60
     });
@@ -79,14 +69,14 @@ fn max_retries_fails_one_stream_while_the_others_keep_running() {
     };
     let mut seen = serde_json::Value::Null;
     wait_for("the dead stream to fail", Duration::from_secs(120), || {
-        seen = status(&addr);
+        seen = status_json(&addr);
         state(&seen, "dead")["state"] == "failed"
     });
     let before = state(&seen, "live")["frames"].as_u64().unwrap_or(0);
     assert!(state(&seen, "live")["state"] == "up", "the other stream is up: {seen}");
     // The failed stream stays failed and the live one keeps going.
     wait_for("20 more frames on the live stream", Duration::from_secs(120), || {
-        seen = status(&addr);
+        seen = status_json(&addr);
         state(&seen, "live")["frames"].as_u64().unwrap_or(0) >= before + 20
     });
     assert_eq!(state(&seen, "dead")["state"], "failed", "{seen}");

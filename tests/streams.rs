@@ -1,14 +1,19 @@
 //! Several streams and a slow engine: every stream is served (round-robin, fairly), and when the
 //! engine is slower than the cameras, frames are dropped and counted while end-to-end latency
-//! stays flat for the whole run.
+//! stays flat for the whole run. The runs last a number of events, not of seconds (a loaded
+//! machine takes longer, not fewer), and the assertions are ratios of counts and of the run's own
+//! engine cycle.
 
 mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
+
+/// Time-outs only end a test that is already failing: generous, for loaded machines.
+const PATIENCE: Duration = Duration::from_secs(180);
 
 fn free_addr() -> String {
     format!("127.0.0.1:{}", free_port())
@@ -51,7 +56,8 @@ fn eight_streams_are_served_fairly() {
     let streams: Vec<_> = (0..8).map(|i| (format!("cam{i}"), "test://ball?width=160&height=120&fps=10")).collect();
     let addr = free_addr();
     let (child, events) = spawn(dir.path(), &streams, &addr, &[]);
-    std::thread::sleep(Duration::from_secs(15));
+    // 30 turns per stream on average: enough that the streams' staggered starts weigh little.
+    wait_for("240 events", PATIENCE, || events_count(&events) >= 240);
     let m = metrics(&addr);
     stop(child);
     let lines = parse_lines(&std::fs::read_to_string(&events).expect("events"));
@@ -76,13 +82,23 @@ fn a_slow_engine_drops_frames_instead_of_building_latency() {
         &addr,
         &[("EDGESIGHT_TEST_INFERENCE_DELAY_MS", "150")],
     );
-    let start = Instant::now();
-    std::thread::sleep(Duration::from_secs(20));
-    let dropped_early = sum_metric(&metrics(&addr), "edgesight_frames_dropped_total");
-    std::thread::sleep(Duration::from_secs(60).saturating_sub(start.elapsed()));
-    let dropped_late = sum_metric(&metrics(&addr), "edgesight_frames_dropped_total");
+    // 120 processed frames (about 25 s at the ~200 ms cycle of an idle machine); the drop
+    // counter is read after the first third and at the end.
+    let total = 120;
+    wait_for("the first third of the events", PATIENCE, || events_count(&events) >= total / 3);
+    let (processed_early, dropped_early) =
+        (events_count(&events), sum_metric(&metrics(&addr), "edgesight_frames_dropped_total"));
+    wait_for("all events", PATIENCE, || events_count(&events) >= total);
+    let (processed_late, dropped_late) =
+        (events_count(&events), sum_metric(&metrics(&addr), "edgesight_frames_dropped_total"));
     stop(child);
-    assert!(dropped_late > dropped_early + 300.0, "drop counters rise: {dropped_early} then {dropped_late}");
+    // 30 frames/s offered, one taken per engine cycle (150 ms delay + inference): most are
+    // dropped, all along.
+    let (processed, dropped) = ((processed_late - processed_early) as f64, dropped_late - dropped_early);
+    assert!(
+        dropped > 2.0 * processed,
+        "frames dropped while the engine is busy: {dropped} dropped, {processed} processed after the first third"
+    );
     let lines = parse_lines(&std::fs::read_to_string(&events).expect("events"));
     let lat: Vec<f64> = lines.iter().filter_map(|e| e["latency_ms"].as_f64()).collect();
     // The engine cycle measured in this run (first to last event), not a constant: the bound below
@@ -90,7 +106,7 @@ fn a_slow_engine_drops_frames_instead_of_building_latency() {
     let ts = |e: &serde_json::Value| humantime::parse_rfc3339(e["ts"].as_str().expect("ts")).expect("rfc3339");
     let span = ts(&lines[lines.len() - 1]).duration_since(ts(&lines[0])).expect("ordered");
     let cycle_ms = span.as_secs_f64() * 1000.0 / (lines.len() - 1) as f64;
-    assert!(lat.len() > 150, "{} frames in 60 s", lat.len());
+    assert!(lat.len() >= total, "{} events", lat.len());
     let third = lat.len() / 3;
     let (first, last) = (p95(lat[..third].to_vec()), p95(lat[lat.len() - third..].to_vec()));
     // Latency includes the 150 ms delay; "within noise" is 20% or 20 ms, whichever is larger.

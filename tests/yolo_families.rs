@@ -2,10 +2,14 @@
 //! whose single output is a known raw tensor; this test decodes that tensor itself (formulas of
 //! docs/specs/model_interface.md, written here again rather than calling the crate), runs NMS,
 //! maps the boxes back through the letterbox and clips them, then compares with what
-//! `edgesight detect` prints for the same model on a 96x64 image.
+//! `edgesight detect` prints for the same model on a 96x64 image. These models ignore their
+//! input, so nothing here checks preprocessing: tests/yolo_input.rs does, with models whose
+//! detections report what reached them.
 //!
 //! Needs Python with `onnx` and `numpy`: `EDGESIGHT_PYTHON`, else `.cache/venv/bin/python3`
 //! (`make test-deps` creates it), else `python3`. Without them the tests fail; they never skip.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -29,22 +33,6 @@ const MARGIN: f64 = 1e-3;
 // ------------------------------------------------------------------------------------------------
 // Generating the models
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The interpreter to run the generator with, and where that choice came from.
-fn python() -> (PathBuf, String) {
-    if let Some(p) = std::env::var_os("EDGESIGHT_PYTHON") {
-        return (PathBuf::from(p), "from EDGESIGHT_PYTHON".into());
-    }
-    let venv = root().join(".cache/venv/bin/python3");
-    if venv.exists() {
-        return (venv, "the venv of `make test-deps`".into());
-    }
-    (PathBuf::from("python3"), "python3 on PATH; .cache/venv does not exist".into())
-}
-
 /// A fresh directory holding the generated models, scene.png and raw tensors.
 struct Fixtures {
     dir: tempfile::TempDir,
@@ -53,26 +41,12 @@ struct Fixtures {
 impl Fixtures {
     fn generate() -> Fixtures {
         let dir = tempfile::Builder::new().prefix("edgesight-yolo-").tempdir().expect("a temporary directory");
-        let script = root().join("scripts/make_test_models.py");
-        let (py, origin) = python();
-        let hint = "run `make test-deps` (creates .cache/venv with onnx and numpy) or set EDGESIGHT_PYTHON \
-                    to a Python that has them";
-        let out = Command::new(&py).arg(&script).arg("--out").arg(dir.path()).output().unwrap_or_else(|e| {
-            panic!("cannot run Python {} ({origin}): {e}; {hint}", py.display());
-        });
-        assert!(
-            out.status.success(),
-            "{} failed with Python {} ({origin}), {}:\n{}\n{hint}",
-            script.display(),
-            py.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::generate_models("make_test_models.py", dir.path());
         let f = Fixtures { dir };
         for name in
             ["yolov5.onnx", "yolov5.json", "yolov8.onnx", "yolov8.json", "yolox.onnx", "yolox.json", "scene.png"]
         {
-            assert!(f.path(name).is_file(), "{} did not write {name}", script.display());
+            assert!(f.path(name).is_file(), "scripts/make_test_models.py did not write {name}");
         }
         f
     }
@@ -470,15 +444,6 @@ fn check_family(family: &str, objectness: bool) {
 
 // ------------------------------------------------------------------------------------------------
 // Tests
-
-#[test]
-fn letterbox_of_the_scene() {
-    // 96x64 into 64x64: r = 2/3, resized 64x43 (42.67 rounds up), centred 10 px down.
-    let (r, ox, oy) = placement(SCENE_W, SCENE_H, 64, 64, Letterbox::Center);
-    assert!((r - 2.0 / 3.0).abs() < 1e-12);
-    assert_eq!((ox, oy), (0.0, 10.0));
-    assert_eq!(placement(SCENE_W, SCENE_H, 64, 64, Letterbox::TopLeft), (r, 0.0, 0.0));
-}
 
 #[test]
 fn yolov5_matches_reference_decode() {

@@ -492,4 +492,81 @@ mod tests {
         assert!(e.contains("a.toml:3:10: model.family: found \"nanodett\", expected one of"), "{e}");
         assert!(e.contains("did you mean \"nanodet\"?"), "{e}");
     }
+
+    /// Every family the schema accepts builds to that decoder (a config the schema lets through
+    /// must not then fail, or pick another decoder, in the build stage).
+    #[test]
+    fn every_family_of_the_schema_builds_to_its_decoder() {
+        for name in crate::config::schema::FAMILIES {
+            let text = MIN.replace("\"nanodet\"", &format!("\"{name}\""));
+            let c = parse_str(&text, Some(Path::new("a.toml"))).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(c.model.family.to_string(), *name);
+        }
+    }
+
+    /// Explicit strides and reg_max reach the decoder as written (a model with a fourth output
+    /// level decodes with the wrong anchors otherwise).
+    #[test]
+    fn model_strides_and_reg_max_are_kept() {
+        let c =
+            parse_str(&format!("{MIN}strides = [8, 16, 32, 64]\nreg_max = 10\n"), Some(Path::new("a.toml"))).unwrap();
+        assert_eq!(c.model.decode.strides, Some(vec![8, 16, 32, 64]));
+        assert_eq!(c.model.decode.reg_max, Some(10));
+        let c = parse_str(MIN, Some(Path::new("a.toml"))).unwrap();
+        assert_eq!((c.model.decode.strides, c.model.decode.reg_max), (None, None));
+    }
+
+    /// Ranges include both ends, also for a whole number written into a float key
+    /// (`score_threshold = 1`, the schema's "0..=1").
+    #[test]
+    fn stream_transport_is_what_the_key_says_and_tcp_by_default() {
+        use crate::capture::uri::Transport;
+        for (line, want) in
+            [("transport = \"udp\"\n", Transport::Udp), ("transport = \"tcp\"\n", Transport::Tcp), ("", Transport::Tcp)]
+        {
+            let text = format!("{MIN}[[stream]]\nname = \"a\"\nuri = \"rtsp://h/s\"\n{line}");
+            let c = parse_str(&text, Some(Path::new("a.toml"))).unwrap();
+            assert_eq!(c.streams[0].transport, want, "{line:?}");
+        }
+    }
+
+    /// Names end up in topics, file names and metric labels: separators and wildcards are refused.
+    #[test]
+    fn stream_names_hold_no_separator_and_have_a_length_limit() {
+        use super::{NAME_MAX_CHARS, name_problem};
+        for ok in ["gate", "cam 1", "Tür-2.a_b", &"x".repeat(NAME_MAX_CHARS)] {
+            assert_eq!(name_problem(ok), None, "{ok:?}");
+        }
+        for bad in ["", "a/b", "a+b", "a#b", "a\"b", "a\\b", &"x".repeat(NAME_MAX_CHARS + 1)] {
+            assert!(name_problem(bad).is_some(), "{bad:?}");
+        }
+        let text = format!("{MIN}[[stream]]\nname = \"site/gate\"\nuri = \"test://\"\n");
+        let e = parse_str(&text, Some(Path::new("a.toml"))).unwrap_err().to_string();
+        assert!(e.contains("contains"), "{e}");
+    }
+
+    /// A secret of the wrong type is described by its TOML type, never by its value.
+    #[test]
+    fn a_secret_of_the_wrong_type_is_named_by_its_type_not_its_value() {
+        for (v, found) in [("12345", "an integer"), ("true", "a boolean"), ("[12345]", "an array")] {
+            let text = format!("{MIN}[[stream]]\nname = \"a\"\nuri = \"rtsp://h/s\"\npassword = {v}\n");
+            let e = parse_str(&text, Some(Path::new("a.toml"))).unwrap_err().to_string();
+            assert!(e.contains(&format!("password: found {found}")), "{v}: {e}");
+            assert!(!e.contains("12345"), "{e}");
+        }
+    }
+
+    #[test]
+    fn range_ends_are_inside_the_range() {
+        let parse = |extra: &str| parse_str(&format!("{MIN}{extra}\n"), Some(Path::new("a.toml")));
+        for ok in ["score_threshold = 0", "score_threshold = 1", "score_threshold = 1.0", "reg_max = 1", "reg_max = 64"]
+        {
+            parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in
+            ["score_threshold = -1", "score_threshold = 2", "score_threshold = 1.01", "reg_max = 0", "reg_max = 65"]
+        {
+            assert!(parse(bad).is_err(), "{bad} accepted");
+        }
+    }
 }

@@ -279,3 +279,20 @@ pub fn all_keys() -> Vec<String> {
     walk("", ROOT, &mut out);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    /// tests/docs.rs checks every key of `all_keys` against the docs: an empty or flat list would
+    /// pass that check without checking anything.
+    #[test]
+    fn all_keys_lists_the_nested_keys_by_dotted_path() {
+        let keys = super::all_keys();
+        for k in ["model.path", "model.reg_max", "stream.uri", "output.jsonl.path", "health.max_frame_age_s"] {
+            assert!(keys.iter().any(|x| x == k), "{k} not in {keys:?}");
+        }
+        assert!(
+            !keys.iter().any(|k| k == "model" || k == "stream" || k == "output.jsonl"),
+            "tables are not keys: {keys:?}"
+        );
+    }
+}

@@ -239,6 +239,18 @@ mod tests {
         assert_eq!(streams[0].get("uri").unwrap().origin.file, 0);
     }
 
+    /// Only arrays of tables (`[[stream]]`) merge by name: a drop-in's `classes = ["car"]`
+    /// replaces the list; appended, a site could never narrow the classes of the main file.
+    #[test]
+    fn drop_in_lists_of_values_replace_the_list() {
+        let mut base = tree("[model]\nclasses = [\"person\", \"car\"]\n", 0);
+        merge(&mut base, tree("[model]\nclasses = [\"car\"]\n", 1));
+        let classes = base.get("model").unwrap().get("classes").unwrap();
+        let Value::Array(items) = &classes.value else { panic!("{classes:?}") };
+        assert_eq!(items.iter().map(|n| n.value.clone()).collect::<Vec<_>>(), [Value::Str("car".into())]);
+        assert_eq!(classes.origin.file, 1);
+    }
+
     #[test]
     fn syntax_errors_are_all_collected() {
         let (_, errors) = parse("a = \nb = [1,\n[x\n", 0);

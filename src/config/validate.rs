@@ -200,7 +200,20 @@ pub fn origin_node<'a>(node: &'a Node, path: &[&str]) -> Option<&'a Node> {
 
 #[cfg(test)]
 mod tests {
-    use super::closest;
+    use super::{closest, origin_node};
+    use crate::config::tree::parse;
+
+    /// Later stages' errors get their file:line from this node (`Loaded::locate`).
+    #[test]
+    fn origin_node_follows_a_dotted_path() {
+        let (root, errors) = parse("[model]\npath = \"m.onnx\"\n\n[model.input]\nmean = [1, 2, 3]\n", 0);
+        assert!(errors.is_empty(), "{errors:?}");
+        let mean = origin_node(&root, &["model", "input", "mean"]).expect("model.input.mean");
+        let path = origin_node(&root, &["model", "path"]).expect("model.path");
+        assert!(mean.origin.span.start > path.origin.span.start, "{:?} {:?}", mean.origin, path.origin);
+        assert!(origin_node(&root, &["model", "nope"]).is_none());
+        assert!(origin_node(&root, &["model", "path", "deeper"]).is_none());
+    }
 
     #[test]
     fn did_you_mean() {

@@ -212,3 +212,41 @@ impl Family {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(dtype: ElemType) -> TensorInfo {
+        TensorInfo { name: "images".into(), dtype, shape: vec![1, 3, 640, 640] }
+    }
+
+    /// A u8 model under an f32 family, or an f32 model under a u8 family, is most likely the wrong
+    /// family and is refused as such, unless the config sets its own normalisation; f16 and f32
+    /// are the same kind (an FP16 engine of an f32 family).
+    #[test]
+    fn an_input_of_the_other_element_kind_is_the_wrong_family() {
+        let none = InputOverrides::default();
+        for (family, dtype) in [(Family::Yolox, ElemType::U8), (Family::Ssd, ElemType::F32)] {
+            let e = family.resolve_input(&input(dtype), &none).unwrap_err().to_string();
+            assert!(e.contains(&format!("does not match family \"{family}\"")), "{family}: {e}");
+        }
+        assert_eq!(Family::Yolox.resolve_input(&input(ElemType::F16), &none).unwrap().dtype, DType::F16);
+        let own = InputOverrides { mean: Some([0.0; 3]), std: Some([1.0; 3]), ..InputOverrides::default() };
+        assert_eq!(Family::Yolox.resolve_input(&input(ElemType::U8), &own).unwrap().dtype, DType::U8);
+    }
+
+    /// A u8 input carries raw pixels: a mean or a std, either one alone, cannot be applied to it
+    /// and is refused rather than silently ignored.
+    #[test]
+    fn a_u8_input_refuses_a_mean_or_a_std() {
+        let u8_input = input(ElemType::U8);
+        for o in [
+            InputOverrides { mean: Some([1.0; 3]), ..InputOverrides::default() },
+            InputOverrides { std: Some([2.0; 3]), ..InputOverrides::default() },
+        ] {
+            let e = Family::Ssd.resolve_input(&u8_input, &o).unwrap_err().to_string();
+            assert!(e.contains("a u8 input takes raw pixels"), "{o:?}: {e}");
+        }
+    }
+}

@@ -119,3 +119,20 @@ pub(crate) fn single_output(
         Ok((0, 0))
     }
 }
+
+/// A decoder's outputs in unit tests: per output, its shape and f32 data.
+#[cfg(test)]
+pub(crate) struct TestOutputs(pub Vec<(Vec<i64>, Vec<f32>)>);
+
+#[cfg(test)]
+impl Outputs for TestOutputs {
+    fn output(&self, i: usize) -> Result<crate::engine::TensorView<'_>> {
+        Ok(crate::engine::TensorView { shape: &self.0[i].0, data: &self.0[i].1 })
+    }
+}
+
+/// One output of `shape` holding `data`.
+#[cfg(test)]
+pub(crate) fn one_output(shape: Vec<i64>, data: Vec<f32>) -> TestOutputs {
+    TestOutputs(vec![(shape, data)])
+}

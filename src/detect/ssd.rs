@@ -78,3 +78,72 @@ impl Decoder for Ssd {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::TestOutputs;
+    use crate::engine::ElemType;
+
+    fn decode(classes: [f32; 2]) -> Result<Vec<Detection>> {
+        let info = |name: &str, shape: Vec<i64>| TensorInfo { name: name.into(), dtype: ElemType::F32, shape };
+        let mut ssd = Ssd::new(
+            300,
+            200,
+            &[
+                info("num_detections:0", vec![1]),
+                info("detection_boxes:0", vec![1, 2, 4]),
+                info("detection_scores:0", vec![1, 2]),
+                info("detection_classes:0", vec![1, 2]),
+            ],
+        )?;
+        // num_detections, detection_boxes, detection_scores, detection_classes.
+        let out = TestOutputs(vec![
+            (vec![1], vec![2.0]),
+            (vec![1, 2, 4], vec![0.0, 0.0, 0.5, 0.5, 0.5, 0.25, 1.0, 1.0]),
+            (vec![1, 2], vec![0.9, 0.8]),
+            (vec![1, 2], classes.to_vec()),
+        ]);
+        let mut dets = Vec::new();
+        ssd.decode(&out, 0.5, &mut dets)?;
+        Ok(dets)
+    }
+
+    /// Class ids are taken as they are (0 included), boxes go from normalised (ymin, xmin, ymax,
+    /// xmax) to input pixels; a negative class id is a model error, not class 0.
+    #[test]
+    fn classes_and_boxes_as_exported_and_a_negative_class_is_an_error() {
+        let dets = decode([0.0, 3.0]).unwrap();
+        let got: Vec<(u32, [f32; 4])> = dets.iter().map(|d| (d.class_id, d.bbox)).collect();
+        assert_eq!(got, [(0, [0.0, 0.0, 150.0, 100.0]), (3, [75.0, 100.0, 300.0, 200.0])]);
+        let e = decode([1.0, -1.0]).unwrap_err().to_string();
+        assert!(e.contains("detection_classes holds -1"), "{e}");
+    }
+
+    /// An export whose boxes output is shorter than its scores (or than num_detections says) is
+    /// read only as far as all four outputs go, never past the end of the boxes.
+    #[test]
+    fn a_short_boxes_output_bounds_the_detections() {
+        let info = |name: &str, shape: Vec<i64>| TensorInfo { name: name.into(), dtype: ElemType::F32, shape };
+        let mut ssd = Ssd::new(
+            300,
+            200,
+            &[
+                info("num_detections:0", vec![1]),
+                info("detection_boxes:0", vec![1, -1, 4]),
+                info("detection_scores:0", vec![1, -1]),
+                info("detection_classes:0", vec![1, -1]),
+            ],
+        )
+        .unwrap();
+        let out = TestOutputs(vec![
+            (vec![1], vec![3.0]),
+            (vec![1, 1, 4], vec![0.0, 0.0, 0.5, 0.5]),
+            (vec![1, 3], vec![0.9, 0.8, 0.7]),
+            (vec![1, 3], vec![1.0, 2.0, 3.0]),
+        ]);
+        let mut dets = Vec::new();
+        ssd.decode(&out, 0.5, &mut dets).unwrap();
+        assert_eq!(dets.len(), 1);
+    }
+}

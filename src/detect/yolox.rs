@@ -73,3 +73,37 @@ impl Decoder for YoloX {
         Some(self.width - 5)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::one_output;
+    use crate::engine::ElemType;
+
+    /// A 64x64 input at stride 32: 2x2 cells of [x, y, log w, log h, objectness, one class].
+    fn yolox() -> YoloX {
+        let info = TensorInfo { name: "output".into(), dtype: ElemType::F32, shape: vec![1, -1, 6] };
+        YoloX::new(64, 64, &[32], &[info]).unwrap()
+    }
+
+    #[test]
+    fn cells_decode_to_grid_offsets_times_stride() {
+        let mut rows = vec![0.0; 4 * 6];
+        // Cell 3 = (1, 1): centre (0.5 + 1)·32 = 48, size e^0·32; score 0.9·0.8.
+        rows[18..24].copy_from_slice(&[0.5, 0.5, 0.0, 0.0, 0.9, 0.8]);
+        let mut dets = Vec::new();
+        yolox().decode(&one_output(vec![1, 4, 6], rows), 0.5, &mut dets).unwrap();
+        assert_eq!(dets.len(), 1);
+        assert_eq!((dets[0].class_id, dets[0].bbox), (0, [32.0, 32.0, 64.0, 64.0]));
+        assert!((dets[0].score - 0.72).abs() < 1e-6);
+    }
+
+    /// A dynamic-row model that returns fewer rows than the grid has is a model error, not a
+    /// panic of the detector thread.
+    #[test]
+    fn an_output_shorter_than_the_grid_is_an_error() {
+        let mut dets = Vec::new();
+        let e = yolox().decode(&one_output(vec![1, 3, 6], vec![0.0; 3 * 6]), 0.5, &mut dets).unwrap_err().to_string();
+        assert!(e.contains("expected 24"), "{e}");
+    }
+}

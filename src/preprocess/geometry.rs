@@ -108,5 +108,9 @@ mod tests {
         let g = Geometry::new(300, 600, 640, 320, Letterbox::Center);
         assert_eq!((g.new_w, g.new_h), (160, 320));
         assert_eq!(g.off_x, 240);
+        // Both x coordinates lose the left padding before scaling back (× 600/320).
+        let b = g.to_source([240.0 + 16.0, 32.0, 240.0 + 80.0, 64.0]);
+        let want = [30.0, 60.0, 150.0, 120.0];
+        assert!(b.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-3), "{b:?}");
     }
 }

@@ -206,6 +206,20 @@ mod tests {
         assert_eq!(offset_of!(KernelParams, reserved), 164);
     }
 
+    /// The kernel's pitch fields are 32-bit: a wider pitch would be truncated and the kernel
+    /// would read the wrong rows (or out of bounds), so such a frame is refused.
+    #[test]
+    fn pitches_wider_than_32_bits_do_not_fit() {
+        let max = u32::MAX as usize;
+        assert!(pitches_fit(&[1920 * 4, 0, 0]));
+        assert!(pitches_fit(&[max, max, max]));
+        for i in 0..3 {
+            let mut p = [4096; 3];
+            p[i] = max + 1;
+            assert!(!pitches_fit(&p), "{p:?}");
+        }
+    }
+
     #[test]
     fn source_has_the_entry_point_and_no_includes() {
         assert!(SOURCE.contains(&format!("extern \"C\" __global__ void {ENTRY}(")));

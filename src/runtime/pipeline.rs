@@ -196,20 +196,10 @@ impl Runtime {
         let new_base = assemble::capture(new_detector.as_ref().unwrap_or(&self.detector).preprocessor(), &new.pipeline);
         let plan = plan::plan(&self.cfg, &new, &self.base, &new_base, files_changed);
         let new_sink = if plan.output { Some(assemble::sink(&new.output.jsonl)?) } else { None };
-        let new_metrics = if plan.metrics {
-            // Free the old address first when it is the one being reused.
-            if new.metrics.listen == self.cfg.metrics.listen {
-                self.metrics = None;
-            }
-            Some(match &new.metrics.listen {
-                Some(l) => Some(MetricsServer::start(l, self.metrics_sources(&new))?),
-                None => None,
-            })
-        } else {
-            None
-        };
         let to_open: Vec<StreamConfig> = wanted.into_iter().filter(|s| plan.streams.start.contains(&s.name)).collect();
         let opened = assemble::open_streams(&to_open, &new_base, self.signals.terminate_flag())?;
+        // Last of the preparations: on the running listener's address it must close that one.
+        let new_metrics = if plan.metrics { Some(self.prepare_metrics(&new)?) } else { None };
         for key in &plan.restart_required {
             log::warn!("{key} changed: it takes effect after a restart (systemctl restart edgesight)");
         }
@@ -247,6 +237,22 @@ impl Runtime {
         self.cfg = new;
         self.start_streams(opened)?;
         Ok(plan.summary())
+    }
+
+    /// The listener `new` asks for. One on the address the running listener holds can only bind
+    /// once that one is closed: should it fail, the old one is started again, so that a refused
+    /// reload leaves the listener serving as before.
+    fn prepare_metrics(&mut self, new: &Config) -> Result<Option<MetricsServer>> {
+        let Some(listen) = &new.metrics.listen else { return Ok(None) };
+        let same_address = new.metrics.listen == self.cfg.metrics.listen;
+        if same_address {
+            self.metrics = None;
+        }
+        MetricsServer::start(listen, self.metrics_sources(new)).map(Some).inspect_err(|_| {
+            if same_address {
+                self.metrics = MetricsServer::start(listen, self.metrics_sources(&self.cfg)).ok();
+            }
+        })
     }
 
     /// Joins capture threads that were asked to stop.

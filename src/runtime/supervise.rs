@@ -381,4 +381,33 @@ mod tests {
             assert!(d <= nominal && d >= 0.75 * nominal);
         }
     }
+
+    #[test]
+    fn a_short_stall_timeout_is_polled_a_quarter_at_a_time() {
+        // The pull timeout is a quarter of stall_timeout (between 10 and 200 ms): a stall is seen
+        // at most a quarter late. 120 ms → 30 ms pulls: last frame at 0.3 s, seen at 0.42 s.
+        let p = Policy { stall_timeout: Duration::from_millis(120), ..Policy::default() };
+        let steps = [vec![Step::Frame; 3], vec![Step::Silence; 1000]].concat();
+        let (_, log, _) = run(vec![Some(steps), Some(vec![Step::Frame; 5])], &p, 8);
+        let (reason, _, at) = log.retries[0];
+        assert_eq!(reason, RetryReason::Stall);
+        assert!(at >= Duration::from_millis(420) && at <= Duration::from_millis(450), "stall detected at {at:?}");
+    }
+
+    #[test]
+    fn jitter_spreads_over_its_whole_range_and_differs_between_streams() {
+        // Capped delays, so only the jitter varies: 0.75..1.0 of 30 s, spread out (not stuck at
+        // one end, which would bring back the lockstep the jitter is there to break) ...
+        let fractions = |seed| {
+            let mut b = Backoff::new(Duration::from_secs(30), Duration::from_secs(30), seed);
+            (0..200).map(|_| b.next_delay().as_secs_f64() / 30.0).collect::<Vec<f64>>()
+        };
+        let f = fractions(7);
+        let min = f.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = f.iter().copied().fold(0.0, f64::max);
+        assert!((0.75..0.8).contains(&min) && max > 0.95 && max <= 1.0, "jitter range {min}..{max}");
+        // ... and two streams (seeds) that fail together retry at different times.
+        let g = fractions(8);
+        assert!(f.iter().zip(&g).filter(|(a, b)| a != b).count() > 190, "seeds 7 and 8 retry in lockstep");
+    }
 }

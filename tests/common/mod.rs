@@ -25,12 +25,73 @@ pub fn clip() -> PathBuf {
     root().join("media/vtest_h264.mp4")
 }
 
+/// The interpreter of `make test-deps` (`.cache/venv`: onnx and pinned NumPy, OpenCV, ONNX
+/// Runtime), or `EDGESIGHT_PYTHON`.
+pub fn python() -> PathBuf {
+    python_and_origin().0
+}
+
 pub fn reference(name: &str) -> Vec<Value> {
     parse_lines(&std::fs::read_to_string(root().join("tests/data/reference").join(name)).expect("reference file"))
 }
 
 pub fn parse_lines(text: &str) -> Vec<Value> {
     text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+}
+
+/// The Python that runs the tests' Python helpers, and where that choice came from (for error
+/// messages): `EDGESIGHT_PYTHON`, else the venv of `make test-deps`, else `python3`.
+fn python_and_origin() -> (PathBuf, String) {
+    if let Some(p) = std::env::var_os("EDGESIGHT_PYTHON") {
+        return (PathBuf::from(p), "from EDGESIGHT_PYTHON".into());
+    }
+    let venv = root().join(".cache/venv/bin/python3");
+    if venv.exists() {
+        return (venv, "the venv of `make test-deps`".into());
+    }
+    (PathBuf::from("python3"), "python3 on PATH; .cache/venv does not exist".into())
+}
+
+/// Runs `scripts/<script> --out <dir>`, a generator of test models. Without a Python that has
+/// what it imports the test fails with the reason; it never skips.
+pub fn generate_models(script: &str, dir: &Path) {
+    let script = root().join("scripts").join(script);
+    let (py, origin) = python_and_origin();
+    let hint = "run `make test-deps` (creates .cache/venv with onnx, numpy and OpenCV) or set EDGESIGHT_PYTHON \
+                to a Python that has them";
+    let out = Command::new(&py).arg(&script).arg("--out").arg(dir).output().unwrap_or_else(|e| {
+        panic!("cannot run Python {} ({origin}): {e}; {hint}", py.display());
+    });
+    assert!(
+        out.status.success(),
+        "{} failed with Python {} ({origin}), {}:\n{}\n{hint}",
+        script.display(),
+        py.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The complete events of a JSONL file a running service writes to (none when it does not exist
+/// yet): the last line may be mid-write, so only lines ending in `}` count.
+pub fn events(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().filter(|l| l.ends_with('}')).filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// How many complete events the file holds (as `events`, without parsing them: polled often).
+pub fn events_count(path: &Path) -> usize {
+    std::fs::read_to_string(path).map(|t| t.lines().filter(|l| l.ends_with('}')).count()).unwrap_or(0)
+}
+
+/// `/status` of the metrics listener at `addr` as JSON; Null while the listener is not up yet.
+pub fn status_json(addr: &str) -> Value {
+    if std::net::TcpStream::connect(addr).is_err() {
+        return Value::Null;
+    }
+    let r = http_get(addr, "/status");
+    let body = r.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or(Value::Null)
 }
 
 /// Runs the edgesight binary with `args`, optional extra environment.
@@ -121,8 +182,19 @@ impl Drop for Proc {
 }
 
 /// Starts the real RTSP test server (scripts/rtsp_server.py, gst-rtsp-server) on `port` and waits
-/// for its READY line; with `credentials` (user, password) it requires basic authentication.
+/// for its READY line; with `credentials` (user, password) it requires basic authentication. Its
+/// later lines ("media paused", …) are read and dropped, so that its prints never meet a closed pipe.
 pub fn rtsp_server(port: u16, credentials: Option<(&str, &str)>) -> Proc {
+    let (child, out) = rtsp_server_with_output(port, credentials);
+    std::thread::spawn(move || std::io::BufRead::lines(out).map_while(Result::ok).for_each(drop));
+    child
+}
+
+/// `rtsp_server`, and the server's stdout after the READY line, for tests that wait on it.
+pub fn rtsp_server_with_output(
+    port: u16,
+    credentials: Option<(&str, &str)>,
+) -> (Proc, std::io::BufReader<std::process::ChildStdout>) {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
     let mut cmd = Command::new("/usr/bin/python3");
@@ -136,10 +208,42 @@ pub fn rtsp_server(port: u16, credentials: Option<(&str, &str)>) -> Proc {
         .spawn()
         .expect("the RTSP test server needs /usr/bin/python3 with python3-gi and gir1.2-gst-rtsp-server-1.0: run `make test-deps`")
         .into();
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("server output");
+    out.read_line(&mut line).expect("server output");
     assert!(line.starts_with("READY"), "RTSP server did not start ({line:?}); run `make test-deps`");
-    child
+    (child, out)
+}
+
+/// The lines of a child's pipe, each stamped when it was read: on the reader thread, so that a
+/// test busy elsewhere does not make an event look later than it was.
+pub struct TimedLines(std::sync::mpsc::Receiver<(Instant, String)>);
+
+impl TimedLines {
+    pub fn new(pipe: impl std::io::Read + Send + 'static) -> TimedLines {
+        use std::io::{BufRead, BufReader};
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send((Instant::now(), line));
+            }
+        });
+        TimedLines(rx)
+    }
+
+    /// The next line that contains `needle` (earlier ones are skipped), with its stamp; fails the
+    /// test after `timeout`, or when the pipe closes first.
+    pub fn next(&self, needle: &str, timeout: Duration) -> (Instant, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok((at, line)) if line.contains(needle) => return (at, line),
+                Ok(_) => {}
+                Err(e) => panic!("no line with {needle:?} within {timeout:?} ({e})"),
+            }
+        }
+    }
 }
 
 /// Fails with the reason when the binary under test lacks the `test-hooks` feature: `cargo test`
@@ -176,14 +280,17 @@ pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) -
     start.elapsed()
 }
 
-/// `edgesight.toml` in a test directory: the NanoDet model of models/, streams, the JSONL output,
-/// optionally a device name, the COCO labels, extra model keys and the metrics listener.
+/// `edgesight.toml` in a test directory: the NanoDet model of models/ (or another model and
+/// family), streams, the JSONL output, optionally a device name and log level, a labels file,
+/// extra model keys and the metrics listener.
 pub struct ConfigBuilder {
     dir: PathBuf,
-    model: String,
+    model: PathBuf,
+    family: String,
     device: Option<String>,
+    log_level: Option<String>,
     threads: u32,
-    labels: bool,
+    labels: Option<String>,
     model_extra: String,
     streams: String,
     events: Option<PathBuf>,
@@ -195,10 +302,12 @@ impl ConfigBuilder {
     pub fn nanodet(dir: &Path) -> Self {
         ConfigBuilder {
             dir: dir.to_path_buf(),
-            model: "nanodet_g_416_coco.onnx".into(),
+            model: model("nanodet_g_416_coco.onnx"),
+            family: "nanodet".into(),
             device: None,
+            log_level: None,
             threads: 1,
-            labels: false,
+            labels: None,
             model_extra: String::new(),
             streams: String::new(),
             events: None,
@@ -211,9 +320,28 @@ impl ConfigBuilder {
         self
     }
 
+    /// `device.log_level`.
+    pub fn log_level(mut self, level: &str) -> Self {
+        self.log_level = Some(level.to_string());
+        self
+    }
+
     /// Another NanoDet export of models/ (e.g. the dynamic-batch one).
     pub fn model_file(mut self, name: &str) -> Self {
-        self.model = name.to_string();
+        self.model = model(name);
+        self
+    }
+
+    /// A model outside models/ (a copy, a missing or damaged file).
+    pub fn model_path(mut self, path: &Path) -> Self {
+        self.model = path.to_path_buf();
+        self
+    }
+
+    /// Another model of models/ with its family, e.g. the SSDLite person detector.
+    pub fn model_of_family(mut self, name: &str, family: &str) -> Self {
+        self.model = model(name);
+        self.family = family.to_string();
         self
     }
 
@@ -223,8 +351,13 @@ impl ConfigBuilder {
     }
 
     /// `labels = models/coco80_labels.txt`.
-    pub fn labels(mut self) -> Self {
-        self.labels = true;
+    pub fn labels(self) -> Self {
+        self.labels_file("coco80_labels.txt")
+    }
+
+    /// `labels = models/NAME`.
+    pub fn labels_file(mut self, name: &str) -> Self {
+        self.labels = Some(name.to_string());
         self
     }
 
@@ -257,12 +390,19 @@ impl ConfigBuilder {
     /// ends with a newline so that a test can append a table.
     pub fn text(&self) -> String {
         let mut t = String::new();
-        if let Some(name) = &self.device {
-            t += &format!("[device]\nname = \"{name}\"\n\n");
+        if self.device.is_some() || self.log_level.is_some() {
+            t += "[device]\n";
+            if let Some(name) = &self.device {
+                t += &format!("name = \"{name}\"\n");
+            }
+            if let Some(level) = &self.log_level {
+                t += &format!("log_level = \"{level}\"\n");
+            }
+            t += "\n";
         }
-        t += &format!("[model]\npath = \"{}\"\nfamily = \"nanodet\"\n", model(&self.model).display());
-        if self.labels {
-            t += &format!("labels = \"{}\"\n", model("coco80_labels.txt").display());
+        t += &format!("[model]\npath = \"{}\"\nfamily = \"{}\"\n", self.model.display(), self.family);
+        if let Some(name) = &self.labels {
+            t += &format!("labels = \"{}\"\n", model(name).display());
         }
         t += &format!("threads = {}\n{}\n{}", self.threads, self.model_extra, self.streams);
         if let Some(path) = &self.events {
