@@ -108,7 +108,10 @@ test_deps() {
     # The RTSP test server runs on Debian's python3 with the GI bindings of gst-rtsp-server.
     # systemd: systemd-analyze for the unit checks; procps: `kill` for the signal tests; g++: the
     # CUDA kernel's host emulation the tests build (feature kernel-emulation, kernels/emulate.cpp).
-    apt_install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly curl systemd procps g++
+    # vlc-bin, vlc-plugin-base: VLC's RTSP server, the second server implementation of
+    # tests/camera_interop.rs; iptables, iproute2: UDP dropped in a network namespace there (root only).
+    apt_install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly curl systemd procps g++ iproute2 \
+        vlc-bin vlc-plugin-base iptables
     venv
 }
 

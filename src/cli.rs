@@ -217,6 +217,9 @@ fn check(path: &Path, opts: &CheckOptions, schema_only: bool, quiet: bool) -> Re
         for (name, line) in &checked.pipelines {
             println!("# pipeline of stream {name:?}: {}", crate::text::printable(line));
         }
+        for (name, answer) in &checked.answers {
+            println!("# stream {name:?} answered: {}", crate::text::printable(answer));
+        }
     }
     let mut errors = checked.errors;
     if errors.is_empty() {

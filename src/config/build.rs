@@ -290,7 +290,8 @@ fn stream(s: &Node, layers: &Layers, is: &mut Issues, names: &mut HashSet<String
         realtime: bool_of(s.get("realtime")).unwrap_or(false),
         transport: match str_of(s.get("transport")) {
             Some("udp") => Transport::Udp,
-            _ => Transport::Tcp,
+            Some("tcp") => Transport::Tcp,
+            _ => Transport::Auto,
         },
         latency_ms: int_of(s.get("latency_ms")).map_or(defaults::RTSP_LATENCY_MS, |v| v as u32),
         stall_timeout: secs(s.get("stall_timeout_s"), defaults::STALL_TIMEOUT_S),
@@ -519,11 +520,14 @@ mod tests {
     /// Ranges include both ends, also for a whole number written into a float key
     /// (`score_threshold = 1`, the schema's "0..=1").
     #[test]
-    fn stream_transport_is_what_the_key_says_and_tcp_by_default() {
+    fn stream_transport_is_what_the_key_says_and_auto_by_default() {
         use crate::capture::uri::Transport;
-        for (line, want) in
-            [("transport = \"udp\"\n", Transport::Udp), ("transport = \"tcp\"\n", Transport::Tcp), ("", Transport::Tcp)]
-        {
+        for (line, want) in [
+            ("transport = \"udp\"\n", Transport::Udp),
+            ("transport = \"tcp\"\n", Transport::Tcp),
+            ("transport = \"auto\"\n", Transport::Auto),
+            ("", Transport::Auto),
+        ] {
             let text = format!("{MIN}[[stream]]\nname = \"a\"\nuri = \"rtsp://h/s\"\n{line}");
             let c = parse_str(&text, Some(Path::new("a.toml"))).unwrap();
             assert_eq!(c.streams[0].transport, want, "{line:?}");

@@ -209,7 +209,12 @@ pub static STREAM: &[Field] = &[
         "where decoded frames live: nvmm keeps them in Jetson GPU memory, zero-copy (needs model.preprocess = \"cuda\" \
          and a cuda-* build; docs/ops/jetson_cuda.md)",
     ),
-    opt("transport", Kind::Enum(&["tcp", "udp"]), "\"tcp\"", "RTSP transport"),
+    opt(
+        "transport",
+        Kind::Enum(&["auto", "tcp", "udp"]),
+        "\"auto\"",
+        "RTSP transport: auto asks for TCP, then UDP when the server refuses TCP",
+    ),
     opt("latency_ms", Kind::Int { min: 0, max: 60_000 }, "200", "RTSP jitter buffer"),
     opt("user", Kind::Str, "none", "RTSP user (never logged)"),
     opt("password", Kind::Secret, "none", "RTSP password (never printed)"),

@@ -146,7 +146,9 @@ impl Runner {
                     next_index: 0,
                     stop: &st,
                 };
-                let reopen = || assemble::open_stream(&sc, &base, &st);
+                // The RTSP transport that worked is tried first on every reconnect of this stream.
+                let memory = cap.transport_memory().unwrap_or_default();
+                let reopen = || assemble::open_stream_remembering(&sc, &base, &st, Arc::clone(&memory));
                 let policy = assemble::policy(&sc);
                 let end = supervise(Some(cap), reopen, &policy, clock.as_ref(), &mut events, &st, id as u64 + 0x9E37);
                 let state = match end {

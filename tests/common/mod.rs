@@ -195,13 +195,22 @@ pub fn rtsp_server_with_output(
     port: u16,
     credentials: Option<(&str, &str)>,
 ) -> (Proc, std::io::BufReader<std::process::ChildStdout>) {
+    let args = credentials.map(|(user, password)| vec!["--user", user, "--password", password]).unwrap_or_default();
+    rtsp_server_with_args(port, &args)
+}
+
+/// `rtsp_server` with other options of scripts/rtsp_server.py (`--protocols udp`, `--auth digest`, …).
+pub fn rtsp_server_with(port: u16, args: &[&str]) -> Proc {
+    let (child, out) = rtsp_server_with_args(port, args);
+    std::thread::spawn(move || std::io::BufRead::lines(out).map_while(Result::ok).for_each(drop));
+    child
+}
+
+fn rtsp_server_with_args(port: u16, args: &[&str]) -> (Proc, std::io::BufReader<std::process::ChildStdout>) {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
     let mut cmd = Command::new("/usr/bin/python3");
-    cmd.arg(root().join("scripts/rtsp_server.py")).args(["--port", &port.to_string()]);
-    if let Some((user, password)) = credentials {
-        cmd.args(["--user", user, "--password", password]);
-    }
+    cmd.arg(root().join("scripts/rtsp_server.py")).args(["--port", &port.to_string()]).args(args);
     let mut child: Proc = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
