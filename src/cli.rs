@@ -13,7 +13,7 @@ use crate::runtime::assemble::{self, CheckOptions};
 use crate::runtime::detect_files::{DetectArgs, detect_files};
 use crate::runtime::pipeline;
 use crate::runtime::signals::Signals;
-use crate::sink::JsonlSink;
+use crate::sink::{FilePolicy, JsonlSink};
 
 fn long_version() -> String {
     let hooks =
@@ -173,7 +173,7 @@ fn detect_config(
                 model: ModelConfig::new(m.clone(), f),
                 pipeline: Default::default(),
                 streams: Vec::new(),
-                output: config::OutputConfig { jsonl: config::EventTarget::Stdout },
+                output: config::OutputConfig::stdout(),
                 metrics: Default::default(),
             }
         }
@@ -272,7 +272,9 @@ fn dispatch(cli: Cli) -> Result<()> {
             let cfg = detect_config(config.as_deref(), model, family, labels, score_threshold)?;
             crate::logging::init(cfg.device.log_level.min(log::LevelFilter::Warn));
             let signals = Signals::install()?;
-            let mut sink = JsonlSink::stdout();
+            // Each event printed as it is found.
+            let policy = FilePolicy { flush_interval: std::time::Duration::ZERO, ..FilePolicy::default() };
+            let mut sink = JsonlSink::stdout(policy, Default::default());
             let (stats, engine) =
                 detect_files(&cfg, &DetectArgs { inputs, every }, &mut sink, signals.terminate_flag())?;
             eprintln!("{}", stats.line(engine));

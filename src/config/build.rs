@@ -223,6 +223,33 @@ pub fn name_problem(name: &str) -> Option<String> {
     None
 }
 
+/// `[output.jsonl]`: where events go and how the file is written. Rotation applies to a file;
+/// the total cap needs a file size to rotate at and holds at least one file.
+fn output(j: Option<&Node>, jsonl: EventTarget, is: &mut Issues) -> OutputConfig {
+    let get = |k: &str| j.and_then(|j| j.get(k));
+    let mb = |n: Option<&Node>| num_of(n).map(|v| (v * 1_000_000.0).round() as u64);
+    let (max_file, max_total) = (mb(get("max_file_mb")), mb(get("max_total_mb")));
+    if jsonl == EventTarget::Stdout
+        && let Some(n) = get("max_file_mb").or(get("max_total_mb"))
+    {
+        is.push(Issue::at(&n.origin, "output.jsonl", "max_file_mb and max_total_mb apply to an event file, not \"-\""));
+    }
+    if let (None, Some(n)) = (max_file, get("max_total_mb")) {
+        is.push(Issue::at(&n.origin, "output.jsonl.max_total_mb", "needs max_file_mb (the size to rotate at)"));
+    }
+    if let (Some(f), Some(t), Some(n)) = (max_file, max_total, get("max_total_mb"))
+        && t < f
+    {
+        is.push(Issue::at(&n.origin, "output.jsonl.max_total_mb", "is below max_file_mb; it must hold one file"));
+    }
+    OutputConfig {
+        jsonl,
+        max_file_bytes: max_file,
+        max_total_bytes: max_file.map(|f| max_total.unwrap_or(f * defaults::ROTATED_FILES)),
+        flush_interval: secs(get("flush_interval_s"), defaults::FLUSH_INTERVAL_S),
+    }
+}
+
 fn stream(s: &Node, layers: &Layers, is: &mut Issues, names: &mut HashSet<String>) -> Option<StreamConfig> {
     let name_node = s.get("name");
     let name = str_of(name_node).map(|n| n.trim().to_string());
@@ -384,6 +411,7 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
         }
         (n, Some(_)) => EventTarget::File(path_of(n, layers)?),
     };
+    let output = output(root.get("output").and_then(|o| o.get("jsonl")), jsonl, is);
     let listen = root.get("metrics").and_then(|m| m.get("listen"));
     if let (Some(n), Some(a)) = (listen, str_of(listen))
         && a.parse::<std::net::SocketAddr>().is_err()
@@ -398,15 +426,7 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
         listen: str_of(listen).map(str::to_string),
         max_frame_age: secs(root.get("health").and_then(|h| h.get("max_frame_age_s")), 30.0),
     };
-    Some(Config {
-        origin: origin.map(Path::to_path_buf),
-        device,
-        model: model?,
-        pipeline,
-        streams,
-        output: OutputConfig { jsonl },
-        metrics,
-    })
+    Some(Config { origin: origin.map(Path::to_path_buf), device, model: model?, pipeline, streams, output, metrics })
 }
 
 #[cfg(test)]

@@ -241,7 +241,28 @@ pub static STREAM: &[Field] = &[
     ),
 ];
 
-pub static JSONL: &[Field] = &[req("path", Kind::Str, "event file (appended to), or \"-\" for standard output")];
+pub static JSONL: &[Field] = &[
+    req("path", Kind::Str, "event file (appended to), or \"-\" for standard output"),
+    opt(
+        "flush_interval_s",
+        Kind::Float { min: 0.0, max: 60.0 },
+        "1",
+        "events wait in memory this long and are written together (0: each at once); a kill -9 loses at most \
+         this much",
+    ),
+    opt(
+        "max_file_mb",
+        Kind::Float { min: 0.01, max: 1_000_000.0 },
+        "none (one file, never rotated)",
+        "rotate the event file when it would pass this size: it becomes path.1, the older ones path.2, …",
+    ),
+    opt(
+        "max_total_mb",
+        Kind::Float { min: 0.01, max: 10_000_000.0 },
+        "10 x max_file_mb",
+        "the event file and its rotated files together never pass this: the oldest rotated files are removed",
+    ),
+];
 
 pub static OUTPUT: &[Field] = &[opt("jsonl", Kind::Table(JSONL), "standard output", "events as JSON lines")];
 

@@ -13,14 +13,15 @@ use super::supervise::Policy;
 use crate::capture::gst::{LaunchOptions, plan};
 use crate::capture::{CaptureOptions, Fit, GstCapture, Pull, SourceSpec, TransportMemory};
 use crate::config::{
-    Config, EngineKind, EventTarget, Loaded, ModelConfig, PipelineConfig, PreprocessKind, ResizeAt, StreamConfig,
+    Config, EngineKind, EventTarget, Loaded, ModelConfig, OutputConfig, PipelineConfig, PreprocessKind, ResizeAt,
+    StreamConfig,
 };
 use crate::detect::{ClassPolicy, Labels, PostProcess};
 use crate::engine::onnx::{OnnxEngine, OnnxOptions};
 use crate::engine::{Engine, TensorInfo};
 use crate::error::{Error, Result};
 use crate::preprocess::{Accepts, CpuPreprocessor, FrameMemory, InputSpec, Pixels, Preprocessor};
-use crate::sink::{JsonlSink, Sink};
+use crate::sink::{FilePolicy, JsonlSink, Sink, SinkStats};
 
 /// The engine `[model]` asks for. A GPU engine on a build without it is an error, never a
 /// silent CPU fallback.
@@ -216,22 +217,27 @@ pub fn batch_policy(mc: &ModelConfig) -> BatchPolicy {
     BatchPolicy { max: mc.batch, fill: mc.batch_timeout }
 }
 
-/// The event output.
-pub fn sink(target: &EventTarget) -> Result<Box<dyn Sink>> {
-    Ok(match target {
-        EventTarget::Stdout => Box::new(JsonlSink::stdout()),
-        EventTarget::File(p) => Box::new(JsonlSink::file(p)?),
+/// The event output; `stats` are the run's sink counters (kept across reloads).
+pub fn sink(out: &OutputConfig, stats: Arc<SinkStats>) -> Result<Box<dyn Sink>> {
+    let policy = FilePolicy {
+        max_file_bytes: out.max_file_bytes,
+        max_total_bytes: out.max_total_bytes,
+        flush_interval: out.flush_interval,
+    };
+    Ok(match &out.jsonl {
+        EventTarget::Stdout => Box::new(JsonlSink::stdout(policy, stats)),
+        EventTarget::File(p) => Box::new(JsonlSink::file(p, policy, stats)?),
     })
 }
 
 /// Opens the event output as `run` would and closes it again; a file the probe created is
 /// removed, so `check` leaves nothing behind.
-pub fn probe_sink(target: &EventTarget) -> Result<()> {
-    let created = match target {
+pub fn probe_sink(out: &OutputConfig) -> Result<()> {
+    let created = match &out.jsonl {
         EventTarget::File(p) if !p.exists() => Some(p.clone()),
         _ => None,
     };
-    let opened = sink(target);
+    let opened = sink(out, Arc::default());
     if let Some(p) = created
         && opened.is_ok()
     {
@@ -472,7 +478,7 @@ pub fn check(loaded: &Loaded, opts: &CheckOptions) -> Checked {
             capture_without_model(&cfg.model, &cfg.pipeline)
         }
     };
-    if let Err(e) = probe_sink(&cfg.output.jsonl) {
+    if let Err(e) = probe_sink(&cfg.output) {
         errors.push(e);
     }
     // The rule `run` applies before anything else.

@@ -28,7 +28,7 @@ use crate::config::{self, Config, StreamConfig};
 use crate::error::{Error, ExitKind, Result};
 use crate::metrics::RunStats;
 use crate::metrics::http::{MetricsServer, Sources};
-use crate::sink::Sink;
+use crate::sink::{Sink, SinkStats};
 use crate::status::{StreamState, StreamStats};
 
 /// Summary of a finished run.
@@ -81,6 +81,8 @@ struct Runtime {
     clock: SharedClock,
     detector: Detector,
     sink: Box<dyn Sink>,
+    /// The event output's counters, kept when a reload replaces the output.
+    sink_stats: Arc<SinkStats>,
     base: CaptureOptions,
     batch: BatchPolicy,
     mailbox: Arc<Mailbox>,
@@ -112,6 +114,7 @@ impl Runtime {
             stats: Arc::clone(&self.stats),
             streams: Arc::clone(&self.mailbox) as _,
             heartbeat: self.notifier.heartbeat().clone(),
+            sinks: Arc::clone(&self.sink_stats),
             max_frame_age: cfg.metrics.max_frame_age,
         }
     }
@@ -195,7 +198,8 @@ impl Runtime {
         };
         let new_base = assemble::capture(new_detector.as_ref().unwrap_or(&self.detector).preprocessor(), &new.pipeline);
         let plan = plan::plan(&self.cfg, &new, &self.base, &new_base, files_changed);
-        let new_sink = if plan.output { Some(assemble::sink(&new.output.jsonl)?) } else { None };
+        let new_sink =
+            if plan.output { Some(assemble::sink(&new.output, Arc::clone(&self.sink_stats))?) } else { None };
         let to_open: Vec<StreamConfig> = wanted.into_iter().filter(|s| plan.streams.start.contains(&s.name)).collect();
         let opened = assemble::open_streams(&to_open, &new_base, self.signals.terminate_flag())?;
         // Last of the preparations: on the running listener's address it must close that one.
@@ -291,7 +295,8 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
         return Ok(not_started("none"));
     };
     let engine = detector.engine_name();
-    let Some(sink) = started(assemble::sink(&cfg.output.jsonl), &signals)? else {
+    let sink_stats = Arc::new(SinkStats::default());
+    let Some(sink) = started(assemble::sink(&cfg.output, Arc::clone(&sink_stats)), &signals)? else {
         return Ok(not_started(engine));
     };
     let base = assemble::capture(detector.preprocessor(), &cfg.pipeline);
@@ -305,6 +310,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
         frames: Vec::with_capacity(cfg.model.batch),
         detector,
         sink,
+        sink_stats,
         base,
         mailbox: Arc::new(Mailbox::new(Arc::clone(&clock))),
         runners: Vec::new(),
@@ -363,6 +369,11 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
             rt.clock.sleep(left.min(Duration::from_millis(100)), signals.terminate_flag());
             continue;
         }
+        // Events that waited their interval are written, with or without new frames.
+        if let Err(e) = rt.sink.tick() {
+            failure = Some(e);
+            break;
+        }
         match rt.mailbox.take(&mut cursor, rt.batch, Duration::from_millis(100), &mut rt.frames) {
             Take::Frames(n) => {
                 if let Err(e) = rt.process() {
@@ -417,6 +428,9 @@ fn shutdown(rt: &mut Runtime, signals: &Signals, cursor: &mut usize, failure: Op
         r.join(deadline);
     }
     let mut failure = failure;
+    // What waited in memory is written before the drain, which the shutdown timer may cut
+    // short; a failure to write shows in the flush after it.
+    let _ = rt.sink.flush();
     if failure.is_none() {
         while rt.mailbox.take_pending(cursor, &mut rt.frames) {
             if let Err(e) = rt.process() {
