@@ -15,6 +15,7 @@ use crate::capture::{SourceSpec, Transport};
 use crate::detect::Family;
 use crate::detect::family::{DecodeOptions, InputOverrides};
 use crate::preprocess::{ChannelOrder, FrameMemory, Layout, Letterbox, Pad};
+use crate::track::{TrackerKind, TrackerSettings};
 
 fn str_of(n: Option<&Node>) -> Option<&str> {
     match n.map(|n| &n.value) {
@@ -397,6 +398,7 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
         listen: str_of(listen).map(str::to_string),
         max_frame_age: secs(root.get("health").and_then(|h| h.get("max_frame_age_s")), 30.0),
     };
+    let tracking = tracking(root.get("tracking"));
     Some(Config {
         origin: origin.map(Path::to_path_buf),
         device,
@@ -405,7 +407,25 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
         streams,
         output: OutputConfig { jsonl },
         metrics,
+        tracking,
     })
+}
+
+/// `[tracking]`; ranges were checked by the schema stage.
+fn tracking(t: Option<&Node>) -> TrackerSettings {
+    let d = TrackerSettings::default();
+    let get = |k: &str| t.and_then(|t| t.get(k));
+    TrackerSettings {
+        kind: match str_of(get("tracker")) {
+            Some("none") => TrackerKind::None,
+            _ => TrackerKind::ByteTrack,
+        },
+        low_score: num_of(get("low_score")).map_or(d.low_score, |v| v as f32),
+        new_track_score: num_of(get("new_track_score")).map(|v| v as f32),
+        match_iou: num_of(get("match_iou")).map_or(d.match_iou, |v| v as f32),
+        lost_s: num_of(get("lost_s")).filter(|v| *v >= 0.0).unwrap_or(d.lost_s),
+        min_hits: int_of(get("min_hits")).filter(|v| *v >= 1).map_or(d.min_hits, |v| v.min(100) as u32),
+    }
 }
 
 #[cfg(test)]

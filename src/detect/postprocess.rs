@@ -1,7 +1,7 @@
 //! After decoding: per-class thresholds, class allow-list, NMS, detection cap, and boxes mapped
 //! to source-frame pixels. Works in one reused buffer.
 
-use super::nms::{Nms, sort_by_score};
+use super::nms::{Nms, by_score, sort_by_score};
 use super::{Decoder, Detection};
 use crate::engine::Outputs;
 use crate::error::Result;
@@ -67,7 +67,13 @@ impl ClassPolicy {
 
 pub struct PostProcess {
     policy: ClassPolicy,
+    /// Where the decoder may stop: the lowest reporting threshold, or the tracker's low floor.
     min_score: f32,
+    /// A tracker's low-score floor: detections above it but not reported are kept after the
+    /// reported ones, for the tracker only.
+    low_floor: Option<f32>,
+    /// How many of `dets` (the first ones) are reported.
+    reported: usize,
     nms_iou: f32,
     max_detections: usize,
     nms: Nms,
@@ -78,6 +84,8 @@ impl PostProcess {
     pub fn new(policy: ClassPolicy, nms_iou: f32, max_detections: usize) -> PostProcess {
         PostProcess {
             min_score: policy.min_threshold(),
+            low_floor: None,
+            reported: 0,
             policy,
             nms_iou,
             max_detections,
@@ -88,6 +96,26 @@ impl PostProcess {
 
     pub fn policy(&self) -> &ClassPolicy {
         &self.policy
+    }
+
+    /// With `Some(floor)`, `run` also returns the detections above `floor` that the policy does
+    /// not report, after the reported ones (a tracker's low-score association); `None`: only
+    /// reported ones, as without a tracker.
+    pub fn set_low_floor(&mut self, floor: Option<f32>) {
+        self.low_floor = floor;
+        let reported = self.policy.min_threshold();
+        self.min_score = floor.map_or(reported, |f| f.min(reported));
+    }
+
+    /// The detections of the latest `run`.
+    pub fn detections(&self) -> &[Detection] {
+        &self.dets
+    }
+
+    /// How many of the detections of the latest `run` are reported: the first ones; the rest
+    /// are the low-score ones asked for with `set_low_floor`.
+    pub fn reported(&self) -> usize {
+        self.reported
     }
 
     /// Decodes the engine outputs and returns the final detections, boxes in source pixels,
@@ -101,7 +129,8 @@ impl PostProcess {
         self.dets.clear();
         decoder.decode(outputs, self.min_score, &mut self.dets)?;
         let policy = &self.policy;
-        self.dets.retain(|d| policy.allowed(d.class_id) && d.score > policy.threshold(d.class_id));
+        let floor = |c: u32| self.low_floor.map_or(policy.threshold(c), |f| f.min(policy.threshold(c)));
+        self.dets.retain(|d| policy.allowed(d.class_id) && d.score > floor(d.class_id));
         if decoder.nms_in_graph() {
             sort_by_score(&mut self.dets);
         } else {
@@ -113,7 +142,26 @@ impl PostProcess {
             d.bbox = geometry.to_source(d.bbox);
         }
         self.dets.retain(|d| d.bbox[2] > d.bbox[0] && d.bbox[3] > d.bbox[1]);
-        self.dets.truncate(self.max_detections);
+        if self.low_floor.is_none() {
+            self.dets.truncate(self.max_detections);
+            self.reported = self.dets.len();
+            return Ok(&self.dets);
+        }
+        // NMS ran on reported and low-score boxes together: within a class the reported ones are
+        // the best, so no low-score box suppressed one of them and they are exactly the boxes a
+        // run without a tracker reports. Reported first, each part in `sort_by_score`'s order
+        // (a total order, so an unstable sort, which allocates nothing, is deterministic), each
+        // part capped on its own.
+        let policy = &self.policy;
+        let reported = |d: &Detection| d.score > policy.threshold(d.class_id);
+        self.dets.sort_unstable_by(|a, b| reported(b).cmp(&reported(a)).then_with(|| by_score(a, b)));
+        let n = self.dets.iter().take_while(|d| reported(d)).count();
+        let kept = n.min(self.max_detections);
+        let low = (self.dets.len() - n).min(self.max_detections);
+        // Moves the low part right behind the capped reported part, in place.
+        self.dets.drain(kept..n);
+        self.dets.truncate(kept + low);
+        self.reported = kept;
         Ok(&self.dets)
     }
 }

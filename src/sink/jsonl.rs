@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{Event, Sink};
+use super::{Event, Sink, TrackEndEvent};
 use crate::error::{Error, Result};
 
 enum Target {
@@ -81,8 +81,9 @@ impl JsonlSink {
     }
 }
 
-impl Sink for JsonlSink {
-    fn emit(&mut self, event: &Event<'_>) -> Result<()> {
+impl JsonlSink {
+    /// One JSON line, written with a single `write`.
+    fn line(&mut self, event: &impl serde::Serialize) -> Result<()> {
         self.line.clear();
         serde_json::to_writer(&mut self.line, event).map_err(|e| Error::output(format!("cannot encode event: {e}")))?;
         self.line.push(b'\n');
@@ -96,6 +97,16 @@ impl Sink for JsonlSink {
         res.map_err(|e| Error::output(format!("cannot write events to {}: {e}", self.describe())))?;
         self.written += 1;
         Ok(())
+    }
+}
+
+impl Sink for JsonlSink {
+    fn emit(&mut self, event: &Event<'_>) -> Result<()> {
+        self.line(event)
+    }
+
+    fn emit_track_end(&mut self, event: &TrackEndEvent<'_>) -> Result<()> {
+        self.line(event)
     }
 
     fn flush(&mut self) -> Result<()> {
