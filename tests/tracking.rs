@@ -63,13 +63,29 @@ fn bytetrack_meets_the_trackeval_gates_and_beats_the_greedy_baseline() {
     let dir = tempfile::tempdir().expect("tempdir");
     let v = score(dir.path(), &[]);
     print_figures(&v);
-    let num = |t: &str, k: &str| v[t]["combined"][k].as_f64().unwrap_or(f64::NAN);
-    let (hota, idf1, idsw) = (num("edgesight", "HOTA"), num("edgesight", "IDF1"), num("edgesight", "IDSW"));
-    let baseline = num("greedy-iou", "HOTA");
+    let num = |v: &Value, t: &str, k: &str| v[t]["combined"][k].as_f64().unwrap_or(f64::NAN);
+    let (hota, idf1, idsw) = (num(&v, "edgesight", "HOTA"), num(&v, "edgesight", "IDF1"), num(&v, "edgesight", "IDSW"));
+    let baseline = num(&v, "greedy-iou", "HOTA");
     assert!(hota >= 65.0, "combined HOTA {hota} < 65");
     assert!(idf1 >= 80.0, "combined IDF1 {idf1} < 80");
     assert!(idsw <= 10.0, "{idsw} ID switches > 10");
     assert!(hota - baseline >= 30.0, "HOTA {hota} is not 30 above the greedy baseline's {baseline}");
+
+    // The second association is what the low-score boxes are decoded for: without it
+    // (low_score = 1, no box is low) the occlusion spells of the synthetic detections cost
+    // tracked boxes. Measured: MOTA 86.7 with it, 82.8 without; HOTA 76.6 and 73.9.
+    let cfg = ConfigBuilder::nanodet(dir.path()).text() + "\n[tracking]\nlow_score = 1.0\n";
+    let cfg_path = dir.path().join("no-low.toml");
+    std::fs::write(&cfg_path, cfg).expect("config");
+    let without = score(dir.path(), &["--config", p(&cfg_path)]);
+    println!("without the low-score association:");
+    print_figures(&without);
+    let (mota_gain, hota_gain) =
+        (num(&v, "edgesight", "MOTA") - num(&without, "edgesight", "MOTA"), hota - num(&without, "edgesight", "HOTA"));
+    assert!(
+        mota_gain >= 2.0 && hota_gain >= 1.0,
+        "the low-score association gains MOTA {mota_gain:.2}, HOTA {hota_gain:.2}"
+    );
 }
 
 #[test]
