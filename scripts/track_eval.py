@@ -7,9 +7,13 @@
                             by a seeded generator: box jitter, misses, clutter, and occlusion
                             spells in which a person's box is still found but with a low score.
                             Prints one line per sequence: `name width height fps`.
-  track_eval.py eval DIR    scores DIR/trackers/edgesight/data/<seq>.txt (written by `edgesight
+  track_eval.py eval DIR [EVERY]
+                            scores DIR/trackers/edgesight/data/<seq>.txt (written by `edgesight
                             track`) and a greedy-IoU baseline it computes itself on the same
                             detections with TrackEval (HOTA, CLEAR, Identity); prints JSON.
+                            EVERY > 1: only frames 1, 1 + EVERY, ... were processed (a stream's
+                            fps_limit): the ground truth and the baseline's input are thinned
+                            alike (the thinned ground truth goes to DIR/gt).
 
 Everything is deterministic: the same seed gives the same detections on every machine.
 """
@@ -96,7 +100,7 @@ def iou(a, b):
     return inter / union if union > 0 else 0.0
 
 
-def greedy_baseline(dets):
+def greedy_baseline(dets, every=1):
     """The IoU tracker (Bochinski et al. 2017) as the baseline: detections above the reporting
     threshold only, each track matched greedily to the best-overlapping box of the next frame
     (IoU >= 0.3), no motion model, a track ends at its first miss, every unmatched box starts one."""
@@ -105,7 +109,7 @@ def greedy_baseline(dets):
         if d[5] > SCORE_THRESHOLD:
             by_frame.setdefault(int(d[0]), []).append(d)
     active, next_id, out = [], 1, []
-    for frame in range(1, max(by_frame, default=0) + 1):
+    for frame in range(1, max(by_frame, default=0) + 1, every):
         boxes = by_frame.get(frame, [])
         pairs = sorted(
             ((iou(t[1], b[1:5]), ti, bi) for ti, t in enumerate(active) for bi, b in enumerate(boxes)), reverse=True
@@ -134,15 +138,25 @@ def synth(root):
         print(seq, w, h, fps)
 
 
-def evaluate(root):
+def evaluate(root, every=1):
     import trackeval  # noqa: E402 (only this step needs it)
 
     base = os.path.join(root, "trackers", "greedy-iou", "data")
     os.makedirs(base, exist_ok=True)
     seq_info = {}
+    gt_folder = gt_dir()
+    if every > 1:
+        gt_folder = os.path.join(root, "gt")
+        for seq in SEQUENCES:
+            os.makedirs(os.path.join(gt_folder, seq), exist_ok=True)
+            gt = read_gt(seq)
+            np.savetxt(
+                os.path.join(gt_folder, seq, "gt.txt"), gt[(gt[:, 0] - 1) % every == 0], delimiter=",", fmt="%g"
+            )
     for seq in SEQUENCES:
         det = np.loadtxt(os.path.join(root, "det", seq + ".txt"), delimiter=",", ndmin=2)
-        rows = greedy_baseline([tuple(r[[0, 2, 3, 4, 5, 6]]) for r in det])
+        det = det[(det[:, 0] - 1) % every == 0]
+        rows = greedy_baseline([tuple(r[[0, 2, 3, 4, 5, 6]]) for r in det], every)
         with open(os.path.join(base, seq + ".txt"), "w") as f:
             for frame, tid, x, y, w, h in rows:
                 f.write(f"{frame},{tid},{x:.2f},{y:.2f},{w:.2f},{h:.2f},1,-1,-1,-1\n")
@@ -164,7 +178,7 @@ def evaluate(root):
     data_cfg = trackeval.datasets.MotChallenge2DBox.get_default_dataset_config()
     data_cfg.update(
         {
-            "GT_FOLDER": gt_dir(),
+            "GT_FOLDER": gt_folder,
             "GT_LOC_FORMAT": "{gt_folder}/{seq}/gt.txt",
             "TRACKERS_FOLDER": os.path.join(root, "trackers"),
             "OUTPUT_FOLDER": os.path.join(root, "out"),
@@ -196,6 +210,9 @@ def evaluate(root):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("synth", "eval"):
+    if len(sys.argv) not in (3, 4) or sys.argv[1] not in ("synth", "eval"):
         sys.exit(__doc__)
-    (synth if sys.argv[1] == "synth" else evaluate)(sys.argv[2])
+    if sys.argv[1] == "synth":
+        synth(sys.argv[2])
+    else:
+        evaluate(sys.argv[2], int(sys.argv[3]) if len(sys.argv) == 4 else 1)

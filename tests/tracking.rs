@@ -26,8 +26,9 @@ fn script(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// Tracks every synthesised sequence with `edgesight track` (extra args appended) and scores them.
-fn score(dir: &Path, extra: &[&str]) -> Value {
+/// Tracks every synthesised sequence with `edgesight track` (extra args appended) and scores them;
+/// `every` > 1: the tracker processed only every `every`-th frame (a stream's fps_limit).
+fn score(dir: &Path, extra: &[&str], every: u32) -> Value {
     let sequences = script(&["synth", p(dir)]);
     let out = dir.join("trackers/edgesight/data");
     std::fs::create_dir_all(&out).expect("tracker folder");
@@ -42,7 +43,7 @@ fn score(dir: &Path, extra: &[&str]) -> Value {
         let o = edgesight(&args, &[]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     }
-    let json = script(&["eval", p(dir)]);
+    let json = script(&["eval", p(dir), &every.to_string()]);
     serde_json::from_str(json.lines().last().unwrap_or_default()).expect("eval prints JSON")
 }
 
@@ -61,7 +62,7 @@ fn print_figures(v: &Value) {
 #[test]
 fn bytetrack_meets_the_trackeval_gates_and_beats_the_greedy_baseline() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let v = score(dir.path(), &[]);
+    let v = score(dir.path(), &[], 1);
     print_figures(&v);
     let num = |v: &Value, t: &str, k: &str| v[t]["combined"][k].as_f64().unwrap_or(f64::NAN);
     let (hota, idf1, idsw) = (num(&v, "edgesight", "HOTA"), num(&v, "edgesight", "IDF1"), num(&v, "edgesight", "IDSW"));
@@ -77,7 +78,7 @@ fn bytetrack_meets_the_trackeval_gates_and_beats_the_greedy_baseline() {
     let cfg = ConfigBuilder::nanodet(dir.path()).text() + "\n[tracking]\nlow_score = 1.0\n";
     let cfg_path = dir.path().join("no-low.toml");
     std::fs::write(&cfg_path, cfg).expect("config");
-    let without = score(dir.path(), &["--config", p(&cfg_path)]);
+    let without = score(dir.path(), &["--config", p(&cfg_path)], 1);
     println!("without the low-score association:");
     print_figures(&without);
     let (mota_gain, hota_gain) =
@@ -85,6 +86,26 @@ fn bytetrack_meets_the_trackeval_gates_and_beats_the_greedy_baseline() {
     assert!(
         mota_gain >= 2.0 && hota_gain >= 1.0,
         "the low-score association gains MOTA {mota_gain:.2}, HOTA {hota_gain:.2}"
+    );
+}
+
+/// Track life and motion run on stream time: with a stream's fps_limit letting one frame in three
+/// through (25 FPS sequences, 8.33 FPS processed), the tracker still holds its identities.
+#[test]
+fn bytetrack_holds_identities_at_a_third_of_the_frame_rate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = ConfigBuilder::nanodet(dir.path()).stream("cam", "test://", "fps_limit = 8.3333\n").text();
+    let cfg_path = dir.path().join("limited.toml");
+    std::fs::write(&cfg_path, cfg).expect("config");
+    let v = score(dir.path(), &["--config", p(&cfg_path), "--stream", "cam"], 3);
+    print_figures(&v);
+    let num = |t: &str, k: &str| v[t]["combined"][k].as_f64().unwrap_or(f64::NAN);
+    let (hota, idf1, idsw) = (num("edgesight", "HOTA"), num("edgesight", "IDF1"), num("edgesight", "IDSW"));
+    assert!(hota >= 60.0 && idf1 >= 75.0 && idsw <= 10.0, "at 8.33 FPS: HOTA {hota}, IDF1 {idf1}, IDSW {idsw}");
+    assert!(
+        hota - num("greedy-iou", "HOTA") >= 20.0,
+        "HOTA {hota} vs the greedy baseline's {}",
+        num("greedy-iou", "HOTA")
     );
 }
 
