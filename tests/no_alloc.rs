@@ -223,7 +223,7 @@ fn tracking_allocates_nothing_per_frame() {
         for p in 0..20u64 {
             let x = ((p * 61 + f * (1 + p % 3)) % 1200) as f32 + r();
             let y = (p * 31 % 500) as f32 + r();
-            let score = if (p + f) % 7 == 0 { 0.2 } else { 0.6 + 0.3 * r() };
+            let score = if (p + f).is_multiple_of(7) { 0.2 } else { 0.6 + 0.3 * r() };
             dets.push(Detection { class_id: (p % 2) as u32, score, bbox: [x, y, x + 40.0, y + 100.0] });
         }
         // Clutter at random places.
@@ -231,7 +231,7 @@ fn tracking_allocates_nothing_per_frame() {
             let (x, y) = (r() * 1200.0, r() * 600.0);
             dets.push(Detection { class_id: 0, score: 0.5 * r() + 0.1, bbox: [x, y, x + 30.0, y + 70.0] });
         }
-        dets.sort_unstable_by(|a, b| (b.score > 0.35).cmp(&(a.score > 0.35)));
+        dets.sort_unstable_by_key(|d| d.score <= 0.35);
         let high = dets.iter().take_while(|d| d.score > 0.35).count();
         tracker.frame(at, f * 40, dets, high);
     };

@@ -158,7 +158,9 @@ fn run_events_carry_track_ids_and_track_ends() {
         std::fs::write(&cfg_path, cfg).expect("config");
         let o = edgesight(&["run", "--config", p(&cfg_path)], &[]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-        parse_lines(&std::fs::read_to_string(&path).expect("events"))
+        // Every line, track_end ones included (common's parse_lines leaves those out).
+        let text = std::fs::read_to_string(&path).expect("events");
+        text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect::<Vec<Value>>()
     };
     let tracked = events("", "on");
     let plain = events("\n[tracking]\ntracker = \"none\"\n", "off");

@@ -271,8 +271,7 @@ impl ByteTrack {
         self.tracks.retain(|t| t.id > 0 || t.updated);
 
         // 4. New tentative tracks from the confident detections left.
-        for d in 0..high {
-            let det = &dets[d];
+        for (d, det) in dets.iter().enumerate().take(high) {
             if !usable(d, det, &self.det_used) || det.score < self.new_track_score {
                 continue;
             }

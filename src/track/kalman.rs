@@ -6,6 +6,9 @@
 //! paper's, and at 10 FPS or across dropped frames the motion and the process noise scale with the
 //! time that really passed (the noise variance grows linearly with time, as a random walk does).
 
+// Small fixed-size matrix algebra reads like its formulas with indices.
+#![allow(clippy::needless_range_loop)]
+
 /// The frame period ByteTrack's noise weights were tuned for.
 pub const REFERENCE_FPS: f64 = 30.0;
 
@@ -84,7 +87,8 @@ fn cholesky_solve(s: &[[f64; 4]; 4], b: &mut [f64; 4]) -> bool {
                 sum -= l[i][k] * l[j][k];
             }
             if i == j {
-                if !(sum > 0.0) {
+                // Also false for NaN.
+                if sum.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
                     return false;
                 }
                 l[i][i] = sum.sqrt();
