@@ -577,6 +577,38 @@ mod tests {
     }
 
     #[test]
+    fn tracking_keys_are_read_and_checked() {
+        use crate::track::{TrackerKind, TrackerSettings};
+        let c = parse_str(MIN, Some(Path::new("a.toml"))).unwrap();
+        assert_eq!(c.tracking, TrackerSettings::default(), "ByteTrack by default");
+        let text = format!(
+            "{MIN}[tracking]\ntracker = \"none\"\nlow_score = 0.05\nnew_track_score = 0.7\nmatch_iou = 0.3\nlost_s = 2.5\nmin_hits = 4\n"
+        );
+        let t = parse_str(&text, Some(Path::new("a.toml"))).unwrap().tracking;
+        assert_eq!(
+            t,
+            TrackerSettings {
+                kind: TrackerKind::None,
+                low_score: 0.05,
+                new_track_score: Some(0.7),
+                match_iou: 0.3,
+                lost_s: 2.5,
+                min_hits: 4
+            }
+        );
+        for (bad, want) in [
+            ("tracker = \"sort\"", "a.toml:5:11: tracking.tracker: found \"sort\", expected one of"),
+            ("lost_s = -1", "a.toml:5:10: tracking.lost_s: found -1"),
+            ("min_hits = 0", "a.toml:5:12: tracking.min_hits: found 0"),
+            ("low_score = 1.5", "a.toml:5:13: tracking.low_score: found 1.5"),
+            ("lost = 1", "a.toml:5:1: tracking.lost: unknown key; did you mean `lost_s`?"),
+        ] {
+            let e = parse_str(&format!("{MIN}[tracking]\n{bad}\n"), Some(Path::new("a.toml"))).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn range_ends_are_inside_the_range() {
         let parse = |extra: &str| parse_str(&format!("{MIN}{extra}\n"), Some(Path::new("a.toml")));
         for ok in ["score_threshold = 0", "score_threshold = 1", "score_threshold = 1.0", "reg_max = 1", "reg_max = 64"]

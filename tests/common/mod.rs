@@ -45,6 +45,16 @@ pub fn parse_lines(text: &str) -> Vec<Value> {
         .collect()
 }
 
+/// An event's `detections` without their `track_id` (a tracker's, on by default): for comparing
+/// `run`'s detections with `detect`'s, which runs no tracker.
+pub fn detections_untracked(event: &Value) -> Value {
+    let mut d = event["detections"].clone();
+    for det in d.as_array_mut().into_iter().flatten() {
+        det.as_object_mut().map(|o| o.remove("track_id"));
+    }
+    d
+}
+
 /// A `track_end` line (it starts with its `kind`).
 pub fn is_track_end(line: &str) -> bool {
     line.starts_with("{\"kind\":\"track_end\"")
