@@ -184,4 +184,38 @@ mod tests {
         // Class 7 is no longer reported, so its low threshold no longer lowers the decoder's floor.
         assert_eq!(p.min_threshold(), 0.35);
     }
+
+    /// Emits fixed candidates (model-input pixels), whatever the outputs.
+    struct Fixed(Vec<Detection>);
+
+    impl Decoder for Fixed {
+        fn decode(&mut self, _: &dyn Outputs, min_score: f32, out: &mut Vec<Detection>) -> Result<()> {
+            out.extend(self.0.iter().filter(|d| d.score > min_score));
+            Ok(())
+        }
+        fn num_classes(&self) -> Option<usize> {
+            None
+        }
+    }
+
+    /// The tracker's low floor adds boxes after the reported ones and never changes those.
+    #[test]
+    fn the_low_floor_appends_low_boxes_and_keeps_the_reported_ones() {
+        let d = |class_id, score, x: f32| Detection { class_id, score, bbox: [x, 10.0, x + 20.0, 60.0] };
+        let cands = vec![d(0, 0.9, 0.0), d(0, 0.2, 100.0), d(1, 0.5, 200.0), d(1, 0.3, 300.0), d(0, 0.05, 400.0)];
+        let mut policy = ClassPolicy::new(0.35);
+        policy.set_threshold(1, 0.45);
+        let g = Geometry::new(640, 640, 640, 640, crate::preprocess::Letterbox::TopLeft);
+        let outputs = crate::detect::TestOutputs(Vec::new());
+        let mut plain = PostProcess::new(policy.clone(), 0.6, 100);
+        let reported = plain.run(&mut Fixed(cands.clone()), &outputs, &g).unwrap().to_vec();
+        assert_eq!(plain.reported(), reported.len());
+        let mut tracked = PostProcess::new(policy, 0.6, 100);
+        tracked.set_low_floor(Some(0.1));
+        let all = tracked.run(&mut Fixed(cands), &outputs, &g).unwrap().to_vec();
+        assert_eq!(&all[..tracked.reported()], &reported[..], "the reported part is what runs without a tracker");
+        let scores: Vec<f32> = all.iter().map(|d| d.score).collect();
+        assert_eq!(scores, [0.9, 0.5, 0.3, 0.2], "low ones after, best first; 0.05 is below the floor");
+        assert_eq!(tracked.reported(), 2);
+    }
 }
