@@ -9,6 +9,7 @@
 //! streams opened) before anything running is touched, so an invalid or unusable new
 //! configuration leaves the running one as it was. All timing decisions read the `Clock`.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -93,6 +94,9 @@ struct Runtime {
     names: Vec<String>,
     /// The tracker of each stream, by mailbox id.
     trackers: Vec<StreamTracker>,
+    /// The next track ID of streams whose tracker was replaced or retired, by name: a stream
+    /// restarted by a reload continues its numbering (IDs are never reused while the process lives).
+    next_ids: HashMap<String, u32>,
     notifier: Notifier,
     stats: Arc<Mutex<RunStats>>,
     metrics: Option<MetricsServer>,
@@ -125,7 +129,11 @@ impl Runtime {
         for (sc, cap) in opened {
             let id = self.mailbox.add(&sc.name);
             self.names.push(sc.name.clone());
-            self.trackers.push(StreamTracker::new(&self.cfg.tracking, self.cfg.model.score_threshold));
+            let mut tracker = StreamTracker::new(&self.cfg.tracking, self.cfg.model.score_threshold);
+            if let Some(&next) = self.next_ids.get(&sc.name) {
+                tracker.continue_ids(next);
+            }
+            self.trackers.push(tracker);
             self.runners.push(Runner::spawn(
                 id,
                 sc,
@@ -226,6 +234,7 @@ impl Runtime {
                 r.stop();
                 self.mailbox.retire(r.id);
                 if let Some(t) = self.trackers.get_mut(r.id) {
+                    self.next_ids.insert(r.config.name.clone(), t.next_id());
                     t.finish();
                     emit_ends(self.sink.as_mut(), &self.names[r.id], t, self.detector.labels())?;
                 }
@@ -257,7 +266,9 @@ impl Runtime {
             for (id, t) in self.trackers.iter_mut().enumerate() {
                 t.finish();
                 emit_ends(self.sink.as_mut(), &self.names[id], t, self.detector.labels())?;
+                let next = t.next_id();
                 *t = StreamTracker::new(&new.tracking, new.model.score_threshold);
+                t.continue_ids(next);
             }
         }
         self.detector.set_low_floor(low_floor(&new));
@@ -352,6 +363,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
         retired: Vec::new(),
         names: Vec::new(),
         trackers: Vec::new(),
+        next_ids: HashMap::new(),
         notifier: Notifier::start(heartbeat, Arc::clone(&clock)),
         stats: Arc::new(Mutex::new(RunStats::default())),
         metrics: None,

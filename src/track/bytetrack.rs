@@ -160,6 +160,17 @@ impl ByteTrack {
         })
     }
 
+    /// The ID the next confirmed track gets.
+    pub fn next_id(&self) -> u32 {
+        self.next_id
+    }
+
+    /// Continues the numbering of an earlier tracker of the same stream (a reload that replaced
+    /// it), so that no ID is given twice while the process lives.
+    pub fn continue_ids(&mut self, next: u32) {
+        self.next_id = self.next_id.max(next);
+    }
+
     /// Forgets every track (new source, resolution change, end of stream); confirmed ones are
     /// listed in `ended`. IDs keep counting: they are never reused while the process lives.
     pub fn reset(&mut self) {

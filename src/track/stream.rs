@@ -22,6 +22,8 @@ pub struct StreamTracker {
     ended: Vec<TrackEnd>,
     /// Where stream time starts for sources without timestamps.
     epoch: Option<Instant>,
+    /// The next ID, kept also while tracking is off, for `continue_ids`.
+    next_id: u32,
 }
 
 impl StreamTracker {
@@ -31,7 +33,21 @@ impl StreamTracker {
             TrackerKind::ByteTrack => Some(ByteTrack::new(settings.clone(), high_score)),
             TrackerKind::None => None,
         };
-        StreamTracker { inner, last: None, ended: Vec::with_capacity(64), epoch: None }
+        StreamTracker { inner, last: None, ended: Vec::with_capacity(64), epoch: None, next_id: 1 }
+    }
+
+    /// The ID the next confirmed track of this stream gets.
+    pub fn next_id(&self) -> u32 {
+        self.inner.as_ref().map_or(self.next_id, ByteTrack::next_id)
+    }
+
+    /// Continues the numbering of the tracker this one replaces (a reload), so that the stream
+    /// never shows an ID twice while the process lives.
+    pub fn continue_ids(&mut self, next: u32) {
+        self.next_id = self.next_id.max(next);
+        if let Some(t) = &mut self.inner {
+            t.continue_ids(next);
+        }
     }
 
     /// A frame's stream time: its presentation timestamp, or for sources without one the time
@@ -108,6 +124,23 @@ mod tests {
         assert_eq!(s.ended().len(), 1, "resolution change");
         s.finish();
         assert!(s.ended().is_empty(), "the new track was tentative");
+    }
+
+    #[test]
+    fn a_replacing_tracker_continues_the_numbering() {
+        let at = Continuity { session: 0, width: 64, height: 48 };
+        let mut s = StreamTracker::new(&TrackerSettings::default(), 0.35);
+        s.frame(at, 0, &[det(1.0)], 1);
+        s.frame(at, 40, &[det(1.0)], 1);
+        assert_eq!((s.ids(), s.next_id()), (&[Some(1)][..], 2));
+        let off = TrackerSettings { kind: TrackerKind::None, ..TrackerSettings::default() };
+        let mut between = StreamTracker::new(&off, 0.35);
+        between.continue_ids(s.next_id());
+        let mut again = StreamTracker::new(&TrackerSettings::default(), 0.35);
+        again.continue_ids(between.next_id());
+        again.frame(at, 0, &[det(1.0)], 1);
+        again.frame(at, 40, &[det(1.0)], 1);
+        assert_eq!(again.ids(), &[Some(2)], "through a reload with tracking off and on again");
     }
 
     #[test]
