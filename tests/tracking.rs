@@ -195,3 +195,61 @@ fn run_events_carry_track_ids_and_track_ends() {
     let last = tracked.last().expect("events");
     assert_eq!(last["kind"], "track_end", "the clip's end ends the tracks still open");
 }
+
+/// A reload that changes `[tracking]` ends the running tracks (`reason: "reset"`) and the new
+/// tracker continues the stream's numbering: no ID is given twice while the process lives.
+#[test]
+fn a_tracking_reload_ends_the_tracks_and_never_reuses_an_id() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.jsonl");
+    let config = |extra: &str| {
+        let text = ConfigBuilder::nanodet(dir.path())
+            .labels()
+            .threads(2)
+            .stream("clip", &format!("file://{}", clip().display()), "realtime = true\n")
+            .events(&path)
+            .text()
+            + extra;
+        std::fs::write(dir.path().join("edgesight.toml"), text).expect("config");
+        dir.path().join("edgesight.toml")
+    };
+    let all = || -> Vec<Value> {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.lines().filter(|l| l.ends_with('}')).filter_map(|l| serde_json::from_str(l).ok()).collect()
+    };
+    let max_id = |events: &[Value]| {
+        events
+            .iter()
+            .flat_map(|e| e["detections"].as_array().cloned().unwrap_or_default())
+            .filter_map(|d| d["track_id"].as_u64())
+            .max()
+    };
+    let child = run_service(&config(""), &[]);
+    wait_for("confirmed tracks", Duration::from_secs(60), || max_id(&all()).is_some_and(|m| m >= 3));
+    config("\n[tracking]\nmin_hits = 3\n");
+    signal(&child, "HUP");
+    let resets = |events: &[Value]| events.iter().position(|e| e["reason"] == "reset");
+    wait_for("the reload's track ends", Duration::from_secs(60), || resets(&all()).is_some());
+    wait_for("new tracks after the reload", Duration::from_secs(60), || {
+        let events = all();
+        let cut = resets(&events).unwrap_or(events.len());
+        max_id(&events[cut..]) > max_id(&events[..cut])
+    });
+    signal(&child, "TERM");
+    let o = child.wait_with_output();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let events = all();
+    let cut = resets(&events).expect("reset");
+    let before = max_id(&events[..cut]).expect("IDs before the reload");
+    let after: Vec<u64> = events[cut..]
+        .iter()
+        .filter(|e| e.get("kind").is_none())
+        .flat_map(|e| e["detections"].as_array().cloned().unwrap_or_default())
+        .filter_map(|d| d["track_id"].as_u64())
+        .collect();
+    assert!(
+        !after.is_empty() && after.iter().all(|&id| id > before),
+        "IDs after the reload reuse one: {before} then {after:?}"
+    );
+}
