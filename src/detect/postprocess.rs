@@ -157,10 +157,9 @@ impl PostProcess {
         self.dets.sort_unstable_by(|a, b| reported(b).cmp(&reported(a)).then_with(|| by_score(a, b)));
         let n = self.dets.iter().take_while(|d| reported(d)).count();
         let kept = n.min(self.max_detections);
-        let low = (self.dets.len() - n).min(self.max_detections);
-        // Moves the low part right behind the capped reported part, in place.
+        // Moves the low part right behind the capped reported part, in place, and caps it.
         self.dets.drain(kept..n);
-        self.dets.truncate(kept + low);
+        self.dets.truncate(kept + self.max_detections);
         self.reported = kept;
         Ok(&self.dets)
     }
@@ -217,5 +216,26 @@ mod tests {
         let scores: Vec<f32> = all.iter().map(|d| d.score).collect();
         assert_eq!(scores, [0.9, 0.5, 0.3, 0.2], "low ones after, best first; 0.05 is below the floor");
         assert_eq!(tracked.reported(), 2);
+        assert_eq!(tracked.detections(), &all[..]);
+    }
+
+    /// With a tracker each part has its own cap, and "reported" stays "strictly above".
+    #[test]
+    fn the_low_floor_caps_each_part_and_keeps_the_strict_threshold() {
+        let d = |score, x: f32| Detection { class_id: 0, score, bbox: [x, 10.0, x + 20.0, 60.0] };
+        let cands = vec![d(0.9, 0.0), d(0.35, 100.0), d(0.3, 200.0), d(0.2, 300.0), d(0.15, 400.0)];
+        let g = Geometry::new(640, 640, 640, 640, crate::preprocess::Letterbox::TopLeft);
+        let outputs = crate::detect::TestOutputs(Vec::new());
+        let mut post = PostProcess::new(ClassPolicy::new(0.35), 0.6, 2);
+        post.set_low_floor(Some(0.1));
+        post.run(&mut Fixed(cands.clone()), &outputs, &g).unwrap();
+        let scores: Vec<f32> = post.detections().iter().map(|d| d.score).collect();
+        assert_eq!((post.reported(), scores), (1, vec![0.9, 0.35, 0.3]), "0.35 is not above 0.35; two low ones");
+        let mut reported = cands.clone();
+        reported.iter_mut().for_each(|d| d.score = 0.9 - d.bbox[0] / 1000.0);
+        post.run(&mut Fixed(reported), &outputs, &g).unwrap();
+        assert_eq!((post.reported(), post.detections().len()), (2, 2), "at most max_detections reported");
+        post.set_low_floor(None);
+        assert_eq!(post.run(&mut Fixed(cands), &outputs, &g).unwrap().len(), 1, "no floor: reported ones only");
     }
 }
