@@ -44,14 +44,18 @@ fn metric(addr: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name} in:\n{text}")) as u64
 }
 
-/// Frame numbers of the lines of `text`, each line a whole event.
+/// Frame numbers of the frame events of `text`, each line a whole event (`track_end` lines are
+/// whole events too, without a frame).
 fn frames_of(what: &str, text: &str) -> Vec<u64> {
     assert!(text.is_empty() || text.ends_with('\n'), "{what} ends in the middle of a line");
     text.lines()
-        .map(|l| {
+        .filter_map(|l| {
             let v: serde_json::Value =
                 serde_json::from_str(l).unwrap_or_else(|e| panic!("{what}: not a whole event ({e}): {l:?}"));
-            v["frame"].as_u64().unwrap_or_else(|| panic!("{what}: no frame number: {l}"))
+            if v["kind"] == "track_end" {
+                return None;
+            }
+            Some(v["frame"].as_u64().unwrap_or_else(|| panic!("{what}: no frame number: {l}")))
         })
         .collect()
 }

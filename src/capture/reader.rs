@@ -97,6 +97,9 @@ pub struct Frame {
     pub pts_ms: Option<u64>,
     /// When the frame left the pipeline: the start of its end-to-end latency.
     pub captured: Instant,
+    /// How many times the stream's source was reopened before this frame (set by the runtime):
+    /// a tracker's state does not carry over a reconnect.
+    pub session: u64,
 }
 
 /// A frame mapped for reading. It owns its mapping, so it can be held past the preprocessor
@@ -1087,6 +1090,7 @@ impl GstCapture {
             index,
             pts_ms,
             captured,
+            session: 0,
         }))
     }
 

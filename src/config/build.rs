@@ -15,6 +15,7 @@ use crate::capture::{SourceSpec, Transport};
 use crate::detect::Family;
 use crate::detect::family::{DecodeOptions, InputOverrides};
 use crate::preprocess::{ChannelOrder, FrameMemory, Layout, Letterbox, Pad};
+use crate::track::{TrackerKind, TrackerSettings};
 
 fn str_of(n: Option<&Node>) -> Option<&str> {
     match n.map(|n| &n.value) {
@@ -426,7 +427,34 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
         listen: str_of(listen).map(str::to_string),
         max_frame_age: secs(root.get("health").and_then(|h| h.get("max_frame_age_s")), 30.0),
     };
-    Some(Config { origin: origin.map(Path::to_path_buf), device, model: model?, pipeline, streams, output, metrics })
+    let tracking = tracking(root.get("tracking"));
+    Some(Config {
+        origin: origin.map(Path::to_path_buf),
+        device,
+        model: model?,
+        pipeline,
+        streams,
+        output,
+        metrics,
+        tracking,
+    })
+}
+
+/// `[tracking]`; ranges were checked by the schema stage.
+fn tracking(t: Option<&Node>) -> TrackerSettings {
+    let d = TrackerSettings::default();
+    let get = |k: &str| t.and_then(|t| t.get(k));
+    TrackerSettings {
+        kind: match str_of(get("tracker")) {
+            Some("none") => TrackerKind::None,
+            _ => TrackerKind::ByteTrack,
+        },
+        low_score: num_of(get("low_score")).map_or(d.low_score, |v| v as f32),
+        new_track_score: num_of(get("new_track_score")).map(|v| v as f32),
+        match_iou: num_of(get("match_iou")).map_or(d.match_iou, |v| v as f32),
+        lost_s: num_of(get("lost_s")).filter(|v| *v >= 0.0).unwrap_or(d.lost_s),
+        min_hits: int_of(get("min_hits")).filter(|v| *v >= 1).map_or(d.min_hits, |v| v.min(100) as u32),
+    }
 }
 
 #[cfg(test)]
@@ -577,6 +605,38 @@ mod tests {
             let e = parse_str(&text, Some(Path::new("a.toml"))).unwrap_err().to_string();
             assert!(e.contains(&format!("password: found {found}")), "{v}: {e}");
             assert!(!e.contains("12345"), "{e}");
+        }
+    }
+
+    #[test]
+    fn tracking_keys_are_read_and_checked() {
+        use crate::track::{TrackerKind, TrackerSettings};
+        let c = parse_str(MIN, Some(Path::new("a.toml"))).unwrap();
+        assert_eq!(c.tracking, TrackerSettings::default(), "ByteTrack by default");
+        let text = format!(
+            "{MIN}[tracking]\ntracker = \"none\"\nlow_score = 0.05\nnew_track_score = 0.7\nmatch_iou = 0.3\nlost_s = 2.5\nmin_hits = 4\n"
+        );
+        let t = parse_str(&text, Some(Path::new("a.toml"))).unwrap().tracking;
+        assert_eq!(
+            t,
+            TrackerSettings {
+                kind: TrackerKind::None,
+                low_score: 0.05,
+                new_track_score: Some(0.7),
+                match_iou: 0.3,
+                lost_s: 2.5,
+                min_hits: 4
+            }
+        );
+        for (bad, want) in [
+            ("tracker = \"sort\"", "a.toml:5:11: tracking.tracker: found \"sort\", expected one of"),
+            ("lost_s = -1", "a.toml:5:10: tracking.lost_s: found -1"),
+            ("min_hits = 0", "a.toml:5:12: tracking.min_hits: found 0"),
+            ("low_score = 1.5", "a.toml:5:13: tracking.low_score: found 1.5"),
+            ("lost = 1", "a.toml:5:1: tracking.lost: unknown key; did you mean `lost_s`?"),
+        ] {
+            let e = parse_str(&format!("{MIN}[tracking]\n{bad}\n"), Some(Path::new("a.toml"))).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{bad}: {e}");
         }
     }
 

@@ -127,6 +127,7 @@ pub struct Config {
     pub streams: Vec<StreamConfig>,
     pub output: OutputConfig,
     pub metrics: MetricsConfig,
+    pub tracking: crate::track::TrackerSettings,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::rotate;
 use super::stats::{SinkDrop, SinkStats};
-use super::{Event, Sink};
+use super::{Event, Sink, TrackEndEvent};
 use crate::error::{Error, Result};
 
 /// Events kept in memory while the output cannot be written.
@@ -358,8 +358,9 @@ fn rotate_now(f: &mut OpenFile, policy: &FilePolicy, max_file: u64) -> std::resu
     Ok(())
 }
 
-impl Sink for JsonlSink {
-    fn emit(&mut self, event: &Event<'_>) -> Result<()> {
+impl JsonlSink {
+    /// One event as a JSON line, queued; written when its interval is up (`write_pending`).
+    fn queue(&mut self, event: &impl serde::Serialize) -> Result<()> {
         self.line.clear();
         serde_json::to_writer(&mut self.line, event).map_err(|e| Error::output(format!("cannot encode event: {e}")))?;
         self.line.push(b'\n');
@@ -387,6 +388,16 @@ impl Sink for JsonlSink {
         }
         SinkStats::set(&self.stats.pending_bytes, self.pending.len() as u64);
         Ok(())
+    }
+}
+
+impl Sink for JsonlSink {
+    fn emit(&mut self, event: &Event<'_>) -> Result<()> {
+        self.queue(event)
+    }
+
+    fn emit_track_end(&mut self, event: &TrackEndEvent<'_>) -> Result<()> {
+        self.queue(event)
     }
 
     fn tick(&mut self) -> Result<()> {
@@ -433,6 +444,7 @@ mod tests {
             height: 480,
             latency_ms: 1.0,
             detections: &[],
+            track_ids: &[],
             labels,
         }
     }

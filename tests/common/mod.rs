@@ -35,8 +35,29 @@ pub fn reference(name: &str) -> Vec<Value> {
     parse_lines(&std::fs::read_to_string(root().join("tests/data/reference").join(name)).expect("reference file"))
 }
 
+/// The frame events of JSON lines: `track_end` lines (a tracker's, `"kind": "track_end"`; on by
+/// default since issue 14) are left out, so counts and comparisons stay one event per frame.
+/// tests/tracking.rs reads those itself.
 pub fn parse_lines(text: &str) -> Vec<Value> {
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !is_track_end(l))
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// An event's `detections` without their `track_id` (a tracker's, on by default): for comparing
+/// `run`'s detections with `detect`'s, which runs no tracker.
+pub fn detections_untracked(event: &Value) -> Value {
+    let mut d = event["detections"].clone();
+    for det in d.as_array_mut().into_iter().flatten() {
+        det.as_object_mut().map(|o| o.remove("track_id"));
+    }
+    d
+}
+
+/// A `track_end` line (it starts with its `kind`).
+pub fn is_track_end(line: &str) -> bool {
+    line.starts_with("{\"kind\":\"track_end\"")
 }
 
 /// The Python that runs the tests' Python helpers, and where that choice came from (for error
@@ -72,16 +93,19 @@ pub fn generate_models(script: &str, dir: &Path) {
     );
 }
 
-/// The complete events of a JSONL file a running service writes to (none when it does not exist
-/// yet): the last line may be mid-write, so only lines ending in `}` count.
+/// The complete frame events of a JSONL file a running service writes to (none when it does not
+/// exist yet): the last line may be mid-write, so only lines ending in `}` count; `track_end`
+/// lines are left out as in `parse_lines`.
 pub fn events(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines().filter(|l| l.ends_with('}')).filter_map(|l| serde_json::from_str(l).ok()).collect()
+    text.lines().filter(|l| l.ends_with('}') && !is_track_end(l)).filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
 /// How many complete events the file holds (as `events`, without parsing them: polled often).
 pub fn events_count(path: &Path) -> usize {
-    std::fs::read_to_string(path).map(|t| t.lines().filter(|l| l.ends_with('}')).count()).unwrap_or(0)
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().filter(|l| l.ends_with('}') && !is_track_end(l)).count())
+        .unwrap_or(0)
 }
 
 /// `/status` of the metrics listener at `addr` as JSON; Null while the listener is not up yet.
