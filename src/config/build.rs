@@ -460,6 +460,7 @@ fn tracking(t: Option<&Node>) -> TrackerSettings {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+    use std::time::Duration;
 
     use super::super::{EventTarget, parse_str};
 
@@ -563,6 +564,33 @@ mod tests {
         assert_eq!(c.model.decode.reg_max, Some(10));
         let c = parse_str(MIN, Some(Path::new("a.toml"))).unwrap();
         assert_eq!((c.model.decode.strides, c.model.decode.reg_max), (None, None));
+    }
+
+    /// `[output.jsonl]`: sizes in bytes (MB = 10^6), the total 10 files' worth by default, a
+    /// total equal to the file size allowed, and the rules that need a file and a size.
+    #[test]
+    fn event_file_rotation_keys() {
+        let out = |jsonl: &str| {
+            let text = format!("{MIN}[output.jsonl]\n{jsonl}");
+            parse_str(&text, Some(Path::new("/etc/a.toml"))).map(|c| c.output)
+        };
+        let o = out("path = \"e.jsonl\"\nmax_file_mb = 2\n").unwrap();
+        assert_eq!((o.max_file_bytes, o.max_total_bytes), (Some(2_000_000), Some(20_000_000)));
+        assert_eq!(o.flush_interval, Duration::from_secs(1));
+        let o = out("path = \"e.jsonl\"\nmax_file_mb = 0.5\nmax_total_mb = 0.5\nflush_interval_s = 0.25\n").unwrap();
+        assert_eq!((o.max_file_bytes, o.max_total_bytes), (Some(500_000), Some(500_000)));
+        assert_eq!(o.flush_interval, Duration::from_millis(250));
+        let o = out("path = \"e.jsonl\"\n").unwrap();
+        assert_eq!((o.max_file_bytes, o.max_total_bytes), (None, None), "never rotated by default");
+        for (jsonl, want) in [
+            ("path = \"e.jsonl\"\nmax_file_mb = 2\nmax_total_mb = 1\n", "max_total_mb: is below max_file_mb"),
+            ("path = \"-\"\nmax_file_mb = 2\n", "apply to an event file, not \"-\""),
+            ("path = \"e.jsonl\"\nmax_total_mb = 2\n", "max_total_mb: needs max_file_mb"),
+        ] {
+            let e = out(jsonl).unwrap_err().to_string();
+            assert!(e.contains(want), "{jsonl:?}: {e}");
+        }
+        assert!(out("path = \"-\"\n").is_ok() && out("path = \"e.jsonl\"\nmax_file_mb = 1\n").is_ok());
     }
 
     /// Ranges include both ends, also for a whole number written into a float key
