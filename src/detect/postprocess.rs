@@ -238,4 +238,44 @@ mod tests {
         post.set_low_floor(None);
         assert_eq!(post.run(&mut Fixed(cands), &outputs, &g).unwrap().len(), 1, "no floor: reported ones only");
     }
+    /// The class allow-list and each class's own threshold (strictly above) decide what is
+    /// kept, and boxes with no area left after mapping to the frame are dropped.
+    #[test]
+    fn allow_list_class_thresholds_and_empty_boxes() {
+        let d = |class_id, score, bbox| Detection { class_id, score, bbox };
+        let cands = vec![
+            d(0, 0.9, [0.0, 10.0, 20.0, 60.0]),
+            d(7, 0.95, [100.0, 10.0, 120.0, 60.0]),
+            d(1, 0.45, [200.0, 10.0, 220.0, 60.0]),
+            d(1, 0.46, [300.0, 10.0, 320.0, 60.0]),
+            d(0, 0.8, [400.0, 50.0, 420.0, 50.0]),
+            d(0, 0.8, [500.0, 10.0, 500.0, 60.0]),
+        ];
+        let mut policy = ClassPolicy::new(0.35);
+        policy.set_threshold(1, 0.45);
+        policy.allow_only(&[0, 1]);
+        let g = Geometry::new(640, 640, 640, 640, crate::preprocess::Letterbox::TopLeft);
+        let outputs = crate::detect::TestOutputs(Vec::new());
+        for floor in [None, Some(0.1)] {
+            let mut post = PostProcess::new(policy.clone(), 0.6, 100);
+            post.set_low_floor(floor);
+            let kept: Vec<(u32, f32)> = post
+                .run(&mut Fixed(cands.clone()), &outputs, &g)
+                .unwrap()
+                .iter()
+                .map(|d| (d.class_id, d.score))
+                .collect();
+            let reported = &kept[..post.reported()];
+            assert_eq!(
+                reported,
+                [(0, 0.9), (1, 0.46)],
+                "floor {floor:?}: class 7 not allowed, 0.45 not above 0.45, no empty boxes"
+            );
+            assert!(
+                !kept.iter().any(|(c, _)| *c == 7),
+                "floor {floor:?}: a class outside the list is never kept: {kept:?}"
+            );
+            assert!(!kept.iter().any(|(_, s)| *s == 0.8), "floor {floor:?}: empty boxes dropped: {kept:?}");
+        }
+    }
 }
