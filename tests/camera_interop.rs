@@ -110,13 +110,7 @@ fn the_default_config_gets_frames_from_gst_rtsp_server_and_from_vlc_without_a_re
         .stream("vlc", &format!("rtsp://127.0.0.1:{vlc_port}/test"), extra)
         .events(&events)
         .write();
-    let es = Proc::spawn(
-        Command::new(env!("CARGO_BIN_EXE_edgesight"))
-            .args(["run", "--config", p(&cfg)])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file")),
-    );
+    let es = run_logged(&cfg, &log);
     wait_for("events from both servers", Duration::from_secs(120), || {
         events_of(&events, "gst") >= 3 && events_of(&events, "vlc") >= 3
     });
@@ -172,13 +166,7 @@ fn a_reconnect_tries_the_transport_that_worked_first() {
         .stream("cam", &format!("rtsp://127.0.0.1:{port}/test"), RTSP_EXTRA)
         .events(&events)
         .write();
-    let es = Proc::spawn(
-        Command::new(env!("CARGO_BIN_EXE_edgesight"))
-            .args(["run", "--config", p(&cfg)])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file")),
-    );
+    let es = run_logged(&cfg, &log);
     let read = || std::fs::read_to_string(&log).unwrap_or_default();
     wait_for("frames over UDP", Duration::from_secs(60), || events_of(&events, "cam") >= 3);
     // Two outages: each reconnect asks for UDP first, the server is never asked for TCP again.

@@ -8,7 +8,7 @@ mod common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -25,16 +25,6 @@ fn config(dir: &Path, events: &Path, jsonl_extra: &str, metrics: &str) -> PathBu
     let cfg = dir.join("edgesight.toml");
     std::fs::write(&cfg, text).expect("config");
     cfg
-}
-
-fn start(cfg: &Path, log: &Path) -> Proc {
-    Proc::spawn(
-        Command::new(env!("CARGO_BIN_EXE_edgesight"))
-            .args(["run", "--config", p(cfg)])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).expect("log file")),
-    )
 }
 
 fn metric(addr: &str, name: &str) -> u64 {
@@ -93,7 +83,7 @@ fn rotation_never_passes_the_total_cap_and_keeps_the_newest_events_whole() {
     let cfg =
         config(dir.path(), &events, "max_file_mb = 0.01\nmax_total_mb = 0.03\nflush_interval_s = 0.2\n", &metrics);
     let log = dir.path().join("stderr.log");
-    let es = start(&cfg, &log);
+    let es = run_logged(&cfg, &log);
     let mut largest = 0;
     wait_for("six rotations", PATIENCE, || {
         largest = largest.max(on_disk(&events));
@@ -124,7 +114,7 @@ fn a_removed_event_file_is_opened_again_and_no_event_is_lost() {
     let metrics = format!("127.0.0.1:{}", free_port());
     let cfg = config(dir.path(), &events, "flush_interval_s = 0.2\n", &metrics);
     let log = dir.path().join("stderr.log");
-    let es = start(&cfg, &log);
+    let es = run_logged(&cfg, &log);
     wait_for("events", PATIENCE, || events_count(&events) >= 10);
     // Held open, the removed file can still be read: what was written before the removal.
     let mut old = std::fs::File::open(&events).expect("open");

@@ -491,6 +491,18 @@ pub fn run_service(cfg: &Path, env: &[(&str, &str)]) -> Proc {
     Proc::spawn(&mut cmd)
 }
 
+/// `edgesight run --config cfg` at `RUST_LOG=info`, its standard error (the log) into the file
+/// `log`, which the test reads as it goes.
+pub fn run_logged(cfg: &Path, log: &Path) -> Proc {
+    Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_edgesight"))
+            .args(["run", "--config", p(cfg)])
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(log).expect("log file")),
+    )
+}
+
 /// The child's stderr, line by line, collected on a thread.
 pub fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
     use std::io::{BufRead, BufReader};
