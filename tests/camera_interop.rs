@@ -90,11 +90,6 @@ fn vlc_server(dir: &Path, port: u16) -> Proc {
     vlc
 }
 
-fn events_of(path: &Path, stream: &str) -> usize {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines().filter(|l| l.ends_with('}') && l.contains(&format!("\"stream\":\"{stream}\""))).count()
-}
-
 #[test]
 fn the_default_config_gets_frames_from_gst_rtsp_server_and_from_vlc_without_a_retry() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -112,7 +107,7 @@ fn the_default_config_gets_frames_from_gst_rtsp_server_and_from_vlc_without_a_re
         .write();
     let es = run_logged(&cfg, &log);
     wait_for("events from both servers", Duration::from_secs(120), || {
-        events_of(&events, "gst") >= 3 && events_of(&events, "vlc") >= 3
+        events_of_stream(&events, "gst") >= 3 && events_of_stream(&events, "vlc") >= 3
     });
     stop(es);
     let err = std::fs::read_to_string(&log).expect("log");
@@ -168,7 +163,7 @@ fn a_reconnect_tries_the_transport_that_worked_first() {
         .write();
     let es = run_logged(&cfg, &log);
     let read = || std::fs::read_to_string(&log).unwrap_or_default();
-    wait_for("frames over UDP", Duration::from_secs(60), || events_of(&events, "cam") >= 3);
+    wait_for("frames over UDP", Duration::from_secs(60), || events_of_stream(&events, "cam") >= 3);
     // Two outages: each reconnect asks for UDP first, the server is never asked for TCP again.
     for outage in 1..=2 {
         srv.kill().expect("kill");
@@ -209,16 +204,6 @@ fn the_codec_is_named_only_when_nothing_installed_decodes_the_offered_video() {
     assert_fails(&o, 4, &["no installed decoder reads the camera's video (H264)"]);
 }
 
-/// RFC 3986 percent-encoding of everything but unreserved characters.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[test]
 fn basic_and_digest_authentication_with_a_password_holding_uri_characters() {
     const USER: &str = "viewer";
@@ -228,7 +213,7 @@ fn basic_and_digest_authentication_with_a_password_holding_uri_characters() {
         let port = free_port();
         let _srv = rtsp_server_with(port, &["--user", USER, "--password", SECRET, "--auth", auth]);
         let plain = format!("rtsp://127.0.0.1:{port}/test");
-        let in_uri = format!("rtsp://{USER}:{}@127.0.0.1:{port}/test", encode(SECRET));
+        let in_uri = format!("rtsp://{USER}:{}@127.0.0.1:{port}/test", percent_encode(SECRET, false));
         let keys = format!("user = \"{USER}\"\npassword = \"{SECRET}\"\n");
         assert_answers(&check(dir.path(), &in_uri, "", &[]), "RTP over TCP, H264");
         assert_answers(&check(dir.path(), &plain, &keys, &[]), "RTP over TCP, H264");

@@ -403,7 +403,7 @@ fn cause_and_fix(code: GstCode, msg: &str, debug: &str, network: bool) -> Option
             "the camera refused this user (403 Forbidden): check that the user may stream on the camera, and \
              the user and password of the stream"
         }
-        GstCode::Other if network && debug.contains("(503)") => {
+        GstCode::Other if network && super::rtsp::is_busy(debug) => {
             "the server is busy (503 Service Unavailable): it may be at its limit of clients, or restarting the \
              stream; close other viewers if it lasts"
         }

@@ -146,7 +146,7 @@ impl TransportFailure {
             Some(TransportFailure::Refused)
         } else if is_udp_silence(message) || is_udp_silence(debug) {
             Some(TransportFailure::UdpSilent)
-        } else if debug.contains("(503)") {
+        } else if is_busy(debug) {
             Some(TransportFailure::Busy)
         } else {
             None
@@ -158,6 +158,11 @@ impl TransportFailure {
 /// Unsupported Transport on SETUP), or skipped every stream.
 pub fn is_refusal(message: &str) -> bool {
     message.starts_with("No supported stream was found")
+}
+
+/// rtspsrc's debug text of a `503 Service Unavailable` (posted as "Unhandled error").
+pub fn is_busy(debug: &str) -> bool {
+    debug.contains("(503)")
 }
 
 /// rtspsrc's words when RTP over UDP was set up but no packet arrived (its UDP timeout):

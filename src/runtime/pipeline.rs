@@ -239,8 +239,7 @@ impl Runtime {
                 self.mailbox.retire(r.id);
                 if let Some(t) = self.trackers.get_mut(r.id) {
                     self.next_ids.insert(r.config.name.clone(), t.next_id());
-                    t.finish();
-                    emit_ends(self.sink.as_mut(), &self.names[r.id], t, self.detector.labels())?;
+                    end_tracks(self.sink.as_mut(), &self.names[r.id], t, self.detector.labels())?;
                 }
                 self.retired.push(r);
             }
@@ -268,8 +267,7 @@ impl Runtime {
         if new.tracking != self.cfg.tracking || new.model.score_threshold != self.cfg.model.score_threshold {
             // New tracker settings start from a clean slate: the running tracks end.
             for (id, t) in self.trackers.iter_mut().enumerate() {
-                t.finish();
-                emit_ends(self.sink.as_mut(), &self.names[id], t, self.detector.labels())?;
+                end_tracks(self.sink.as_mut(), &self.names[id], t, self.detector.labels())?;
                 let next = t.next_id();
                 *t = StreamTracker::new(&new.tracking, new.model.score_threshold);
                 t.continue_ids(next);
@@ -309,6 +307,13 @@ impl Runtime {
 /// The post-processing's extra floor for the tracker's low-score association.
 fn low_floor(cfg: &Config) -> Option<f32> {
     (cfg.tracking.kind != TrackerKind::None).then_some(cfg.tracking.low_score)
+}
+
+/// Ends every confirmed track of a stream (it stops, or its tracker is replaced) and writes
+/// their `track_end` events.
+fn end_tracks(sink: &mut dyn Sink, stream: &str, tracker: &mut StreamTracker, labels: &Labels) -> Result<()> {
+    tracker.finish();
+    emit_ends(sink, stream, tracker, labels)
 }
 
 /// Writes the `track_end` events of the tracker's latest frame or finish.
@@ -496,8 +501,7 @@ fn shutdown(rt: &mut Runtime, signals: &Signals, cursor: &mut usize, failure: Op
     // The streams ended: their confirmed tracks end too.
     if failure.is_none() {
         for (id, t) in rt.trackers.iter_mut().enumerate() {
-            t.finish();
-            if let Err(e) = emit_ends(rt.sink.as_mut(), &rt.names[id], t, rt.detector.labels()) {
+            if let Err(e) = end_tracks(rt.sink.as_mut(), &rt.names[id], t, rt.detector.labels()) {
                 failure = Some(e);
                 break;
             }

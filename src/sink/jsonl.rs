@@ -150,9 +150,35 @@ impl JsonlSink {
         Ok(JsonlSink::with_target(Target::File(open), policy, stats))
     }
 
-    /// Events written so far.
-    pub fn written(&self) -> u64 {
-        SinkStats::get(&self.stats.written)
+    /// One event as a JSON line, queued; written when its interval is up (`write_pending`).
+    fn queue(&mut self, event: &impl serde::Serialize) -> Result<()> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, event).map_err(|e| Error::output(format!("cannot encode event: {e}")))?;
+        self.line.push(b'\n');
+        if let (Target::File(f), Some(max)) = (&self.target, self.policy.max_file_bytes)
+            && f.durable
+            && self.line.len() as u64 > max
+        {
+            self.stats.count_dropped(SinkDrop::TooLarge, 1);
+            log::warn!(
+                "event file {}: an event of {} bytes is larger than output.jsonl.max_file_mb and was dropped; raise \
+                 max_file_mb",
+                f.path.display(),
+                self.line.len()
+            );
+            return Ok(());
+        }
+        self.pending.extend_from_slice(&self.line);
+        self.bound_pending();
+        let now = Instant::now();
+        if self.policy.flush_interval.is_zero()
+            || self.pending.len() >= WRITE_AT
+            || now.saturating_duration_since(self.last_write) >= self.policy.flush_interval
+        {
+            self.write_pending(now)?;
+        }
+        SinkStats::set(&self.stats.pending_bytes, self.pending.len() as u64);
+        Ok(())
     }
 
     fn describe(&self) -> String {
@@ -209,6 +235,7 @@ impl JsonlSink {
                 let lines = self.pending.iter().filter(|b| **b == b'\n').count() as u64;
                 SinkStats::add(&self.stats.written, lines);
                 self.pending.clear();
+                SinkStats::set(&self.stats.pending_bytes, 0);
                 return Ok(());
             }
             Target::Lost { path, durable } => match open_append(path) {
@@ -219,7 +246,7 @@ impl JsonlSink {
                     SinkStats::add(&self.stats.reopens, 1);
                     return self.write_pending(now);
                 }
-                Err(e) => Err(format!("cannot open it again: {e}")),
+                Err(e) => Err(WriteFailure::Failed(format!("cannot open it again: {e}"))),
             },
             Target::File(f) => write_file(f, &mut self.pending, &mut self.partial, &self.policy, &self.stats),
         };
@@ -233,8 +260,11 @@ impl JsonlSink {
                     );
                 }
             }
-            Err(e) => {
+            Err(failure) => {
                 SinkStats::add(&self.stats.errors, 1);
+                let e = match &failure {
+                    WriteFailure::Removed(e) | WriteFailure::Failed(e) => e,
+                };
                 let due = self.failing.is_none_or(|(at, _)| now.saturating_duration_since(at) >= ERROR_LOG_EVERY);
                 let count = self.failing.map_or(0, |(_, n)| n) + 1;
                 if due {
@@ -248,17 +278,21 @@ impl JsonlSink {
                 } else if let Some((_, n)) = &mut self.failing {
                     *n = count;
                 }
-                if let Target::File(f) = &self.target
-                    && f.durable
-                    && e.starts_with("the file was removed")
-                {
-                    self.target = Target::Lost { path: f.path.clone(), durable: true };
+                if let (Target::File(f), WriteFailure::Removed(_)) = (&self.target, &failure) {
+                    self.target = Target::Lost { path: f.path.clone(), durable: f.durable };
                 }
             }
         }
         SinkStats::set(&self.stats.pending_bytes, self.pending.len() as u64);
         Ok(())
     }
+}
+
+/// Why pending events could not be written.
+enum WriteFailure {
+    /// The file was removed and a new one could not be created: retried as `Target::Lost`.
+    Removed(String),
+    Failed(String),
 }
 
 /// Whether `f` is still the file under its name.
@@ -274,10 +308,11 @@ fn write_file(
     partial: &mut usize,
     policy: &FilePolicy,
     stats: &SinkStats,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), WriteFailure> {
     if f.durable && !still_there(f) {
         // Removed or renamed away (logrotate): a new file under the name.
-        let (file, size, id) = open_append(&f.path).map_err(|e| format!("the file was removed and {e}"))?;
+        let (file, size, id) =
+            open_append(&f.path).map_err(|e| WriteFailure::Removed(format!("the file was removed and {e}")))?;
         log::info!("event file {}: it was removed or replaced; writing to a new one", f.path.display());
         SinkStats::add(&stats.reopens, 1);
         (f.file, f.size, f.id) = (file, size, id);
@@ -308,7 +343,7 @@ fn write_file(
                 from = next;
             }
             if end == 0 {
-                rotate_now(f, policy, max)?;
+                rotate_now(f, policy, max).map_err(WriteFailure::Failed)?;
                 SinkStats::add(&stats.rotations, 1);
                 continue;
             }
@@ -338,7 +373,7 @@ fn write_file(
         } else {
             *partial += done;
         }
-        result?;
+        result.map_err(WriteFailure::Failed)?;
     }
     let rotated: u64 = f.rotated.as_ref().map_or(0, |r| r.iter().sum());
     SinkStats::set(&stats.bytes_on_disk, f.size + rotated);
@@ -356,39 +391,6 @@ fn rotate_now(f: &mut OpenFile, policy: &FilePolicy, max_file: u64) -> std::resu
     let (file, size, id) = open_append(&f.path).map_err(|e| format!("cannot start a new file after rotating: {e}"))?;
     (f.file, f.size, f.id) = (file, size, id);
     Ok(())
-}
-
-impl JsonlSink {
-    /// One event as a JSON line, queued; written when its interval is up (`write_pending`).
-    fn queue(&mut self, event: &impl serde::Serialize) -> Result<()> {
-        self.line.clear();
-        serde_json::to_writer(&mut self.line, event).map_err(|e| Error::output(format!("cannot encode event: {e}")))?;
-        self.line.push(b'\n');
-        if let (Target::File(f), Some(max)) = (&self.target, self.policy.max_file_bytes)
-            && f.durable
-            && self.line.len() as u64 > max
-        {
-            self.stats.count_dropped(SinkDrop::TooLarge, 1);
-            log::warn!(
-                "event file {}: an event of {} bytes is larger than output.jsonl.max_file_mb and was dropped; raise \
-                 max_file_mb",
-                f.path.display(),
-                self.line.len()
-            );
-            return Ok(());
-        }
-        self.pending.extend_from_slice(&self.line);
-        self.bound_pending();
-        let now = Instant::now();
-        if self.policy.flush_interval.is_zero()
-            || self.pending.len() >= WRITE_AT
-            || now.saturating_duration_since(self.last_write) >= self.policy.flush_interval
-        {
-            self.write_pending(now)?;
-        }
-        SinkStats::set(&self.stats.pending_bytes, self.pending.len() as u64);
-        Ok(())
-    }
 }
 
 impl Sink for JsonlSink {

@@ -491,6 +491,24 @@ pub fn run_service(cfg: &Path, env: &[(&str, &str)]) -> Proc {
     Proc::spawn(&mut cmd)
 }
 
+/// RFC 3986 percent-encoding of everything but unreserved characters, with upper- or
+/// lower-case hex digits (written here, not taken from the code under test).
+pub fn percent_encode(s: &str, lower: bool) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ if lower => format!("%{b:02x}"),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Whole event lines of stream `stream` in the event file `path` so far.
+pub fn events_of_stream(path: &Path, stream: &str) -> usize {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().filter(|l| l.ends_with('}') && l.contains(&format!("\"stream\":\"{stream}\""))).count()
+}
+
 /// `edgesight run --config cfg` at `RUST_LOG=info`, its standard error (the log) into the file
 /// `log`, which the test reads as it goes.
 pub fn run_logged(cfg: &Path, log: &Path) -> Proc {
