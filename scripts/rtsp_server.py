@@ -4,10 +4,13 @@
 Serves, on 127.0.0.1:PORT:
   /test  a live test pattern (320x240, 15 FPS) as H.264
   /clip  the bundled clip (media/vtest_h264.mp4) as H.264, from the file
-With --user and --password, both mounts require HTTP basic authentication with those
-credentials (a client without them, or with others, gets 401 Unauthorized); without them
-anyone may play. Prints "READY <port>" once listening. SIGUSR1 pauses every media pipeline (the camera stops
-sending but keeps the session open: a stall), SIGUSR2 resumes; SIGTERM/SIGINT exit.
+With --user and --password, both mounts require authentication with those credentials
+(--auth basic, the default, or digest; a client without them, or with others, gets 401
+Unauthorized); without them anyone may play. --protocols tcp or udp makes the server answer
+only that RTP transport (SETUP for the other gets 461 Unsupported Transport), as many cameras
+and restreamers do; the default offers both. Prints "READY <port>" once listening. SIGUSR1
+pauses every media pipeline (the camera stops sending but keeps the session open: a stall),
+SIGUSR2 resumes; SIGTERM/SIGINT exit.
 
 Needs Debian's /usr/bin/python3 with python3-gi, gir1.2-gst-rtsp-server-1.0 and
 gstreamer1.0-plugins-ugly (x264enc): `make test-deps` installs them.
@@ -20,8 +23,9 @@ import sys
 import gi
 
 gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,8 +34,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=8554)
     ap.add_argument("--clip", default=os.path.join(ROOT, "media", "vtest_h264.mp4"))
-    ap.add_argument("--user", help="require basic authentication as this user (with --password)")
+    ap.add_argument("--user", help="require authentication as this user (with --password)")
     ap.add_argument("--password", help="the password of --user (any characters, taken as written)")
+    ap.add_argument("--auth", choices=["basic", "digest"], default="basic", help="authentication method with --user")
+    ap.add_argument("--protocols", choices=["all", "tcp", "udp"], default="all", help="RTP transports the server accepts")
     args = ap.parse_args()
     if (args.user is None) != (args.password is None):
         ap.error("--user and --password go together")
@@ -51,11 +57,21 @@ def main():
         auth = GstRtspServer.RTSPAuth()
         token = GstRtspServer.RTSPToken()
         token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "viewer")
-        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password), token)
+        if args.auth == "digest":
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+            auth.add_digest(args.user, args.password, token)
+        else:
+            auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password), token)
         server.set_auth(auth)
         permissions = GstRtspServer.RTSPPermissions()
         permissions.add_permission_for_role("viewer", "media.factory.access", True)
         permissions.add_permission_for_role("viewer", "media.factory.construct", True)
+
+    protocols = {
+        "all": GstRtsp.RTSPLowerTrans.UDP | GstRtsp.RTSPLowerTrans.UDP_MCAST | GstRtsp.RTSPLowerTrans.TCP,
+        "tcp": GstRtsp.RTSPLowerTrans.TCP,
+        "udp": GstRtsp.RTSPLowerTrans.UDP,
+    }[args.protocols]
 
     test = GstRtspServer.RTSPMediaFactory()
     test.set_launch(
@@ -64,6 +80,7 @@ def main():
         "! rtph264pay name=pay0 pt=96 config-interval=1 )"
     )
     test.set_shared(True)
+    test.set_protocols(protocols)
     test.connect("media-configure", configured)
     if permissions is not None:
         test.set_permissions(permissions)
@@ -73,6 +90,7 @@ def main():
     location = args.clip.replace("\\", "\\\\").replace('"', '\\"')
     clip.set_launch(f'( filesrc location="{location}" ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )')
     clip.set_shared(True)
+    clip.set_protocols(protocols)
     clip.connect("media-configure", configured)
     if permissions is not None:
         clip.set_permissions(permissions)

@@ -4,7 +4,8 @@
 #   scripts/setup.sh ort     # the ONNX Runtime library into .cache/onnxruntime (PyPI wheel)
 #   scripts/setup.sh test    # RTSP test server packages and the Python venv below
 #   scripts/setup.sh venv    # .cache/venv: onnx, pinned NumPy, OpenCV and ONNX Runtime (test
-#                            # model generator, conformance reference, scripts/references.py)
+#                            # model generator, conformance reference, scripts/references.py);
+#                            # TrackEval and motmetrics' data (tests/tracking.rs)
 #   scripts/setup.sh cuda    # NVRTC 12.2 and 11.8 and ptxas 12.2 from PyPI into .cache/cuda, for
 #                            # the kernel's compile checks (no GPU or driver needed)
 set -euo pipefail
@@ -15,6 +16,12 @@ ORT_VERSION="${ORT_VERSION:-1.32.0}"
 OPENCV_VERSION="${OPENCV_VERSION:-4.12.0.88}"
 # The NumPy that scripts/references.py decodes with (its softmax and NMS are NumPy float32).
 NUMPY_VERSION="${NUMPY_VERSION:-2.2.6}"
+# TrackEval and the motmetrics wheel (TUD-Campus and TUD-Stadtmitte ground truth) for
+# tests/tracking.rs; SciPy for TrackEval's assignment, tabulate for its imports.
+TRACKEVAL_VERSION="${TRACKEVAL_VERSION:-1.3.0}"
+MOTMETRICS_VERSION="${MOTMETRICS_VERSION:-1.4.0}"
+SCIPY_VERSION="${SCIPY_VERSION:-1.17.1}"
+TABULATE_VERSION="${TABULATE_VERSION:-0.10.0}"
 RUST_MIN="1.92"
 CACHE="$PWD/.cache"
 
@@ -108,7 +115,10 @@ test_deps() {
     # The RTSP test server runs on Debian's python3 with the GI bindings of gst-rtsp-server.
     # systemd: systemd-analyze for the unit checks; procps: `kill` for the signal tests; g++: the
     # CUDA kernel's host emulation the tests build (feature kernel-emulation, kernels/emulate.cpp).
-    apt_install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly curl systemd procps g++
+    # vlc-bin, vlc-plugin-base: VLC's RTSP server, the second server implementation of
+    # tests/camera_interop.rs; iptables, iproute2: UDP dropped in a network namespace there (root only).
+    apt_install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly curl systemd procps g++ iproute2 \
+        vlc-bin vlc-plugin-base iptables
     venv
 }
 
@@ -117,13 +127,18 @@ test_deps() {
 venv() {
     local venv="$CACHE/venv"
     local want="numpy==$NUMPY_VERSION opencv-python-headless==$OPENCV_VERSION onnxruntime==$ORT_VERSION"
+    # tests/tracking.rs: TrackEval scores the tracker, on the TUD ground truth inside the motmetrics
+    # wheel. Both without their dependencies: trackeval 1.3.0 asks for NumPy >= 2.3.2 and the full
+    # opencv-python, which would replace the pinned NumPy and OpenCV above (its HOTA/CLEAR/Identity
+    # code runs on NumPy 2.2), and only motmetrics' data files are read, not its code (pandas).
+    local no_deps="trackeval==$TRACKEVAL_VERSION motmetrics==$MOTMETRICS_VERSION scipy==$SCIPY_VERSION tabulate==$TABULATE_VERSION"
     # `python3 -m pip`, not `bin/pip`: a venv copied from another checkout keeps the other one's
     # path in its scripts' first line, and bin/pip would install there.
-    if ! "$venv/bin/python3" - "$want" 2>/dev/null <<'PY'
+    if ! "$venv/bin/python3" - "$want" "$no_deps" 2>/dev/null <<'PY'
 import sys
 from importlib.metadata import version
 import onnx  # noqa: F401 (the YOLO test model generator)
-pins = dict(p.split("==") for p in sys.argv[1].split())
+pins = dict(p.split("==") for p in (sys.argv[1] + " " + sys.argv[2]).split())
 sys.exit(any(version(name) != v for name, v in pins.items()))
 PY
     then
@@ -131,6 +146,8 @@ PY
         [ -x "$venv/bin/python3" ] || python3 -m venv "$venv"
         # shellcheck disable=SC2086
         "$venv/bin/python3" -m pip install -q --disable-pip-version-check onnx $want
+        # shellcheck disable=SC2086
+        "$venv/bin/python3" -m pip install -q --disable-pip-version-check --no-deps $no_deps
     fi
 }
 

@@ -13,7 +13,7 @@ use crate::runtime::assemble::{self, CheckOptions};
 use crate::runtime::detect_files::{DetectArgs, detect_files};
 use crate::runtime::pipeline;
 use crate::runtime::signals::Signals;
-use crate::sink::JsonlSink;
+use crate::sink::{FilePolicy, JsonlSink};
 
 fn long_version() -> String {
     let hooks =
@@ -97,6 +97,29 @@ enum Command {
         #[arg(required = true, value_name = "INPUT")]
         inputs: Vec<PathBuf>,
     },
+    /// Run the tracker on detections in the MOTChallenge format (`frame,id,x,y,w,h,conf,...`,
+    /// frames from 1) and write the tracks in the same format: the tracker without a model or a
+    /// video, for scoring it with the MOTChallenge tools.
+    Track {
+        /// The detections.
+        #[arg(long, value_name = "FILE")]
+        mot_det: PathBuf,
+        /// Frame size, e.g. 640x480.
+        #[arg(long, value_name = "WxH", value_parser = parse_size)]
+        size: (u32, u32),
+        /// Configuration file: its [tracking] settings and model.score_threshold (defaults otherwise).
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Apply this configured stream's fps_limit (or else pipeline.fps_limit) to the frames, as `run` would.
+        #[arg(long, value_name = "NAME", requires = "config")]
+        stream: Option<String>,
+        /// Frame rate of the sequence, for the frames' timestamps.
+        #[arg(long, default_value_t = 30.0, value_parser = parse_fps)]
+        fps: f64,
+        /// Where the tracks go (default standard output).
+        #[arg(long, value_name = "OUT")]
+        tracks: Option<PathBuf>,
+    },
     /// TensorRT engines (builds with the tensorrt feature).
     Engine {
         #[command(subcommand)]
@@ -140,6 +163,70 @@ enum EngineCommand {
     },
 }
 
+fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
+    let bad = || format!("{s:?} is not a frame size; expected WIDTHxHEIGHT such as 640x480");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    match (w.trim().parse::<u32>(), h.trim().parse::<u32>()) {
+        (Ok(w), Ok(h)) if w > 0 && h > 0 && w <= 16_384 && h <= 16_384 => Ok((w, h)),
+        _ => Err(bad()),
+    }
+}
+
+fn parse_fps(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.01..=1000.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a frame rate; expected a number of frames per second in 0.01..=1000")),
+    }
+}
+
+/// `edgesight track`.
+fn track(
+    mot_det: &Path,
+    size: (u32, u32),
+    config: Option<&Path>,
+    stream: Option<&str>,
+    fps: f64,
+    tracks: Option<&Path>,
+) -> Result<crate::track::mot::Summary> {
+    use crate::track::mot;
+    let cfg = config.map(config::load_file).transpose()?;
+    let settings = cfg.as_ref().map_or_else(Default::default, |c| c.tracking.clone());
+    if settings.kind == crate::track::TrackerKind::None {
+        return Err(Error::config(
+            "tracking.tracker is \"none\" in the configuration: there is no tracker to run; use a configuration with \
+             tracker = \"bytetrack\"",
+        ));
+    }
+    let score_threshold = cfg.as_ref().map_or(config::defaults::SCORE_THRESHOLD, |c| c.model.score_threshold);
+    let limit = match (stream, &cfg) {
+        (Some(name), Some(c)) => {
+            let Some(sc) = c.streams.iter().find(|s| s.name == name) else {
+                let names: Vec<&str> = c.streams.iter().map(|s| s.name.as_str()).collect();
+                return Err(Error::config(format!(
+                    "--stream {name:?} is not in the configuration; its streams: {names:?}"
+                )));
+            };
+            sc.fps_limit.or(c.pipeline.fps_limit)
+        }
+        _ => None,
+    };
+    let mut limiter = limit.map(crate::runtime::streams::FpsLimiter::new);
+    let mut admit = |t: f64| limiter.as_mut().is_none_or(|l| l.admit(t));
+    let text = std::fs::read_to_string(mot_det).map_err(|e| {
+        Error::source(format!("cannot read detections {}: {e}; check the --mot-det path", mot_det.display()))
+    })?;
+    let mut dets = mot::parse(&text, mot_det)?;
+    let run = mot::MotRun { size, fps, settings: &settings, score_threshold, admit: &mut admit };
+    match tracks {
+        Some(p) => {
+            let f = std::fs::File::create(p)
+                .map_err(|e| Error::output(format!("cannot create {}: {e}; check the --tracks path", p.display())))?;
+            mot::run(&mut dets, run, &mut std::io::BufWriter::new(f))
+        }
+        None => mot::run(&mut dets, run, &mut std::io::stdout().lock()),
+    }
+}
+
 fn parse_precision(s: &str) -> std::result::Result<crate::engine::engine_cache::Precision, String> {
     crate::engine::engine_cache::Precision::from_name(s)
         .ok_or_else(|| format!("unknown precision {s:?}; expected fp32, fp16, int8 or as-exported"))
@@ -173,8 +260,9 @@ fn detect_config(
                 model: ModelConfig::new(m.clone(), f),
                 pipeline: Default::default(),
                 streams: Vec::new(),
-                output: config::OutputConfig { jsonl: config::EventTarget::Stdout },
+                output: config::OutputConfig::stdout(),
                 metrics: Default::default(),
+                tracking: Default::default(),
             }
         }
         (None, None) => {
@@ -216,6 +304,9 @@ fn check(path: &Path, opts: &CheckOptions, schema_only: bool, quiet: bool) -> Re
     if !quiet {
         for (name, line) in &checked.pipelines {
             println!("# pipeline of stream {name:?}: {}", crate::text::printable(line));
+        }
+        for (name, answer) in &checked.answers {
+            println!("# stream {name:?} answered: {}", crate::text::printable(answer));
         }
     }
     let mut errors = checked.errors;
@@ -269,10 +360,21 @@ fn dispatch(cli: Cli) -> Result<()> {
             let cfg = detect_config(config.as_deref(), model, family, labels, score_threshold)?;
             crate::logging::init(cfg.device.log_level.min(log::LevelFilter::Warn));
             let signals = Signals::install()?;
-            let mut sink = JsonlSink::stdout();
+            // Each event printed as it is found.
+            let policy = FilePolicy { flush_interval: std::time::Duration::ZERO, ..FilePolicy::default() };
+            let mut sink = JsonlSink::stdout(policy, Default::default());
             let (stats, engine) =
                 detect_files(&cfg, &DetectArgs { inputs, every }, &mut sink, signals.terminate_flag())?;
             eprintln!("{}", stats.line(engine));
+            Ok(())
+        }
+        Command::Track { mot_det, size, config, stream, fps, tracks } => {
+            crate::logging::init(log::LevelFilter::Warn);
+            let s = track(&mot_det, size, config.as_deref(), stream.as_deref(), fps, tracks.as_deref())?;
+            eprintln!(
+                "edgesight track: {} frames, {} detections, {} tracks, {} track boxes",
+                s.frames, s.detections, s.tracks, s.boxes
+            );
             Ok(())
         }
         Command::Engine {

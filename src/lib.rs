@@ -28,5 +28,6 @@ pub mod sha256;
 pub mod sink;
 pub mod status;
 pub mod text;
+pub mod track;
 
 pub use error::{Error, ExitKind, Result};

@@ -31,6 +31,8 @@ fn reference_config_documents_every_section_and_is_valid() {
     assert_eq!(cfg.model.classes.len(), 6);
     assert_eq!(cfg.model.class_thresholds, vec![("sports ball".to_string(), 0.6)]);
     assert_eq!(cfg.streams[0].name, "gate");
+    // The [tracking] values written there are the documented defaults.
+    assert_eq!(cfg.tracking, edgesight::track::TrackerSettings::default());
 }
 
 #[test]

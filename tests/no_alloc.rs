@@ -189,5 +189,60 @@ fn decode_and_nms_reuse_their_buffers() {
             post.run(decoder.as_mut(), &outputs, &g).expect("decode");
         });
         assert_eq!(allocs, 0, "{family}: decode + NMS allocated on a repeated frame");
+        // With a tracker: the low-score boxes too, reported ones first.
+        post.set_low_floor(Some(0.1));
+        post.run(decoder.as_mut(), &outputs, &g).expect("decode");
+        assert!(post.detections().len() >= post.reported(), "{family}");
+        let allocs = allocations(|| {
+            post.run(decoder.as_mut(), &outputs, &g).expect("decode");
+        });
+        assert_eq!(allocs, 0, "{family}: decode + NMS with the tracker's low floor allocated on a repeated frame");
     }
+}
+
+/// The tracker in steady state: a scene of people walking (some scored low, as under occlusion),
+/// clutter that starts tentative tracks and loses them, a post-processing with the tracker's low
+/// floor. After a warm-up that sizes the buffers, further frames allocate nothing.
+#[test]
+fn tracking_allocates_nothing_per_frame() {
+    use edgesight::detect::Detection;
+    use edgesight::track::{StreamTracker, TrackerSettings, stream::Continuity};
+
+    let mut tracker = StreamTracker::new(&TrackerSettings::default(), 0.35);
+    let at = Continuity { session: 0, width: 1280, height: 720 };
+    let mut dets: Vec<Detection> = Vec::with_capacity(64);
+    let jitter = noise(100_000, 3);
+    let mut k = 0;
+    let mut frame = |tracker: &mut StreamTracker, f: u64, dets: &mut Vec<Detection>| {
+        dets.clear();
+        let mut r = || {
+            k = (k + 1) % jitter.len();
+            jitter[k]
+        };
+        // 20 people crossing the frame; every 7th one scored low in this frame.
+        for p in 0..20u64 {
+            let x = ((p * 61 + f * (1 + p % 3)) % 1200) as f32 + r();
+            let y = (p * 31 % 500) as f32 + r();
+            let score = if (p + f).is_multiple_of(7) { 0.2 } else { 0.6 + 0.3 * r() };
+            dets.push(Detection { class_id: (p % 2) as u32, score, bbox: [x, y, x + 40.0, y + 100.0] });
+        }
+        // Clutter at random places.
+        for _ in 0..5 {
+            let (x, y) = (r() * 1200.0, r() * 600.0);
+            dets.push(Detection { class_id: 0, score: 0.5 * r() + 0.1, bbox: [x, y, x + 30.0, y + 70.0] });
+        }
+        dets.sort_unstable_by_key(|d| d.score <= 0.35);
+        let high = dets.iter().take_while(|d| d.score > 0.35).count();
+        tracker.frame(at, f * 40, dets, high);
+    };
+    for f in 0..300 {
+        frame(&mut tracker, f, &mut dets);
+    }
+    assert!(tracker.ids().iter().flatten().count() > 10, "the scene must have confirmed tracks");
+    let allocs = allocations(|| {
+        for f in 300..400 {
+            frame(&mut tracker, f, &mut dets);
+        }
+    });
+    assert_eq!(allocs, 0, "the tracker allocated in steady state");
 }

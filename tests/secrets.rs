@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -22,21 +21,9 @@ const SECRET: &str = "Qz7k@Xw9q:Vb4j/Jm5x%Rt2w";
 /// A wrong password, a secret as well.
 const WRONG: &str = "Wr0n@Gp4s:Hy6d/Kt8z%Lc3v";
 
-/// RFC 3986 percent-encoding of everything but unreserved characters, with upper- or
-/// lower-case hex digits (written here, not taken from the code under test).
-fn encode(s: &str, lower: bool) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ if lower => format!("%{b:02x}"),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Fails when `text` holds `secret` in clear, percent-encoded, or any fragment of it.
 fn assert_clean(what: &str, text: &str, secret: &str) {
-    let mut forms = vec![secret.to_string(), encode(secret, false), encode(secret, true)];
+    let mut forms = vec![secret.to_string(), percent_encode(secret, false), percent_encode(secret, true)];
     forms.extend(secret.split(|c: char| !c.is_ascii_alphanumeric()).filter(|f| !f.is_empty()).map(String::from));
     for form in forms {
         assert!(!text.contains(&form), "{what} prints {form:?} of the secret:\n{text}");
@@ -52,17 +39,12 @@ const RTSP_EXTRA: &str = "latency_ms = 0\nbackoff_initial_s = 0.2\nbackoff_max_s
 
 /// The secret percent-encoded in the URI.
 fn uri_with(port: u16, password: &str) -> String {
-    format!("rtsp://{USER}:{}@127.0.0.1:{port}/test", encode(password, false))
+    format!("rtsp://{USER}:{}@127.0.0.1:{port}/test", percent_encode(password, false))
 }
 
 /// The secret in the `user` and `password` keys.
 fn keys_with(password: &str) -> String {
     format!("user = \"{USER}\"\npassword = \"{password}\"\n{RTSP_EXTRA}")
-}
-
-fn events_per_stream(path: &Path, stream: &str) -> usize {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines().filter(|l| l.ends_with('}') && l.contains(&format!("\"stream\":\"{stream}\""))).count()
 }
 
 #[test]
@@ -117,7 +99,7 @@ fn a_run_gets_frames_with_the_secret_either_way_and_prints_none() {
             .stderr(std::fs::File::create(&log).expect("log file")),
     );
     wait_for("frames from both streams", Duration::from_secs(90), || {
-        events_per_stream(&events, "in_uri") >= 3 && events_per_stream(&events, "in_keys") >= 3
+        events_of_stream(&events, "in_uri") >= 3 && events_of_stream(&events, "in_keys") >= 3
     });
     for path in ["/status", "/metrics", "/healthz"] {
         let body = http_get(&metrics, path);
@@ -159,7 +141,7 @@ fn a_wrong_password_gives_the_credentials_hint_and_prints_neither_password() {
 #[test]
 fn config_errors_of_malformed_uris_print_no_credentials() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (e, l, s) = (encode(SECRET, false), encode(SECRET, true), SECRET);
+    let (e, l, s) = (percent_encode(SECRET, false), percent_encode(SECRET, true), SECRET);
     let shapes = [
         format!("rtsp://{USER}:{s}@cam/s"), // unencoded / in the password: an @ after the host
         format!("RTSP://{USER}:{s}@cam:554/s"), // the same, scheme in capitals

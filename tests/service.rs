@@ -11,15 +11,20 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// Events are written as they come (`flush_interval_s = 0`): these tests read them while the
+/// inference loop is wedged, when nothing writes what waits in memory.
 fn write_config(dir: &Path, stream: &str, extra_model: &str, events: &Path) -> PathBuf {
-    ConfigBuilder::nanodet(dir)
+    let text = ConfigBuilder::nanodet(dir)
         .device("svc")
         .labels()
         .threads(1)
         .model_extra(extra_model)
         .stream(stream, "test://ball?width=160&height=120&fps=10", "")
         .events(events)
-        .write()
+        .text();
+    let cfg = dir.join("edgesight.toml");
+    std::fs::write(&cfg, format!("{text}flush_interval_s = 0\n")).expect("config");
+    cfg
 }
 
 fn frames_stat(lines: &[String]) -> u64 {

@@ -283,7 +283,9 @@ fn config(dir: &Path, extra_model: &str) -> PathBuf {
         .events(&dir.join("events.jsonl"))
         .text();
     let path = dir.join(format!("edgesight-{}.toml", if extra_model.is_empty() { "good" } else { "bad" }));
-    std::fs::write(&path, cfg).expect("config");
+    // Each event written as it comes: the events before the hang are counted after the watchdog's
+    // kill, which takes what waits in memory with it (at most flush_interval_s of them).
+    std::fs::write(&path, format!("{cfg}flush_interval_s = 0\n")).expect("config");
     path
 }
 

@@ -26,7 +26,7 @@ pub struct LaunchOptions {
 
 impl Default for LaunchOptions {
     fn default() -> Self {
-        LaunchOptions { transport: Transport::Tcp, latency_ms: 200, raw_format: Pixels::I420, fps_limit: None }
+        LaunchOptions { transport: Transport::Auto, latency_ms: 200, raw_format: Pixels::I420, fps_limit: None }
     }
 }
 
@@ -52,8 +52,9 @@ pub fn source_part(spec: &SourceSpec, opts: &LaunchOptions) -> String {
         }
         SourceSpec::Rtsp { url, .. } => {
             // Credentials are set as properties on `src` after parsing, never in this string.
+            // `auto` opens with TCP; the reader reopens with UDP when the server refuses TCP.
             let proto = match opts.transport {
-                Transport::Tcp => "tcp",
+                Transport::Auto | Transport::Tcp => "tcp",
                 Transport::Udp => "udp",
             };
             format!(
@@ -186,7 +187,13 @@ pub fn plan(spec: &SourceSpec, opts: &LaunchOptions, accepts: &Accepts, scale: b
         Some(raw) => tail(raw, accepts, scale),
         None => vec!["[conversion the decoder's output needs]"],
     };
-    describe_with_caps(&source_part(spec, opts), &tail, Some(&accepted_caps(accepts)))
+    let line = describe_with_caps(&source_part(spec, opts), &tail, Some(&accepted_caps(accepts)));
+    match spec {
+        SourceSpec::Rtsp { .. } if opts.transport == Transport::Auto => {
+            format!("{line} [transport auto: protocols=udp when the server refuses tcp]")
+        }
+        _ => line,
+    }
 }
 
 #[cfg(test)]

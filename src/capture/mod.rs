@@ -5,9 +5,11 @@ pub mod gst;
 #[cfg(feature = "cuda")]
 pub mod nvmm;
 pub mod reader;
+pub mod rtsp;
 pub mod uri;
 
 pub use reader::{CaptureOptions, Fit, Frame, FrameGuard, GstCapture, Pull};
+pub use rtsp::TransportMemory;
 pub use uri::{SourceSpec, Transport};
 
 /// Whether this build on this machine can keep a stream's frames in NVMM (`memory = "nvmm"`):

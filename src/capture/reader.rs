@@ -16,7 +16,8 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
 use super::gst::{LaunchOptions, NVMM_DECODERS, RawCaps, accepted_caps, describe, nvmm_only, source_part, tail};
-use super::uri::SourceSpec;
+use super::rtsp::{self, Offer, Offers, TransportMemory};
+use super::uri::{SourceSpec, Transport};
 use crate::error::{Error, Result};
 use crate::preprocess::{
     Accepts, ChannelOrder, FrameData, FrameMemory, FrameView, Geometry, Letterbox, Matrix, PixelFormat, Pixels,
@@ -96,6 +97,9 @@ pub struct Frame {
     pub pts_ms: Option<u64>,
     /// When the frame left the pipeline: the start of its end-to-end latency.
     pub captured: Instant,
+    /// How many times the stream's source was reopened before this frame (set by the runtime):
+    /// a tracker's state does not carry over a reconnect.
+    pub session: u64,
 }
 
 /// A frame mapped for reading. It owns its mapping, so it can be held past the preprocessor
@@ -209,6 +213,51 @@ pub struct GstCapture {
     nvmm: bool,
     /// Its redacted form, the prefix of every message about it.
     describe: String,
+    /// RTSP sources: the transports of this connection attempt and what the server offered.
+    rtsp: Option<RtspSession>,
+}
+
+/// How often, and after how long, a transport is asked for again when the server answered 503
+/// just after refusing the previous one.
+const BUSY_RETRIES: u32 = 3;
+const BUSY_PAUSE: Duration = Duration::from_millis(300);
+
+/// An RTSP source's connection attempt (`capture::rtsp`): the transports it tries in order and
+/// what the server offered. Kept by the capture, so that a refusal before the first frame is
+/// answered by opening again with the next transport, inside the same attempt (no backoff).
+struct RtspSession {
+    configured: Transport,
+    order: Vec<Transport>,
+    /// How many of `order` were tried; the last of them is the current pipeline's.
+    tried: usize,
+    memory: Arc<TransportMemory>,
+    offers: Offers,
+    /// The last error was the transport's: refused by the server, or RTP over UDP that never came.
+    transport_failed: Option<rtsp::TransportFailure>,
+    /// Times the server answered 503 after a switch of transport (`TransportFailure::Busy`).
+    busy: u32,
+    /// The options to open the next transport with.
+    opts: CaptureOptions,
+}
+
+impl RtspSession {
+    fn current(&self) -> Transport {
+        self.order[self.tried - 1]
+    }
+
+    fn offers(&self) -> Vec<Offer> {
+        self.offers.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    /// The transport to try next, when the current one failed as a transport and another may
+    /// work; the current one again when the server was busy closing the refused session.
+    fn next(&self) -> Option<Transport> {
+        match self.transport_failed? {
+            rtsp::TransportFailure::Busy => (self.tried > 1 && self.busy < BUSY_RETRIES).then(|| self.current()),
+            _ if rtsp::no_decodable_video(&self.offers()) => None,
+            _ => self.order.get(self.tried).copied(),
+        }
+    }
 }
 
 /// How the preprocessor reads a frame of these caps.
@@ -336,8 +385,27 @@ fn cause_and_fix(code: GstCode, msg: &str, debug: &str, network: bool) -> Option
             "the decoder's output could not be agreed on (format or size): the stream changed to something \
              edgesight cannot read; report it with the stream's codec and resolution"
         }
-        _ if lower.contains("udp") && lower.contains("packets") => {
-            "no video arrives over UDP (a firewall or NAT drops RTP): set transport = \"tcp\" for this stream"
+        // rtspsrc 1.22 tells its UDP timeout in the debug text of "Could not read from resource".
+        _ if super::rtsp::is_udp_silence(msg) || super::rtsp::is_udp_silence(debug) => {
+            "no video arrives over UDP (a firewall or NAT drops RTP): set transport = \"auto\" or \"tcp\" for this \
+             stream"
+        }
+        GstCode::Read if network && debug.contains("Timeout while waiting for server response") => {
+            "the address accepted the connection but gave no RTSP answer: check the port (554 is RTSP's usual one) \
+             and that the camera is not overloaded"
+        }
+        GstCode::Read if network && debug.contains("Parse error") => {
+            "the address answered, but not in RTSP: check the port (554 is RTSP's usual one; this one serves \
+             something else, HTTP perhaps)"
+        }
+        // rtspsrc posts statuses it has no code for as "Unhandled error", the status in the debug text.
+        GstCode::Other if network && debug.contains("(403)") => {
+            "the camera refused this user (403 Forbidden): check that the user may stream on the camera, and \
+             the user and password of the stream"
+        }
+        GstCode::Other if network && super::rtsp::is_busy(debug) => {
+            "the server is busy (503 Service Unavailable): it may be at its limit of clients, or restarting the \
+             stream; close other viewers if it lasts"
         }
         GstCode::NotFound if network => {
             "the server does not know this stream path (404): check the path after the address in the uri"
@@ -377,7 +445,23 @@ mod explain_tests {
         assert!(fix(GstCode::OpenRead, "Could not open resource for reading.", "", false).contains("readable"));
         assert!(fix(GstCode::NotFound, "Not Found", "", true).contains("404"));
         assert!(fix(GstCode::Read, "Could not read from resource.", "", true).contains("dropped"));
+        let read = "Could not read from resource.";
+        let silent = "Could not receive message. (Timeout while waiting for server response)";
+        assert!(fix(GstCode::Read, read, silent, true).contains("no RTSP answer: check the port"));
+        assert!(
+            fix(GstCode::Other, "Unhandled error", "gst_rtspsrc_send ():\nService Unavailable (503)", true)
+                .contains("busy (503")
+        );
+        assert!(
+            fix(GstCode::Other, "Unhandled error", "gst_rtspsrc_send ():\nForbidden (403)", true)
+                .contains("user and password of the stream")
+        );
+        let http = "Could not receive message. (Parse error)";
+        assert!(fix(GstCode::Read, read, http, true).contains("not in RTSP: check the port"));
         assert!(fix(GstCode::Other, "Could not receive any UDP packets for 5.0000 seconds", "", true).contains("tcp"));
+        let udp = "gstrtspsrc.c(6136): gst_rtspsrc_reconnect (): …:\nCould not receive any UDP packets for 5.0000 \
+                   seconds, maybe your firewall is blocking it. No other protocols to try.";
+        assert!(fix(GstCode::Read, "Could not read from resource.", udp, true).contains("no video arrives over UDP"));
         assert!(fix(GstCode::Other, "Unauthorized", "", true).contains("user and password"));
         assert!(fix(GstCode::MissingPlugin, "no decoder", "", false).contains("gstreamer1.0-libav"));
         assert_eq!(cause_and_fix(GstCode::Other, "something new", "", false), None);
@@ -398,14 +482,27 @@ fn explain(
     debug: Option<&str>,
     from: &str,
     nvmm: bool,
+    rtsp: Option<&RtspSession>,
 ) -> Error {
     let msg = spec.scrub(err.message());
     let network = matches!(spec, SourceSpec::Rtsp { .. });
     let from = spec.scrub(from);
     let code = GstCode::of(err);
-    let fix = match cause_and_fix(code, &msg, debug.unwrap_or(""), network) {
-        Some(f) if f.starts_with("a decoder is missing") && nvmm => Some(NVMM_DECODER_MISSING),
-        f => f,
+    let offers = rtsp.map(RtspSession::offers).unwrap_or_default();
+    let fix: Option<std::borrow::Cow<'static, str>> = match cause_and_fix(code, &msg, debug.unwrap_or(""), network) {
+        _ if rtsp.is_some() && rtsp::is_refusal(&msg) => {
+            rtsp.map(|r| rtsp::refusal_hint(r.configured, &r.order[..r.tried], &offers).into())
+        }
+        Some(f) if f.starts_with("a decoder is missing") && nvmm => Some(NVMM_DECODER_MISSING.into()),
+        Some(f) if f.starts_with("a decoder is missing") && !rtsp::video_encodings(&offers).is_empty() => Some(
+            format!(
+                "no installed decoder reads the camera's video ({}): install gstreamer1.0-plugins-good, -bad, -ugly \
+                 and gstreamer1.0-libav, or set the camera to H.264",
+                rtsp::video_encodings(&offers)
+            )
+            .into(),
+        ),
+        f => f.map(Into::into),
     };
     match fix {
         Some(fix) => {
@@ -510,13 +607,48 @@ impl GstCapture {
     /// Opens the pipeline; files are decoded up to their first frame. `stop` ends the wait for
     /// that early (shutdown), with an error the caller recognises by its raised flag.
     pub fn open(spec: &SourceSpec, opts: &CaptureOptions, stop: &AtomicBool) -> Result<GstCapture> {
+        GstCapture::open_remembering(spec, opts, stop, Arc::default())
+    }
+
+    /// `open`, for an RTSP stream that has a transport memory (its reconnects): with
+    /// `transport = "auto"`, the transport that worked last is tried first.
+    pub fn open_remembering(
+        spec: &SourceSpec,
+        opts: &CaptureOptions,
+        stop: &AtomicBool,
+        memory: Arc<TransportMemory>,
+    ) -> Result<GstCapture> {
+        let session = matches!(spec, SourceSpec::Rtsp { .. }).then(|| RtspSession {
+            configured: opts.launch.transport,
+            order: rtsp::attempt_order(opts.launch.transport, memory.get()),
+            tried: 1,
+            memory,
+            offers: Offers::default(),
+            transport_failed: None,
+            busy: 0,
+            opts: opts.clone(),
+        });
+        GstCapture::open_attempt(spec, opts, stop, session)
+    }
+
+    /// One pipeline: for RTSP, with the session's current transport.
+    fn open_attempt(
+        spec: &SourceSpec,
+        opts: &CaptureOptions,
+        stop: &AtomicBool,
+        session: Option<RtspSession>,
+    ) -> Result<GstCapture> {
         init()?;
         let describe = spec.redacted();
         // A regular file: GStreamer's filesrc would block opening a FIFO and read a device.
         if let SourceSpec::File { path } = spec {
             crate::fsutil::check(path, &crate::fsutil::MEDIA)?;
         }
-        let line = source_part(spec, &opts.launch);
+        let launch = LaunchOptions {
+            transport: session.as_ref().map_or(opts.launch.transport, RtspSession::current),
+            ..opts.launch.clone()
+        };
+        let line = source_part(spec, &launch);
         let element = gst::parse::launch(&line).map_err(|e| {
             Error::source(format!("{describe}: cannot build the pipeline ({e}); is GStreamer fully installed?"))
         })?;
@@ -531,6 +663,17 @@ impl GstCapture {
             }
             if let Some(p) = password {
                 src.set_property("user-pw", p);
+            }
+            // What the SDP offers, before SETUP: the codec behind a refusal, and `check`'s report.
+            if let Some(s) = &session {
+                let offers = Arc::clone(&s.offers);
+                src.connect("select-stream", false, move |args| {
+                    let caps = args.get(2).and_then(|v| v.get::<gst::Caps>().ok());
+                    if let (Some(o), Ok(mut list)) = (caps.as_deref().and_then(Offer::of), offers.lock()) {
+                        list.push(o);
+                    }
+                    Some(true.to_value())
+                });
             }
         }
         // The accurate integer IDCT, as libjpeg-based tools use by default (GStreamer's is "ifast").
@@ -657,6 +800,7 @@ impl GstCapture {
             spec: spec.clone(),
             nvmm,
             describe,
+            rtsp: session,
         };
         if capture.pipeline.set_state(gst::State::Playing).is_err() {
             // The reason is on the bus.
@@ -789,7 +933,14 @@ impl GstCapture {
                 gst::MessageView::Error(e) => {
                     let from = msg.src().map(|s| s.name().to_string()).unwrap_or_else(|| "pipeline".into());
                     let debug = e.debug().map(|d| d.to_string());
-                    return Err(explain(&self.spec, &self.describe, &e.error(), debug.as_deref(), &from, self.nvmm));
+                    let error = e.error();
+                    if let Some(r) = &mut self.rtsp {
+                        let m = error.message();
+                        let d = debug.as_deref().unwrap_or("");
+                        r.transport_failed = (from == "src").then(|| rtsp::TransportFailure::of(m, d)).flatten();
+                    }
+                    let (spec, rtsp) = (&self.spec, self.rtsp.as_ref());
+                    return Err(explain(spec, &self.describe, &error, debug.as_deref(), &from, self.nvmm, rtsp));
                 }
                 gst::MessageView::Warning(w) => {
                     log::warn!("{}: {}", self.describe, self.spec.scrub(&w.error().to_string()))
@@ -801,8 +952,83 @@ impl GstCapture {
         Ok(self.eos_seen)
     }
 
-    /// Waits up to `timeout` for the next frame.
+    /// Waits up to `timeout` for the next frame. An RTSP source whose server refuses the
+    /// transport before the first frame is opened again with the next one of `transport = "auto"`
+    /// (reported as a timeout: the attempt goes on).
     pub fn pull(&mut self, timeout: Duration) -> Result<Pull> {
+        match self.pull_frame(timeout) {
+            Err(e) => match self.rtsp.as_ref().filter(|_| self.frames == 0).and_then(RtspSession::next) {
+                Some(next) => {
+                    self.switch_transport(next)?;
+                    Ok(Pull::Timeout)
+                }
+                None => Err(e),
+            },
+            Ok(Pull::Frame(f)) => {
+                if f.index == 0 {
+                    self.first_frame(&f);
+                }
+                Ok(Pull::Frame(f))
+            }
+            other => other,
+        }
+    }
+
+    /// Opens the source again with `next`, the following transport of this connection attempt.
+    fn switch_transport(&mut self, next: Transport) -> Result<()> {
+        let Some(mut session) = self.rtsp.take() else { return Ok(()) };
+        // The refused session is closed before the next one opens (servers count sessions).
+        let _ = self.pipeline.set_state(gst::State::Null);
+        match session.transport_failed {
+            Some(rtsp::TransportFailure::Busy) => {
+                log::debug!("{}: the server is busy (503); asking for {} again", self.describe, next.label());
+                session.busy += 1;
+                std::thread::sleep(BUSY_PAUSE);
+            }
+            failed => {
+                let failed = match failed {
+                    Some(rtsp::TransportFailure::UdpSilent) => "no RTP arrived over UDP".to_string(),
+                    _ => format!("the server refused RTP over {}", session.current().label()),
+                };
+                log::info!("{}: {failed}; trying {} (transport = \"auto\")", self.describe, next.label());
+                session.tried += 1;
+            }
+        }
+        session.transport_failed = None;
+        session.offers = Offers::default();
+        let opts = session.opts.clone();
+        let spec = self.spec.clone();
+        *self = GstCapture::open_attempt(&spec, &opts, &AtomicBool::new(false), Some(session))?;
+        Ok(())
+    }
+
+    /// An RTSP connection's first frame: its transport is remembered for the stream's reconnects.
+    fn first_frame(&self, f: &Frame) {
+        let Some(s) = &self.rtsp else { return };
+        s.memory.set(s.current());
+        let line = format!("{}: {}, {}x{}", self.describe, self.answer().unwrap_or_default(), f.width, f.height);
+        if s.configured == Transport::Auto {
+            log::info!("{line} (transport = \"auto\")");
+        } else {
+            log::debug!("{line}");
+        }
+    }
+
+    /// How an RTSP source answered: the transport and the video the server offered
+    /// (`RTP over TCP, H264`); None for other sources.
+    pub fn answer(&self) -> Option<String> {
+        let s = self.rtsp.as_ref()?;
+        let video = rtsp::video_encodings(&s.offers());
+        let video = if video.is_empty() { "video".to_string() } else { video };
+        Some(format!("RTP over {}, {video}", s.current().label()))
+    }
+
+    /// The transport memory of an RTSP stream, for its reconnects (`open_remembering`).
+    pub fn transport_memory(&self) -> Option<Arc<TransportMemory>> {
+        self.rtsp.as_ref().map(|s| Arc::clone(&s.memory))
+    }
+
+    fn pull_frame(&mut self, timeout: Duration) -> Result<Pull> {
         let Some(sample) = self.sink.try_pull_sample(gst::ClockTime::from_mseconds(timeout.as_millis() as u64)) else {
             if self.check_bus(Duration::ZERO)? || self.sink.is_eos() {
                 // An error can follow the EOS of a broken file: give it a moment to arrive.
@@ -864,6 +1090,7 @@ impl GstCapture {
             index,
             pts_ms,
             captured,
+            session: 0,
         }))
     }
 

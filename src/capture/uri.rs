@@ -17,12 +17,36 @@ use std::path::{Path, PathBuf};
 /// What every printed form of a source shows where its credentials were.
 pub const MASK: &str = "********";
 
-/// RTSP lower transport.
+/// RTSP lower transport: how RTP reaches edgesight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
+    /// TCP first (interleaved in the RTSP connection), UDP when the server refuses it, within
+    /// one connection attempt; the one that worked is tried first on the stream's reconnects
+    /// (`capture::rtsp`).
+    Auto,
     Tcp,
     Udp,
+}
+
+impl Transport {
+    /// The configuration's spelling, and rtspsrc's `protocols` value for a forced transport.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Auto => "auto",
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
+
+    /// As logs and `check` print it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::Auto => "auto",
+            Transport::Tcp => "TCP",
+            Transport::Udp => "UDP",
+        }
+    }
 }
 
 /// A parsed source. It has no `Display`: `redacted()` is its one printable form, and `Debug`

@@ -15,6 +15,7 @@ use crate::capture::{SourceSpec, Transport};
 use crate::detect::Family;
 use crate::detect::family::{DecodeOptions, InputOverrides};
 use crate::preprocess::{ChannelOrder, FrameMemory, Layout, Letterbox, Pad};
+use crate::track::{TrackerKind, TrackerSettings};
 
 fn str_of(n: Option<&Node>) -> Option<&str> {
     match n.map(|n| &n.value) {
@@ -223,6 +224,33 @@ pub fn name_problem(name: &str) -> Option<String> {
     None
 }
 
+/// `[output.jsonl]`: where events go and how the file is written. Rotation applies to a file;
+/// the total cap needs a file size to rotate at and holds at least one file.
+fn output(j: Option<&Node>, jsonl: EventTarget, is: &mut Issues) -> OutputConfig {
+    let get = |k: &str| j.and_then(|j| j.get(k));
+    let mb = |n: Option<&Node>| num_of(n).map(|v| (v * 1_000_000.0).round() as u64);
+    let (max_file, max_total) = (mb(get("max_file_mb")), mb(get("max_total_mb")));
+    if jsonl == EventTarget::Stdout
+        && let Some(n) = get("max_file_mb").or(get("max_total_mb"))
+    {
+        is.push(Issue::at(&n.origin, "output.jsonl", "max_file_mb and max_total_mb apply to an event file, not \"-\""));
+    }
+    if let (None, Some(n)) = (max_file, get("max_total_mb")) {
+        is.push(Issue::at(&n.origin, "output.jsonl.max_total_mb", "needs max_file_mb (the size to rotate at)"));
+    }
+    if let (Some(f), Some(t), Some(n)) = (max_file, max_total, get("max_total_mb"))
+        && t < f
+    {
+        is.push(Issue::at(&n.origin, "output.jsonl.max_total_mb", "is below max_file_mb; it must hold one file"));
+    }
+    OutputConfig {
+        jsonl,
+        max_file_bytes: max_file,
+        max_total_bytes: max_file.map(|f| max_total.unwrap_or(f * defaults::ROTATED_FILES)),
+        flush_interval: secs(get("flush_interval_s"), defaults::FLUSH_INTERVAL_S),
+    }
+}
+
 fn stream(s: &Node, layers: &Layers, is: &mut Issues, names: &mut HashSet<String>) -> Option<StreamConfig> {
     let name_node = s.get("name");
     let name = str_of(name_node).map(|n| n.trim().to_string());
@@ -290,7 +318,8 @@ fn stream(s: &Node, layers: &Layers, is: &mut Issues, names: &mut HashSet<String
         realtime: bool_of(s.get("realtime")).unwrap_or(false),
         transport: match str_of(s.get("transport")) {
             Some("udp") => Transport::Udp,
-            _ => Transport::Tcp,
+            Some("tcp") => Transport::Tcp,
+            _ => Transport::Auto,
         },
         latency_ms: int_of(s.get("latency_ms")).map_or(defaults::RTSP_LATENCY_MS, |v| v as u32),
         stall_timeout: secs(s.get("stall_timeout_s"), defaults::STALL_TIMEOUT_S),
@@ -383,6 +412,7 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
         }
         (n, Some(_)) => EventTarget::File(path_of(n, layers)?),
     };
+    let output = output(root.get("output").and_then(|o| o.get("jsonl")), jsonl, is);
     let listen = root.get("metrics").and_then(|m| m.get("listen"));
     if let (Some(n), Some(a)) = (listen, str_of(listen))
         && a.parse::<std::net::SocketAddr>().is_err()
@@ -397,20 +427,40 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
         listen: str_of(listen).map(str::to_string),
         max_frame_age: secs(root.get("health").and_then(|h| h.get("max_frame_age_s")), 30.0),
     };
+    let tracking = tracking(root.get("tracking"));
     Some(Config {
         origin: origin.map(Path::to_path_buf),
         device,
         model: model?,
         pipeline,
         streams,
-        output: OutputConfig { jsonl },
+        output,
         metrics,
+        tracking,
     })
+}
+
+/// `[tracking]`; ranges were checked by the schema stage.
+fn tracking(t: Option<&Node>) -> TrackerSettings {
+    let d = TrackerSettings::default();
+    let get = |k: &str| t.and_then(|t| t.get(k));
+    TrackerSettings {
+        kind: match str_of(get("tracker")) {
+            Some("none") => TrackerKind::None,
+            _ => TrackerKind::ByteTrack,
+        },
+        low_score: num_of(get("low_score")).map_or(d.low_score, |v| v as f32),
+        new_track_score: num_of(get("new_track_score")).map(|v| v as f32),
+        match_iou: num_of(get("match_iou")).map_or(d.match_iou, |v| v as f32),
+        lost_s: num_of(get("lost_s")).filter(|v| *v >= 0.0).unwrap_or(d.lost_s),
+        min_hits: int_of(get("min_hits")).filter(|v| *v >= 1).map_or(d.min_hits, |v| v.min(100) as u32),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+    use std::time::Duration;
 
     use super::super::{EventTarget, parse_str};
 
@@ -516,14 +566,44 @@ mod tests {
         assert_eq!((c.model.decode.strides, c.model.decode.reg_max), (None, None));
     }
 
+    /// `[output.jsonl]`: sizes in bytes (MB = 10^6), the total 10 files' worth by default, a
+    /// total equal to the file size allowed, and the rules that need a file and a size.
+    #[test]
+    fn event_file_rotation_keys() {
+        let out = |jsonl: &str| {
+            let text = format!("{MIN}[output.jsonl]\n{jsonl}");
+            parse_str(&text, Some(Path::new("/etc/a.toml"))).map(|c| c.output)
+        };
+        let o = out("path = \"e.jsonl\"\nmax_file_mb = 2\n").unwrap();
+        assert_eq!((o.max_file_bytes, o.max_total_bytes), (Some(2_000_000), Some(20_000_000)));
+        assert_eq!(o.flush_interval, Duration::from_secs(1));
+        let o = out("path = \"e.jsonl\"\nmax_file_mb = 0.5\nmax_total_mb = 0.5\nflush_interval_s = 0.25\n").unwrap();
+        assert_eq!((o.max_file_bytes, o.max_total_bytes), (Some(500_000), Some(500_000)));
+        assert_eq!(o.flush_interval, Duration::from_millis(250));
+        let o = out("path = \"e.jsonl\"\n").unwrap();
+        assert_eq!((o.max_file_bytes, o.max_total_bytes), (None, None), "never rotated by default");
+        for (jsonl, want) in [
+            ("path = \"e.jsonl\"\nmax_file_mb = 2\nmax_total_mb = 1\n", "max_total_mb: is below max_file_mb"),
+            ("path = \"-\"\nmax_file_mb = 2\n", "apply to an event file, not \"-\""),
+            ("path = \"e.jsonl\"\nmax_total_mb = 2\n", "max_total_mb: needs max_file_mb"),
+        ] {
+            let e = out(jsonl).unwrap_err().to_string();
+            assert!(e.contains(want), "{jsonl:?}: {e}");
+        }
+        assert!(out("path = \"-\"\n").is_ok() && out("path = \"e.jsonl\"\nmax_file_mb = 1\n").is_ok());
+    }
+
     /// Ranges include both ends, also for a whole number written into a float key
     /// (`score_threshold = 1`, the schema's "0..=1").
     #[test]
-    fn stream_transport_is_what_the_key_says_and_tcp_by_default() {
+    fn stream_transport_is_what_the_key_says_and_auto_by_default() {
         use crate::capture::uri::Transport;
-        for (line, want) in
-            [("transport = \"udp\"\n", Transport::Udp), ("transport = \"tcp\"\n", Transport::Tcp), ("", Transport::Tcp)]
-        {
+        for (line, want) in [
+            ("transport = \"udp\"\n", Transport::Udp),
+            ("transport = \"tcp\"\n", Transport::Tcp),
+            ("transport = \"auto\"\n", Transport::Auto),
+            ("", Transport::Auto),
+        ] {
             let text = format!("{MIN}[[stream]]\nname = \"a\"\nuri = \"rtsp://h/s\"\n{line}");
             let c = parse_str(&text, Some(Path::new("a.toml"))).unwrap();
             assert_eq!(c.streams[0].transport, want, "{line:?}");
@@ -553,6 +633,38 @@ mod tests {
             let e = parse_str(&text, Some(Path::new("a.toml"))).unwrap_err().to_string();
             assert!(e.contains(&format!("password: found {found}")), "{v}: {e}");
             assert!(!e.contains("12345"), "{e}");
+        }
+    }
+
+    #[test]
+    fn tracking_keys_are_read_and_checked() {
+        use crate::track::{TrackerKind, TrackerSettings};
+        let c = parse_str(MIN, Some(Path::new("a.toml"))).unwrap();
+        assert_eq!(c.tracking, TrackerSettings::default(), "ByteTrack by default");
+        let text = format!(
+            "{MIN}[tracking]\ntracker = \"none\"\nlow_score = 0.05\nnew_track_score = 0.7\nmatch_iou = 0.3\nlost_s = 2.5\nmin_hits = 4\n"
+        );
+        let t = parse_str(&text, Some(Path::new("a.toml"))).unwrap().tracking;
+        assert_eq!(
+            t,
+            TrackerSettings {
+                kind: TrackerKind::None,
+                low_score: 0.05,
+                new_track_score: Some(0.7),
+                match_iou: 0.3,
+                lost_s: 2.5,
+                min_hits: 4
+            }
+        );
+        for (bad, want) in [
+            ("tracker = \"sort\"", "a.toml:5:11: tracking.tracker: found \"sort\", expected one of"),
+            ("lost_s = -1", "a.toml:5:10: tracking.lost_s: found -1"),
+            ("min_hits = 0", "a.toml:5:12: tracking.min_hits: found 0"),
+            ("low_score = 1.5", "a.toml:5:13: tracking.low_score: found 1.5"),
+            ("lost = 1", "a.toml:5:1: tracking.lost: unknown key; did you mean `lost_s`?"),
+        ] {
+            let e = parse_str(&format!("{MIN}[tracking]\n{bad}\n"), Some(Path::new("a.toml"))).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{bad}: {e}");
         }
     }
 

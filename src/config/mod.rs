@@ -36,6 +36,9 @@ pub mod defaults {
     pub const STALL_TIMEOUT_S: f64 = 10.0;
     pub const BACKOFF_INITIAL_S: f64 = 1.0;
     pub const BACKOFF_MAX_S: f64 = 30.0;
+    pub const FLUSH_INTERVAL_S: f64 = 1.0;
+    /// `max_total_mb` when only `max_file_mb` is set: this many files' worth.
+    pub const ROTATED_FILES: u64 = 10;
 }
 
 /// Where the service's configuration lives on a device.
@@ -124,6 +127,7 @@ pub struct Config {
     pub streams: Vec<StreamConfig>,
     pub output: OutputConfig,
     pub metrics: MetricsConfig,
+    pub tracking: crate::track::TrackerSettings,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -309,6 +313,24 @@ pub enum EventTarget {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutputConfig {
     pub jsonl: EventTarget,
+    /// `max_file_mb`: rotate the event file when it would pass this size.
+    pub max_file_bytes: Option<u64>,
+    /// `max_total_mb`: the event file and its rotated files together (10 × max_file_mb if unset).
+    pub max_total_bytes: Option<u64>,
+    /// `flush_interval_s`: how long events wait in memory before they are written.
+    pub flush_interval: Duration,
+}
+
+impl OutputConfig {
+    /// Events to standard output, written at once (`detect` and built-in defaults).
+    pub fn stdout() -> OutputConfig {
+        OutputConfig {
+            jsonl: EventTarget::Stdout,
+            max_file_bytes: None,
+            max_total_bytes: None,
+            flush_interval: Duration::from_secs_f64(defaults::FLUSH_INTERVAL_S),
+        }
+    }
 }
 
 /// A loaded configuration with the files and values it came from (for `check`'s report).

@@ -209,7 +209,12 @@ pub static STREAM: &[Field] = &[
         "where decoded frames live: nvmm keeps them in Jetson GPU memory, zero-copy (needs model.preprocess = \"cuda\" \
          and a cuda-* build; docs/ops/jetson_cuda.md)",
     ),
-    opt("transport", Kind::Enum(&["tcp", "udp"]), "\"tcp\"", "RTSP transport"),
+    opt(
+        "transport",
+        Kind::Enum(&["auto", "tcp", "udp"]),
+        "\"auto\"",
+        "RTSP transport: auto asks for TCP, then UDP when the server refuses TCP",
+    ),
     opt("latency_ms", Kind::Int { min: 0, max: 60_000 }, "200", "RTSP jitter buffer"),
     opt("user", Kind::Str, "none", "RTSP user (never logged)"),
     opt("password", Kind::Secret, "none", "RTSP password (never printed)"),
@@ -236,7 +241,28 @@ pub static STREAM: &[Field] = &[
     ),
 ];
 
-pub static JSONL: &[Field] = &[req("path", Kind::Str, "event file (appended to), or \"-\" for standard output")];
+pub static JSONL: &[Field] = &[
+    req("path", Kind::Str, "event file (appended to), or \"-\" for standard output"),
+    opt(
+        "flush_interval_s",
+        Kind::Float { min: 0.0, max: 60.0 },
+        "1",
+        "events wait in memory this long and are written together (0: each at once); a kill -9 loses at most \
+         this much",
+    ),
+    opt(
+        "max_file_mb",
+        Kind::Float { min: 0.01, max: 1_000_000.0 },
+        "none (one file, never rotated)",
+        "rotate the event file when it would pass this size: it becomes path.1, the older ones path.2, …",
+    ),
+    opt(
+        "max_total_mb",
+        Kind::Float { min: 0.01, max: 10_000_000.0 },
+        "10 x max_file_mb",
+        "the event file and its rotated files together never pass this: the oldest rotated files are removed",
+    ),
+];
 
 pub static OUTPUT: &[Field] = &[opt("jsonl", Kind::Table(JSONL), "standard output", "events as JSON lines")];
 
@@ -254,6 +280,47 @@ pub static HEALTH: &[Field] = &[opt(
     "/healthz fails when no frame was processed, or the inference loop did not move, for this long",
 )];
 
+pub const TRACKERS: &[&str] = &["bytetrack", "none"];
+
+pub static TRACKING: &[Field] = &[
+    opt(
+        "tracker",
+        Kind::Enum(TRACKERS),
+        "\"bytetrack\"",
+        "per-stream tracker giving detections a track_id (none = off: no track_id, no track_end events)",
+    ),
+    opt(
+        "low_score",
+        UNIT,
+        "0.1",
+        "detections above this but not above the score threshold help keep tracks (ByteTrack's second association); never reported",
+    ),
+    opt(
+        "new_track_score",
+        UNIT,
+        "model.score_threshold + 0.1",
+        "a detection at or above this, matching no track, starts a new one",
+    ),
+    opt(
+        "match_iou",
+        UNIT,
+        "0.2",
+        "first association: least IoU x score between a track's predicted box and a detection (ByteTrack's match_thresh 0.8 = 1 - 0.2)",
+    ),
+    opt(
+        "lost_s",
+        Kind::Float { min: 0.0, max: 3600.0 },
+        "1.0",
+        "seconds of stream time an unmatched track is kept before it ends (ByteTrack: 30 frames at 30 FPS)",
+    ),
+    opt(
+        "min_hits",
+        Kind::Int { min: 1, max: 100 },
+        "2",
+        "frames in a row a new track must be matched before it is confirmed and gets an ID",
+    ),
+];
+
 pub static ROOT: &[Field] = &[
     opt("device", Kind::Table(DEVICE), "", "this device"),
     req("model", Kind::Table(MODEL), "the detector"),
@@ -262,6 +329,7 @@ pub static ROOT: &[Field] = &[
     opt("output", Kind::Table(OUTPUT), "", "where events go"),
     opt("metrics", Kind::Table(METRICS), "", "Prometheus metrics and status over HTTP"),
     opt("health", Kind::Table(HEALTH), "", "what /healthz calls healthy"),
+    opt("tracking", Kind::Table(TRACKING), "", "object tracking per stream (docs/ops/ops_runbook.md, Tracking)"),
 ];
 
 /// Every key as a dotted path (`model.score_threshold`, `stream.uri`), for documentation checks.

@@ -15,13 +15,16 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
 
 /// Sorts by score, highest first; ties broken by class and box so results are deterministic.
 pub fn sort_by_score(dets: &mut [Detection]) {
-    dets.sort_unstable_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then(a.class_id.cmp(&b.class_id))
-            .then(a.bbox[0].total_cmp(&b.bbox[0]))
-            .then(a.bbox[1].total_cmp(&b.bbox[1]))
-    });
+    dets.sort_unstable_by(by_score);
+}
+
+/// The order of `sort_by_score`.
+pub fn by_score(a: &Detection, b: &Detection) -> std::cmp::Ordering {
+    b.score
+        .total_cmp(&a.score)
+        .then(a.class_id.cmp(&b.class_id))
+        .then(a.bbox[0].total_cmp(&b.bbox[0]))
+        .then(a.bbox[1].total_cmp(&b.bbox[1]))
 }
 
 /// Reusable state of the NMS stage.

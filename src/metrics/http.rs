@@ -13,6 +13,7 @@ use super::listener::{response, serve};
 use super::stats::{Histogram, RunStats};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
+use crate::sink::{SinkDrop, SinkStats};
 use crate::status::{Heartbeat, RetryReason, StreamState, StreamStatus};
 
 /// What the endpoints read: snapshots, never the runtime itself.
@@ -25,6 +26,8 @@ pub struct Sources {
     pub heartbeat: Heartbeat,
     /// /healthz fails when no frame was processed for this long.
     pub max_frame_age: Duration,
+    /// The event output's counters.
+    pub sinks: Arc<SinkStats>,
 }
 
 pub struct MetricsServer {
@@ -117,6 +120,28 @@ pub fn render_metrics(src: &Sources) -> String {
         family(&mut out, "edgesight_latency_seconds", "histogram", "From the frame leaving capture to its event.");
         histogram(&mut out, "edgesight_latency_seconds", "", &stats.latency);
     }
+    let k = &src.sinks;
+    let sink_counters = [
+        ("edgesight_sink_events_total", "counter", "Events written to the output.", &k.written),
+        ("edgesight_sink_errors_total", "counter", "Failed writes to the output (events kept in memory).", &k.errors),
+        ("edgesight_sink_rotations_total", "counter", "Event files rotated away by size.", &k.rotations),
+        ("edgesight_sink_reopens_total", "counter", "Event file opened again (removed or replaced).", &k.reopens),
+        ("edgesight_sink_bytes_on_disk", "gauge", "Bytes of the event file and its rotated files.", &k.bytes_on_disk),
+        ("edgesight_sink_pending_bytes", "gauge", "Bytes of events waiting in memory.", &k.pending_bytes),
+    ];
+    for (name, kind, help, counter) in sink_counters {
+        family(&mut out, name, kind, help);
+        let _ = writeln!(out, "{name}{{sink=\"jsonl\"}} {}", SinkStats::get(counter));
+    }
+    family(&mut out, "edgesight_sink_dropped_total", "counter", "Events that never reached the output, per reason.");
+    for why in SinkDrop::ALL {
+        let _ = writeln!(
+            out,
+            "edgesight_sink_dropped_total{{sink=\"jsonl\",reason=\"{}\"}} {}",
+            why.as_str(),
+            k.dropped(why)
+        );
+    }
     family(&mut out, "edgesight_inference_heartbeat_age_seconds", "gauge", "Time since the inference loop last moved.");
     let _ = writeln!(out, "edgesight_inference_heartbeat_age_seconds {}", src.heartbeat.age().as_secs_f64());
     out
@@ -167,8 +192,21 @@ pub fn render_status(src: &Sources) -> String {
         "frames": frames,
         "fps": (fps * 10.0).round() / 10.0,
         "streams": streams,
+        "sinks": {"jsonl": sink_status(&src.sinks)},
     })
     .to_string()
+}
+
+fn sink_status(k: &SinkStats) -> serde_json::Value {
+    serde_json::json!({
+        "written": SinkStats::get(&k.written),
+        "dropped": SinkDrop::ALL.iter().map(|w| (w.as_str().to_string(), serde_json::json!(k.dropped(*w)))).collect::<serde_json::Map<_, _>>(),
+        "errors": SinkStats::get(&k.errors),
+        "rotations": SinkStats::get(&k.rotations),
+        "reopens": SinkStats::get(&k.reopens),
+        "bytes_on_disk": SinkStats::get(&k.bytes_on_disk),
+        "pending_bytes": SinkStats::get(&k.pending_bytes),
+    })
 }
 
 /// The response to one request head: GET only, the three endpoints.
@@ -320,6 +358,7 @@ mod tests {
             streams: Arc::new(Fixed(vec![StreamStats::new(name)])),
             heartbeat: Heartbeat::new(clock),
             max_frame_age: Duration::from_secs(30),
+            sinks: Arc::default(),
         };
         let text = render_metrics(&src);
         let escaped = format!("stream=\"{}\"", esc(name));
@@ -362,6 +401,7 @@ mod tests {
                 streams: Arc::new(Fixed(streams)),
                 heartbeat: Heartbeat::new(Arc::clone(&clock)),
                 max_frame_age: Duration::from_secs(30),
+                sinks: Arc::default(),
             }
         };
         let fresh = || {

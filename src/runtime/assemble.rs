@@ -3,6 +3,7 @@
 //! supervision. `run`, `check`, `detect` and reload all build through here, so what `check`
 //! validates is exactly what `run` opens.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -10,16 +11,17 @@ use super::detector::{Detector, DetectorParts};
 use super::mailbox::BatchPolicy;
 use super::supervise::Policy;
 use crate::capture::gst::{LaunchOptions, plan};
-use crate::capture::{CaptureOptions, Fit, GstCapture, Pull, SourceSpec};
+use crate::capture::{CaptureOptions, Fit, GstCapture, Pull, SourceSpec, TransportMemory};
 use crate::config::{
-    Config, EngineKind, EventTarget, Loaded, ModelConfig, PipelineConfig, PreprocessKind, ResizeAt, StreamConfig,
+    Config, EngineKind, EventTarget, Loaded, ModelConfig, OutputConfig, PipelineConfig, PreprocessKind, ResizeAt,
+    StreamConfig,
 };
 use crate::detect::{ClassPolicy, Labels, PostProcess};
 use crate::engine::onnx::{OnnxEngine, OnnxOptions};
 use crate::engine::{Engine, TensorInfo};
 use crate::error::{Error, Result};
 use crate::preprocess::{Accepts, CpuPreprocessor, FrameMemory, InputSpec, Pixels, Preprocessor};
-use crate::sink::{JsonlSink, Sink};
+use crate::sink::{FilePolicy, JsonlSink, Sink, SinkStats};
 
 /// The engine `[model]` asks for. A GPU engine on a build without it is an error, never a
 /// silent CPU fallback.
@@ -215,22 +217,27 @@ pub fn batch_policy(mc: &ModelConfig) -> BatchPolicy {
     BatchPolicy { max: mc.batch, fill: mc.batch_timeout }
 }
 
-/// The event output.
-pub fn sink(target: &EventTarget) -> Result<Box<dyn Sink>> {
-    Ok(match target {
-        EventTarget::Stdout => Box::new(JsonlSink::stdout()),
-        EventTarget::File(p) => Box::new(JsonlSink::file(p)?),
+/// The event output; `stats` are the run's sink counters (kept across reloads).
+pub fn sink(out: &OutputConfig, stats: Arc<SinkStats>) -> Result<Box<dyn Sink>> {
+    let policy = FilePolicy {
+        max_file_bytes: out.max_file_bytes,
+        max_total_bytes: out.max_total_bytes,
+        flush_interval: out.flush_interval,
+    };
+    Ok(match &out.jsonl {
+        EventTarget::Stdout => Box::new(JsonlSink::stdout(policy, stats)),
+        EventTarget::File(p) => Box::new(JsonlSink::file(p, policy, stats)?),
     })
 }
 
 /// Opens the event output as `run` would and closes it again; a file the probe created is
 /// removed, so `check` leaves nothing behind.
-pub fn probe_sink(target: &EventTarget) -> Result<()> {
-    let created = match target {
+pub fn probe_sink(out: &OutputConfig) -> Result<()> {
+    let created = match &out.jsonl {
         EventTarget::File(p) if !p.exists() => Some(p.clone()),
         _ => None,
     };
-    let opened = sink(target);
+    let opened = sink(out, Arc::default());
     if let Some(p) = created
         && opened.is_ok()
     {
@@ -328,9 +335,21 @@ fn nvmm_ready(s: &StreamConfig) -> Result<()> {
 /// Opens a stream's pipeline (the start-up, reload or reconnect step that can fail); `stop`
 /// ends a wait for a file's first frame early.
 pub fn open_stream(s: &StreamConfig, base: &CaptureOptions, stop: &AtomicBool) -> Result<GstCapture> {
+    open_stream_remembering(s, base, stop, Arc::default())
+}
+
+/// `open_stream` for a reconnect: an RTSP stream with `transport = "auto"` tries the transport
+/// that worked last first (`memory`, kept by the stream's capture thread).
+pub fn open_stream_remembering(
+    s: &StreamConfig,
+    base: &CaptureOptions,
+    stop: &AtomicBool,
+    memory: Arc<TransportMemory>,
+) -> Result<GstCapture> {
     nvmm_ready(s)?;
     let opts = stream_capture(base, s).map_err(|e| Error::model(format!("stream \"{}\": {e}", s.name)))?;
-    GstCapture::open(&s.source, &opts, stop).map_err(|e| Error::source(format!("stream \"{}\": {e}", s.name)))
+    GstCapture::open_remembering(&s.source, &opts, stop, memory)
+        .map_err(|e| Error::source(format!("stream \"{}\": {e}", s.name)))
 }
 
 /// The pipeline a stream runs, as `check` prints it (`capture::gst::plan`).
@@ -395,8 +414,9 @@ impl Default for CheckOptions {
 }
 
 /// Checks one stream through the pipeline `run` would open. Cameras that a running service
-/// holds (V4L2, CSI) are only looked for, and network sources are skipped offline.
-fn check_source(s: &StreamConfig, base: &CaptureOptions, opts: &CheckOptions) -> Result<()> {
+/// holds (V4L2, CSI) are only looked for, and network sources are skipped offline. For an RTSP
+/// source that delivered a frame: how it answered (`RTP over UDP, H264, 320x240`).
+fn check_source(s: &StreamConfig, base: &CaptureOptions, opts: &CheckOptions) -> Result<Option<String>> {
     let err = |msg: String| Error::source(format!("stream \"{}\": {msg}", s.name));
     // Before anything is looked for: cameras are not opened here, their NVMM path is checked.
     nvmm_ready(s)?;
@@ -404,8 +424,8 @@ fn check_source(s: &StreamConfig, base: &CaptureOptions, opts: &CheckOptions) ->
         SourceSpec::V4l2 { device } if !device.exists() => {
             Err(err(format!("{} does not exist; is the camera plugged in?", device.display())))
         }
-        SourceSpec::V4l2 { .. } | SourceSpec::Csi { .. } => Ok(()),
-        SourceSpec::Rtsp { .. } if opts.offline => Ok(()),
+        SourceSpec::V4l2 { .. } | SourceSpec::Csi { .. } => Ok(None),
+        SourceSpec::Rtsp { .. } if opts.offline => Ok(None),
         SourceSpec::Rtsp { .. } => {
             let mut cap = open_stream(s, base, &AtomicBool::new(false))?;
             let start = std::time::Instant::now();
@@ -419,7 +439,10 @@ fn check_source(s: &StreamConfig, base: &CaptureOptions, opts: &CheckOptions) ->
                     )));
                 }
                 match cap.pull(left.min(Duration::from_millis(500))) {
-                    Ok(Pull::Frame(_)) => return Ok(()),
+                    Ok(Pull::Frame(f)) => {
+                        let answer = cap.answer().unwrap_or_default();
+                        return Ok(Some(format!("{answer}, {}x{}", f.source_width, f.source_height)));
+                    }
                     Ok(Pull::Eos) => return Err(err(format!("{}: the stream ended at once", s.source.redacted()))),
                     Ok(Pull::Timeout) => {}
                     Err(e) => return Err(err(e.to_string())),
@@ -427,15 +450,18 @@ fn check_source(s: &StreamConfig, base: &CaptureOptions, opts: &CheckOptions) ->
             }
         }
         // Files preroll when opened (decodable or not), test patterns start.
-        SourceSpec::File { .. } | SourceSpec::Test { .. } => open_stream(s, base, &AtomicBool::new(false)).map(|_| ()),
+        SourceSpec::File { .. } | SourceSpec::Test { .. } => {
+            open_stream(s, base, &AtomicBool::new(false)).map(|_| None)
+        }
     }
 }
 
-/// What `check` found: every problem (empty when the configuration can run) and the pipeline
-/// of each enabled stream, by name.
+/// What `check` found: every problem (empty when the configuration can run), the pipeline
+/// of each enabled stream, by name, and how each RTSP source that was reached answered.
 pub struct Checked {
     pub errors: Vec<Error>,
     pub pipelines: Vec<(String, String)>,
+    pub answers: Vec<(String, String)>,
 }
 
 /// Stage (b) of validation: every problem that stops `loaded` from running (model, output,
@@ -444,6 +470,7 @@ pub fn check(loaded: &Loaded, opts: &CheckOptions) -> Checked {
     let cfg = &loaded.config;
     let mut errors = Vec::new();
     let mut pipelines = Vec::new();
+    let mut answers = Vec::new();
     let base = match detector(&cfg.model) {
         Ok(d) => capture(d.preprocessor(), &cfg.pipeline),
         Err(e) => {
@@ -451,7 +478,7 @@ pub fn check(loaded: &Loaded, opts: &CheckOptions) -> Checked {
             capture_without_model(&cfg.model, &cfg.pipeline)
         }
     };
-    if let Err(e) = probe_sink(&cfg.output.jsonl) {
+    if let Err(e) = probe_sink(&cfg.output) {
         errors.push(e);
     }
     // The rule `run` applies before anything else.
@@ -462,11 +489,13 @@ pub fn check(loaded: &Loaded, opts: &CheckOptions) -> Checked {
         if let Ok(line) = stream_plan(s, &base) {
             pipelines.push((s.name.clone(), line));
         }
-        if let Err(e) = check_source(s, &base, opts) {
-            errors.push(e);
+        match check_source(s, &base, opts) {
+            Ok(Some(answer)) => answers.push((s.name.clone(), answer)),
+            Ok(None) => {}
+            Err(e) => errors.push(e),
         }
     }
-    Checked { errors, pipelines }
+    Checked { errors, pipelines, answers }
 }
 
 /// Test-only engine behaviour, compiled only with the `test-hooks` feature (which `cargo test`

@@ -63,10 +63,10 @@ pub fn detect_files(
             if frame.index % args.every != 0 {
                 continue;
             }
-            detector.detect_batch(std::iter::once(&frame), |_, dets, labels, times| {
+            detector.detect_batch(std::iter::once(&frame), |_, found, labels, times| {
                 let now = Instant::now();
                 let latency = now.saturating_duration_since(frame.captured);
-                sink.emit(&super::frame_event(&name, &frame, latency, dets, labels))?;
+                sink.emit(&super::frame_event(&name, &frame, latency, found.reported(), &[], labels))?;
                 stats.record(now, latency, times);
                 stats.batches += 1;
                 Ok(())

@@ -11,6 +11,21 @@ use crate::error::{Error, Result};
 use crate::metrics::StageTimes;
 use crate::preprocess::{Geometry, Preprocessor};
 
+/// The detections of one image: the reported ones first, then (with a tracker) the low-score
+/// ones only the tracker sees.
+#[derive(Debug, Clone, Copy)]
+pub struct Found<'a> {
+    pub all: &'a [Detection],
+    pub reported: usize,
+}
+
+impl<'a> Found<'a> {
+    /// What events show: the detections above the reporting thresholds.
+    pub fn reported(&self) -> &'a [Detection] {
+        &self.all[..self.reported.min(self.all.len())]
+    }
+}
+
 pub struct Detector {
     engine: Box<dyn Engine>,
     pre: Box<dyn Preprocessor>,
@@ -23,6 +38,7 @@ pub struct Detector {
     /// Frames mapped for the batch in flight: released once the engine has run.
     guards: Vec<FrameGuard>,
     geometries: Vec<Geometry>,
+    low_floor: Option<f32>,
 }
 
 /// The parts of a detector, as `assemble` makes them.
@@ -48,11 +64,20 @@ impl Detector {
             batch: p.batch,
             guards: Vec::with_capacity(p.batch),
             geometries: Vec::with_capacity(p.batch),
+            low_floor: None,
         }
     }
 
-    pub fn set_postprocess(&mut self, post: PostProcess) {
+    /// Keeps the low-score floor of the post-processing it replaces.
+    pub fn set_postprocess(&mut self, mut post: PostProcess) {
+        post.set_low_floor(self.low_floor);
         self.post = post;
+    }
+
+    /// A tracker's low-score floor (`tracking.low_score`), or None without a tracker.
+    pub fn set_low_floor(&mut self, floor: Option<f32>) {
+        self.low_floor = floor;
+        self.post.set_low_floor(floor);
     }
 
     pub fn preprocessor(&self) -> &dyn Preprocessor {
@@ -71,13 +96,13 @@ impl Detector {
         self.engine.name()
     }
 
-    /// Runs the model on `frames` as one batch and calls `each(i, detections, labels, times)` for
+    /// Runs the model on `frames` as one batch and calls `each(i, found, labels, times)` for
     /// every frame in order; boxes are in the frame's source pixels. Stage times are per image:
     /// a batch's preprocessing and inference time divided by its size.
     pub fn detect_batch<'f>(
         &mut self,
         frames: impl ExactSizeIterator<Item = &'f Frame>,
-        mut each: impl FnMut(usize, &[Detection], &Labels, &StageTimes) -> Result<()>,
+        mut each: impl FnMut(usize, Found<'_>, &Labels, &StageTimes) -> Result<()>,
     ) -> Result<()> {
         let n = frames.len();
         if n == 0 {
@@ -109,9 +134,10 @@ impl Detector {
         let mut times = StageTimes { preprocess: per(t1 - t0), inference: per(t2 - t1), decode: Duration::ZERO };
         for (i, geometry) in geometries.iter().enumerate() {
             let t = Instant::now();
-            let dets = post.run(decoder.as_mut(), &ImageOutputs { batch: engine.results(), image: i }, geometry)?;
+            post.run(decoder.as_mut(), &ImageOutputs { batch: engine.results(), image: i }, geometry)?;
+            let found = Found { all: post.detections(), reported: post.reported() };
             times.decode = t.elapsed();
-            each(i, dets, labels, &times)?;
+            each(i, found, labels, &times)?;
         }
         Ok(())
     }

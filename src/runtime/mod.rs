@@ -28,6 +28,7 @@ pub(crate) fn frame_event<'a>(
     frame: &Frame,
     latency: Duration,
     detections: &'a [Detection],
+    track_ids: &'a [Option<u32>],
     labels: &'a Labels,
 ) -> Event<'a> {
     Event {
@@ -39,6 +40,7 @@ pub(crate) fn frame_event<'a>(
         height: frame.source_height,
         latency_ms: latency.as_secs_f64() * 1e3,
         detections,
+        track_ids,
         labels,
     }
 }

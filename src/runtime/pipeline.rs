@@ -9,6 +9,7 @@
 //! streams opened) before anything running is touched, so an invalid or unusable new
 //! configuration leaves the running one as it was. All timing decisions read the `Clock`.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,11 +26,14 @@ use super::streams::Runner;
 use crate::capture::{CaptureOptions, Frame, GstCapture};
 use crate::clock::{RealClock, SharedClock};
 use crate::config::{self, Config, StreamConfig};
+use crate::detect::Labels;
 use crate::error::{Error, ExitKind, Result};
 use crate::metrics::RunStats;
 use crate::metrics::http::{MetricsServer, Sources};
-use crate::sink::Sink;
+use crate::sink::{Sink, SinkStats, TrackEndEvent};
 use crate::status::{StreamState, StreamStats};
+use crate::track::stream::Continuity;
+use crate::track::{StreamTracker, TrackerKind};
 
 /// Summary of a finished run.
 pub struct RunReport {
@@ -81,6 +85,8 @@ struct Runtime {
     clock: SharedClock,
     detector: Detector,
     sink: Box<dyn Sink>,
+    /// The event output's counters, kept when a reload replaces the output.
+    sink_stats: Arc<SinkStats>,
     base: CaptureOptions,
     batch: BatchPolicy,
     mailbox: Arc<Mailbox>,
@@ -88,6 +94,11 @@ struct Runtime {
     retired: Vec<Runner>,
     /// Stream name by mailbox id.
     names: Vec<String>,
+    /// The tracker of each stream, by mailbox id.
+    trackers: Vec<StreamTracker>,
+    /// The next track ID of streams whose tracker was replaced or retired, by name: a stream
+    /// restarted by a reload continues its numbering (IDs are never reused while the process lives).
+    next_ids: HashMap<String, u32>,
     notifier: Notifier,
     stats: Arc<Mutex<RunStats>>,
     metrics: Option<MetricsServer>,
@@ -112,6 +123,7 @@ impl Runtime {
             stats: Arc::clone(&self.stats),
             streams: Arc::clone(&self.mailbox) as _,
             heartbeat: self.notifier.heartbeat().clone(),
+            sinks: Arc::clone(&self.sink_stats),
             max_frame_age: cfg.metrics.max_frame_age,
         }
     }
@@ -120,6 +132,11 @@ impl Runtime {
         for (sc, cap) in opened {
             let id = self.mailbox.add(&sc.name);
             self.names.push(sc.name.clone());
+            let mut tracker = StreamTracker::new(&self.cfg.tracking, self.cfg.model.score_threshold);
+            if let Some(&next) = self.next_ids.get(&sc.name) {
+                tracker.continue_ids(next);
+            }
+            self.trackers.push(tracker);
             self.runners.push(Runner::spawn(
                 id,
                 sc,
@@ -149,14 +166,22 @@ impl Runtime {
     /// Runs the frames in `self.frames` through the detector as one batch and writes an event
     /// per frame.
     fn process(&mut self) -> Result<()> {
-        let Runtime { detector, sink, stats, mailbox, names, clock, frames, in_flight, .. } = self;
+        let Runtime { detector, sink, stats, mailbox, names, trackers, clock, frames, in_flight, .. } = self;
         in_flight.store(frames.len(), Ordering::SeqCst);
         stats.lock().unwrap_or_else(|p| p.into_inner()).batches += 1;
-        let result = detector.detect_batch(frames.iter().map(|(_, f)| f), |i, dets, labels, times| {
+        let result = detector.detect_batch(frames.iter().map(|(_, f)| f), |i, found, labels, times| {
             let (id, frame) = &frames[i];
+            // Every processed frame of a stream passes its tracker, in order (one inference loop).
+            let tracker = &mut trackers[*id];
+            let t_ms = tracker.stream_ms(frame.pts_ms, frame.captured);
+            let at = Continuity { session: frame.session, width: frame.source_width, height: frame.source_height };
+            tracker.frame(at, t_ms, found.all, found.reported);
+            emit_ends(sink.as_mut(), &names[*id], tracker, labels)?;
+            let ids = tracker.ids();
+            let ids = &ids[..ids.len().min(found.reported)];
             let now = clock.now();
             let latency = now.saturating_duration_since(frame.captured);
-            sink.emit(&super::frame_event(&names[*id], frame, latency, dets, labels))?;
+            sink.emit(&super::frame_event(&names[*id], frame, latency, found.reported(), ids, labels))?;
             stats.lock().unwrap_or_else(|p| p.into_inner()).record(now, latency, times);
             mailbox.count_processed(*id);
             in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -195,7 +220,8 @@ impl Runtime {
         };
         let new_base = assemble::capture(new_detector.as_ref().unwrap_or(&self.detector).preprocessor(), &new.pipeline);
         let plan = plan::plan(&self.cfg, &new, &self.base, &new_base, files_changed);
-        let new_sink = if plan.output { Some(assemble::sink(&new.output.jsonl)?) } else { None };
+        let new_sink =
+            if plan.output { Some(assemble::sink(&new.output, Arc::clone(&self.sink_stats))?) } else { None };
         let to_open: Vec<StreamConfig> = wanted.into_iter().filter(|s| plan.streams.start.contains(&s.name)).collect();
         let opened = assemble::open_streams(&to_open, &new_base, self.signals.terminate_flag())?;
         // Last of the preparations: on the running listener's address it must close that one.
@@ -211,6 +237,10 @@ impl Runtime {
             } else {
                 r.stop();
                 self.mailbox.retire(r.id);
+                if let Some(t) = self.trackers.get_mut(r.id) {
+                    self.next_ids.insert(r.config.name.clone(), t.next_id());
+                    end_tracks(self.sink.as_mut(), &self.names[r.id], t, self.detector.labels())?;
+                }
                 self.retired.push(r);
             }
         }
@@ -234,6 +264,16 @@ impl Runtime {
         }
         self.base = new_base;
         self.batch = assemble::batch_policy(&new.model);
+        if new.tracking != self.cfg.tracking || new.model.score_threshold != self.cfg.model.score_threshold {
+            // New tracker settings start from a clean slate: the running tracks end.
+            for (id, t) in self.trackers.iter_mut().enumerate() {
+                end_tracks(self.sink.as_mut(), &self.names[id], t, self.detector.labels())?;
+                let next = t.next_id();
+                *t = StreamTracker::new(&new.tracking, new.model.score_threshold);
+                t.continue_ids(next);
+            }
+        }
+        self.detector.set_low_floor(low_floor(&new));
         self.cfg = new;
         self.start_streams(opened)?;
         Ok(plan.summary())
@@ -264,6 +304,26 @@ impl Runtime {
     }
 }
 
+/// The post-processing's extra floor for the tracker's low-score association.
+fn low_floor(cfg: &Config) -> Option<f32> {
+    (cfg.tracking.kind != TrackerKind::None).then_some(cfg.tracking.low_score)
+}
+
+/// Ends every confirmed track of a stream (it stops, or its tracker is replaced) and writes
+/// their `track_end` events.
+fn end_tracks(sink: &mut dyn Sink, stream: &str, tracker: &mut StreamTracker, labels: &Labels) -> Result<()> {
+    tracker.finish();
+    emit_ends(sink, stream, tracker, labels)
+}
+
+/// Writes the `track_end` events of the tracker's latest frame or finish.
+fn emit_ends(sink: &mut dyn Sink, stream: &str, tracker: &StreamTracker, labels: &Labels) -> Result<()> {
+    for end in tracker.ended() {
+        sink.emit_track_end(&TrackEndEvent { ts: std::time::SystemTime::now(), stream, end, labels })?;
+    }
+    Ok(())
+}
+
 /// A stop requested during start-up ends the run cleanly, whatever the step was doing: a
 /// step that failed because it was cut short is not reported as a failure.
 fn started<T>(step: Result<T>, signals: &Signals) -> Result<Option<T>> {
@@ -287,11 +347,13 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
         return Err(assemble::no_streams(&cfg));
     }
     let model_files = ModelFiles::of(&cfg.model);
-    let Some(detector) = started(assemble::detector(&cfg.model), &signals)? else {
+    let Some(mut detector) = started(assemble::detector(&cfg.model), &signals)? else {
         return Ok(not_started("none"));
     };
+    detector.set_low_floor(low_floor(&cfg));
     let engine = detector.engine_name();
-    let Some(sink) = started(assemble::sink(&cfg.output.jsonl), &signals)? else {
+    let sink_stats = Arc::new(SinkStats::default());
+    let Some(sink) = started(assemble::sink(&cfg.output, Arc::clone(&sink_stats)), &signals)? else {
         return Ok(not_started(engine));
     };
     let base = assemble::capture(detector.preprocessor(), &cfg.pipeline);
@@ -305,11 +367,14 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
         frames: Vec::with_capacity(cfg.model.batch),
         detector,
         sink,
+        sink_stats,
         base,
         mailbox: Arc::new(Mailbox::new(Arc::clone(&clock))),
         runners: Vec::new(),
         retired: Vec::new(),
         names: Vec::new(),
+        trackers: Vec::new(),
+        next_ids: HashMap::new(),
         notifier: Notifier::start(heartbeat, Arc::clone(&clock)),
         stats: Arc::new(Mutex::new(RunStats::default())),
         metrics: None,
@@ -362,6 +427,11 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
         if let Some(left) = pacer.wait(now) {
             rt.clock.sleep(left.min(Duration::from_millis(100)), signals.terminate_flag());
             continue;
+        }
+        // Events that waited their interval are written, with or without new frames.
+        if let Err(e) = rt.sink.tick() {
+            failure = Some(e);
+            break;
         }
         match rt.mailbox.take(&mut cursor, rt.batch, Duration::from_millis(100), &mut rt.frames) {
             Take::Frames(n) => {
@@ -417,9 +487,21 @@ fn shutdown(rt: &mut Runtime, signals: &Signals, cursor: &mut usize, failure: Op
         r.join(deadline);
     }
     let mut failure = failure;
+    // What waited in memory is written before the drain, which the shutdown timer may cut
+    // short; a failure to write shows in the flush after it.
+    let _ = rt.sink.flush();
     if failure.is_none() {
         while rt.mailbox.take_pending(cursor, &mut rt.frames) {
             if let Err(e) = rt.process() {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    // The streams ended: their confirmed tracks end too.
+    if failure.is_none() {
+        for (id, t) in rt.trackers.iter_mut().enumerate() {
+            if let Err(e) = end_tracks(rt.sink.as_mut(), &rt.names[id], t, rt.detector.labels()) {
                 failure = Some(e);
                 break;
             }

@@ -74,12 +74,15 @@ struct ToMailbox<'a> {
     start: Instant,
     /// Frame numbers keep counting across reconnects and loops.
     next_index: u64,
+    /// Reopens so far (`Frame::session`).
+    session: u64,
     stop: &'a AtomicBool,
 }
 
 impl Events<Frame> for ToMailbox<'_> {
     fn frame(&mut self, mut f: Frame) -> bool {
         f.index = self.next_index;
+        f.session = self.session;
         self.next_index += 1;
         if let Some(l) = &mut self.limiter {
             let t = f.pts_ms.map_or_else(
@@ -96,6 +99,7 @@ impl Events<Frame> for ToMailbox<'_> {
 
     fn retry(&mut self, reason: RetryReason, detail: &str, delay: Duration) {
         self.mailbox.count_retry(self.id, reason);
+        self.session += 1;
         // The pts-based schedule of the old connection means nothing to the new one.
         if let Some(l) = &mut self.limiter {
             *l = l.restarted();
@@ -144,9 +148,12 @@ impl Runner {
                     start: clock.now(),
                     clock: &clock,
                     next_index: 0,
+                    session: 0,
                     stop: &st,
                 };
-                let reopen = || assemble::open_stream(&sc, &base, &st);
+                // The RTSP transport that worked is tried first on every reconnect of this stream.
+                let memory = cap.transport_memory().unwrap_or_default();
+                let reopen = || assemble::open_stream_remembering(&sc, &base, &st, Arc::clone(&memory));
                 let policy = assemble::policy(&sc);
                 let end = supervise(Some(cap), reopen, &policy, clock.as_ref(), &mut events, &st, id as u64 + 0x9E37);
                 let state = match end {

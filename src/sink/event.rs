@@ -1,8 +1,13 @@
 //! The detection event (DESIGN.md): one JSON object per processed frame, also the MQTT payload.
 //!
 //! `{"ts", "stream", "frame", "pts_ms", "width", "height", "latency_ms", "detections": [{"label",
-//! "class_id", "score", "bbox": [x1, y1, x2, y2]}]}`, boxes in source-frame pixels. Scores are
+//! "class_id", "score", "bbox": [x1, y1, x2, y2], "track_id"}]}`, boxes in source-frame pixels;
+//! `track_id` only with a tracker (null on a detection that is on no confirmed track). Scores are
 //! rounded to 4 decimals and coordinates to 0.1 px: finer digits are noise.
+//!
+//! With a tracker, the end of a confirmed track is its own line: `{"kind": "track_end", "ts",
+//! "stream", "track_id", "label", "class_id", "first_pts_ms", "last_pts_ms", "frames", "bbox",
+//! "reason"}` (docs/specs/model_interface.md).
 
 use std::time::SystemTime;
 
@@ -10,6 +15,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 use crate::detect::{Detection, Labels};
+use crate::track::TrackEnd;
 
 pub struct Event<'a> {
     pub ts: SystemTime,
@@ -20,7 +26,36 @@ pub struct Event<'a> {
     pub height: u32,
     pub latency_ms: f64,
     pub detections: &'a [Detection],
+    /// Track ID per detection, same order; empty without a tracker (no `track_id` key then).
+    pub track_ids: &'a [Option<u32>],
     pub labels: &'a Labels,
+}
+
+/// The end of a confirmed track (`"kind": "track_end"`).
+pub struct TrackEndEvent<'a> {
+    pub ts: SystemTime,
+    pub stream: &'a str,
+    pub end: &'a TrackEnd,
+    pub labels: &'a Labels,
+}
+
+impl Serialize for TrackEndEvent<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = self.end;
+        let mut m = s.serialize_map(Some(11))?;
+        m.serialize_entry("kind", "track_end")?;
+        m.serialize_entry("ts", &humantime::format_rfc3339_millis(self.ts).to_string())?;
+        m.serialize_entry("stream", self.stream)?;
+        m.serialize_entry("track_id", &e.track_id)?;
+        m.serialize_entry("label", self.labels.name(e.class_id))?;
+        m.serialize_entry("class_id", &e.class_id)?;
+        m.serialize_entry("first_pts_ms", &e.first_ms)?;
+        m.serialize_entry("last_pts_ms", &e.last_ms)?;
+        m.serialize_entry("frames", &e.hits)?;
+        m.serialize_entry("bbox", &BBox(&e.bbox))?;
+        m.serialize_entry("reason", e.reason.as_str())?;
+        m.end()
+    }
 }
 
 fn round(v: f64, decimals: i32) -> f64 {
@@ -28,8 +63,9 @@ fn round(v: f64, decimals: i32) -> f64 {
     (v * f).round() / f
 }
 
-struct Dets<'a>(&'a [Detection], &'a Labels);
-struct Det<'a>(&'a Detection, &'a Labels);
+struct Dets<'a>(&'a [Detection], &'a [Option<u32>], &'a Labels);
+/// A detection, its track ID (outer None: no tracker) and the labels.
+struct Det<'a>(&'a Detection, Option<Option<u32>>, &'a Labels);
 struct BBox<'a>(&'a [f32; 4]);
 
 impl Serialize for BBox<'_> {
@@ -44,11 +80,14 @@ impl Serialize for BBox<'_> {
 
 impl Serialize for Det<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(4))?;
-        m.serialize_entry("label", self.1.name(self.0.class_id))?;
+        let mut m = s.serialize_map(Some(4 + usize::from(self.1.is_some())))?;
+        m.serialize_entry("label", self.2.name(self.0.class_id))?;
         m.serialize_entry("class_id", &self.0.class_id)?;
         m.serialize_entry("score", &(round(self.0.score as f64, 4) as f32))?;
         m.serialize_entry("bbox", &BBox(&self.0.bbox))?;
+        if let Some(id) = self.1 {
+            m.serialize_entry("track_id", &id)?;
+        }
         m.end()
     }
 }
@@ -56,8 +95,10 @@ impl Serialize for Det<'_> {
 impl Serialize for Dets<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for d in self.0 {
-            seq.serialize_element(&Det(d, self.1))?;
+        for (i, d) in self.0.iter().enumerate() {
+            // Without a tracker the list is empty: no key at all.
+            let id = (!self.1.is_empty()).then(|| self.1.get(i).copied().flatten());
+            seq.serialize_element(&Det(d, id, self.2))?;
         }
         seq.end()
     }
@@ -73,7 +114,7 @@ impl Serialize for Event<'_> {
         m.serialize_entry("width", &self.width)?;
         m.serialize_entry("height", &self.height)?;
         m.serialize_entry("latency_ms", &round(self.latency_ms, 2))?;
-        m.serialize_entry("detections", &Dets(self.detections, self.labels))?;
+        m.serialize_entry("detections", &Dets(self.detections, self.track_ids, self.labels))?;
         m.end()
     }
 }
@@ -95,6 +136,7 @@ mod tests {
             height: 480,
             latency_ms: 12.345_6,
             detections: &dets,
+            track_ids: &[],
             labels: &labels,
         };
         let v: serde_json::Value = serde_json::from_str(&serde_json::to_string(&ev).unwrap()).unwrap();
@@ -109,5 +151,42 @@ mod tests {
         assert_eq!(d["score"].as_f64().unwrap() as f32, 0.8735f32);
         let b: Vec<f32> = d["bbox"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
         assert_eq!(b, vec![1.0, 3.0, 100.3, 50.0]);
+        assert!(d.get("track_id").is_none(), "no tracker, no key");
+    }
+
+    #[test]
+    fn track_ids_and_track_end() {
+        let labels = Labels::from_names(["person"]);
+        let d = Detection { class_id: 0, score: 0.9, bbox: [0.0, 0.0, 1.0, 1.0] };
+        let dets = [d, d];
+        let ev = Event {
+            ts: SystemTime::UNIX_EPOCH,
+            stream: "gate",
+            frame: 7,
+            pts_ms: None,
+            width: 640,
+            height: 480,
+            latency_ms: 1.0,
+            detections: &dets,
+            track_ids: &[Some(3), None],
+            labels: &labels,
+        };
+        let v: serde_json::Value = serde_json::to_value(&ev).unwrap();
+        assert_eq!(v["detections"][0]["track_id"], 3);
+        assert!(v["detections"][1]["track_id"].is_null() && v["detections"][1].get("track_id").is_some());
+        let end = TrackEnd {
+            track_id: 3,
+            class_id: 0,
+            first_ms: 100,
+            last_ms: 900,
+            hits: 20,
+            bbox: [1.04, 2.0, 3.0, 4.0],
+            reason: crate::track::EndReason::Lost,
+        };
+        let e = TrackEndEvent { ts: SystemTime::UNIX_EPOCH, stream: "gate", end: &end, labels: &labels };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"kind":"track_end","ts":"1970-01-01T00:00:00.000Z","stream":"gate","track_id":3,"label":"person","class_id":0,"first_pts_ms":100,"last_pts_ms":900,"frames":20,"bbox":[1.0,2.0,3.0,4.0],"reason":"lost"}"#
+        );
     }
 }

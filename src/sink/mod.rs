@@ -2,15 +2,25 @@
 
 pub mod event;
 pub mod jsonl;
+pub mod rotate;
+pub mod stats;
 
-pub use event::Event;
-pub use jsonl::JsonlSink;
+pub use event::{Event, TrackEndEvent};
+pub use jsonl::{FilePolicy, JsonlSink};
+pub use stats::{SinkDrop, SinkStats};
 
 use crate::error::Result;
 
 /// Where events go. Implementations own their buffers; `emit` is called once per processed frame.
 pub trait Sink: Send {
     fn emit(&mut self, event: &Event<'_>) -> Result<()>;
-    /// Pushes everything written so far to its destination (called at shutdown).
+    /// The end of a confirmed track (with a tracker), between the frame events of its stream.
+    fn emit_track_end(&mut self, event: &TrackEndEvent<'_>) -> Result<()>;
+    /// Called by the inference loop at least every 100 ms, with or without events: writes what
+    /// waited its interval.
+    fn tick(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Pushes everything written so far to its destination (shutdown, reload, end of `detect`).
     fn flush(&mut self) -> Result<()>;
 }

@@ -1,0 +1,87 @@
+//! Tracking: one tracker per stream between decode + NMS and the sinks. It gives detections a
+//! `track_id` that lasts while the object is in view and reports the end of each confirmed track.
+//!
+//! `bytetrack.rs` is the tracker, on `kalman.rs` (motion) and `assignment.rs` (minimum-cost
+//! matching); `stream.rs` feeds it the frames of one stream and notices when its state no longer
+//! applies; `mot.rs` reads and writes the MOTChallenge text format for `edgesight track`.
+
+pub mod assignment;
+pub mod bytetrack;
+pub mod kalman;
+pub mod mot;
+pub mod stream;
+
+pub use bytetrack::{ActiveTrack, ByteTrack};
+pub use stream::StreamTracker;
+
+/// Which tracker runs (`tracking.tracker`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackerKind {
+    ByteTrack,
+    None,
+}
+
+/// The `[tracking]` settings (defaults argued in configs/edgesight.toml).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackerSettings {
+    pub kind: TrackerKind,
+    /// Detections above this, below the reporting threshold, take part in ByteTrack's second
+    /// association (ByteTrack: 0.1).
+    pub low_score: f32,
+    /// Detections at or above this start a track; None: the reporting threshold + 0.1 (ByteTrack's
+    /// `det_thresh = track_thresh + 0.1`).
+    pub new_track_score: Option<f32>,
+    /// First association: smallest IoU × score between a track's predicted box and a detection
+    /// (ByteTrack's `match_thresh` 0.8 is this as a distance, 1 − 0.2).
+    pub match_iou: f32,
+    /// How long an unmatched track is kept, in seconds of stream time (ByteTrack: 30 frames at 30 FPS).
+    pub lost_s: f64,
+    /// Frames in a row a new track must be matched before it is confirmed and gets an ID.
+    pub min_hits: u32,
+}
+
+impl Default for TrackerSettings {
+    fn default() -> Self {
+        TrackerSettings {
+            kind: TrackerKind::ByteTrack,
+            low_score: 0.1,
+            new_track_score: None,
+            match_iou: 0.2,
+            lost_s: 1.0,
+            min_hits: 2,
+        }
+    }
+}
+
+/// Why a track ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// Unmatched for longer than `lost_s`.
+    Lost,
+    /// The stream's tracks were dropped: reconnect, end of stream, resolution change, time going back.
+    Reset,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Lost => "lost",
+            EndReason::Reset => "reset",
+        }
+    }
+}
+
+/// A confirmed track that was removed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackEnd {
+    pub track_id: u32,
+    pub class_id: u32,
+    /// Stream time of the first and the last detection of the track.
+    pub first_ms: u64,
+    pub last_ms: u64,
+    /// Frames the track was matched in.
+    pub hits: u32,
+    /// The box at the last match.
+    pub bbox: [f32; 4],
+    pub reason: EndReason,
+}
