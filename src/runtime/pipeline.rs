@@ -30,7 +30,7 @@ use crate::detect::Labels;
 use crate::error::{Error, ExitKind, Result};
 use crate::metrics::RunStats;
 use crate::metrics::http::{MetricsServer, Sources};
-use crate::sink::{Sink, SinkStats, TrackEndEvent};
+use crate::sink::{KindEvent, Sink, SinkStats, TrackEndEvent};
 use crate::status::{StreamState, StreamStats};
 use crate::track::stream::Continuity;
 use crate::track::{StreamTracker, TrackerKind};
@@ -319,7 +319,7 @@ fn end_tracks(sink: &mut dyn Sink, stream: &str, tracker: &mut StreamTracker, la
 /// Writes the `track_end` events of the tracker's latest frame or finish.
 fn emit_ends(sink: &mut dyn Sink, stream: &str, tracker: &StreamTracker, labels: &Labels) -> Result<()> {
     for end in tracker.ended() {
-        sink.emit_track_end(&TrackEndEvent { ts: std::time::SystemTime::now(), stream, end, labels })?;
+        sink.emit_kind(&KindEvent::TrackEnd(TrackEndEvent { ts: std::time::SystemTime::now(), stream, end, labels }))?;
     }
     Ok(())
 }

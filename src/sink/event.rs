@@ -31,6 +31,35 @@ pub struct Event<'a> {
     pub labels: &'a Labels,
 }
 
+/// An event that is not a frame's: it carries its own `"kind"`, and on MQTT goes to its own topic
+/// (`<prefix>/<device>/<stream>/<kind>`).
+pub enum KindEvent<'a> {
+    TrackEnd(TrackEndEvent<'a>),
+}
+
+impl KindEvent<'_> {
+    /// The `"kind"` field and the topic's last level.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            KindEvent::TrackEnd(_) => "track_end",
+        }
+    }
+
+    pub fn stream(&self) -> &str {
+        match self {
+            KindEvent::TrackEnd(e) => e.stream,
+        }
+    }
+}
+
+impl Serialize for KindEvent<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            KindEvent::TrackEnd(e) => e.serialize(s),
+        }
+    }
+}
+
 /// The end of a confirmed track (`"kind": "track_end"`).
 pub struct TrackEndEvent<'a> {
     pub ts: SystemTime,

@@ -5,7 +5,7 @@ pub mod jsonl;
 pub mod rotate;
 pub mod stats;
 
-pub use event::{Event, TrackEndEvent};
+pub use event::{Event, KindEvent, TrackEndEvent};
 pub use jsonl::{FilePolicy, JsonlSink};
 pub use stats::{SinkDrop, SinkStats};
 
@@ -14,8 +14,9 @@ use crate::error::Result;
 /// Where events go. Implementations own their buffers; `emit` is called once per processed frame.
 pub trait Sink: Send {
     fn emit(&mut self, event: &Event<'_>) -> Result<()>;
-    /// The end of a confirmed track (with a tracker), between the frame events of its stream.
-    fn emit_track_end(&mut self, event: &TrackEndEvent<'_>) -> Result<()>;
+    /// An event with its own kind (the end of a confirmed track, zone and line events, counts),
+    /// between the frame events of its stream.
+    fn emit_kind(&mut self, event: &KindEvent<'_>) -> Result<()>;
     /// Called by the inference loop at least every 100 ms, with or without events: writes what
     /// waited its interval.
     fn tick(&mut self) -> Result<()> {
