@@ -29,5 +29,6 @@ pub mod sink;
 pub mod status;
 pub mod text;
 pub mod track;
+pub mod zones;
 
 pub use error::{Error, ExitKind, Result};

@@ -16,6 +16,8 @@ use crate::detect::Family;
 use crate::detect::family::{DecodeOptions, InputOverrides};
 use crate::preprocess::{ChannelOrder, FrameMemory, Layout, Letterbox, Pad};
 use crate::track::{TrackerKind, TrackerSettings};
+use crate::zones::geometry::{MIN_LINE_LENGTH, Point, polygon_problem};
+use crate::zones::{LineSpec, RegionsConfig, ZoneSpec};
 
 fn str_of(n: Option<&Node>) -> Option<&str> {
     match n.map(|n| &n.value) {
@@ -310,7 +312,9 @@ fn stream(s: &Node, layers: &Layers, is: &mut Issues, names: &mut HashSet<String
             None
         }
     }?;
+    let regions = regions(s, &label, is);
     Some(StreamConfig {
+        regions,
         name: name?,
         source,
         enabled: bool_of(s.get("enabled")).unwrap_or(true),
@@ -332,6 +336,90 @@ fn stream(s: &Node, layers: &Layers, is: &mut Issues, names: &mut HashSet<String
             _ => FrameMemory::System,
         },
     })
+}
+
+fn point(n: &Node) -> Option<Point> {
+    match list_of(Some(n))? {
+        [x, y] => Some([num_of(Some(x))?, num_of(Some(y))?]),
+        _ => None,
+    }
+}
+
+fn names_of(n: Option<&Node>) -> Vec<String> {
+    list_of(n).unwrap_or(&[]).iter().filter_map(|c| str_of(Some(c)).map(str::to_string)).collect()
+}
+
+/// `[[stream.zone]]` and `[[stream.line]]` of one stream: unique names, usable polygons and
+/// lines. Types and ranges were checked by the schema stage; what fails here is skipped.
+fn regions(s: &Node, label: &str, is: &mut Issues) -> RegionsConfig {
+    let mut out = RegionsConfig::default();
+    let mut seen = HashSet::new();
+    for (kind, list) in [("zone", s.get("zone")), ("line", s.get("line"))] {
+        seen.clear();
+        for el in list_of(list).unwrap_or(&[]) {
+            let Some(name_node) = el.get("name") else { continue };
+            let Some(name) = str_of(Some(name_node)).map(|n| n.trim().to_string()) else { continue };
+            let key = format!("{label}.{kind} {name:?}");
+            if let Some(problem) = name_problem(&name) {
+                is.push(Issue::at(&name_node.origin, &format!("{key}.name"), problem));
+                continue;
+            }
+            if !seen.insert(name.clone()) {
+                is.push(Issue::at(
+                    &name_node.origin,
+                    &format!("{key}.name"),
+                    format!("is used by another [[stream.{kind}]] of this stream; names must be unique"),
+                ));
+                continue;
+            }
+            let classes = names_of(el.get("classes"));
+            if kind == "zone" {
+                let Some(pn) = el.get("polygon") else { continue };
+                let Some(polygon) = list_of(Some(pn)).unwrap_or(&[]).iter().map(point).collect::<Option<Vec<_>>>()
+                else {
+                    continue;
+                };
+                if let Some(p) = polygon_problem(&polygon) {
+                    is.push(Issue::at(&pn.origin, &format!("{key}.polygon"), p.describe(polygon.len())));
+                    continue;
+                }
+                out.zones.push(ZoneSpec {
+                    name,
+                    polygon,
+                    classes,
+                    inertia: int_of(el.get("inertia")).map_or(defaults::ZONE_INERTIA, |v| v.clamp(1, 100) as u32),
+                    loiter_s: num_of(el.get("loiter_s")),
+                });
+            } else {
+                let (Some(from_node), Some(to_node)) = (el.get("from"), el.get("to")) else { continue };
+                let (Some(from), Some(to)) = (point(from_node), point(to_node)) else { continue };
+                if (to[0] - from[0]).hypot(to[1] - from[1]) < MIN_LINE_LENGTH {
+                    is.push(Issue::at(
+                        &to_node.origin,
+                        &format!("{key}.to"),
+                        format!(
+                            "is {from:?}, the same point as `from` (a line needs two ends at least {MIN_LINE_LENGTH} \
+                             of the frame apart); give the line's other end"
+                        ),
+                    ));
+                    continue;
+                }
+                // Anchors (box bottom-centres) stay inside the frame: a line along its border
+                // can never be crossed.
+                if (0..2).any(|k| from[k] == to[k] && (from[k] == 0.0 || from[k] == 1.0)) {
+                    is.push(Issue::at(
+                        &to_node.origin,
+                        &format!("{key}.to"),
+                        "puts the line on the frame's border, where no object can cross it; move it inside the \
+                         frame (e.g. 0.02 instead of 0)",
+                    ));
+                    continue;
+                }
+                out.lines.push(LineSpec { name, from, to, classes });
+            }
+        }
+    }
+    out
 }
 
 /// NVMM surfaces live in GPU memory that only the CUDA kernel reads: a stream that keeps its
@@ -427,7 +515,12 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
         listen: str_of(listen).map(str::to_string),
         max_frame_age: secs(root.get("health").and_then(|h| h.get("max_frame_age_s")), 30.0),
     };
-    let tracking = tracking(root.get("tracking"));
+    let tracking_node = root.get("tracking");
+    let tracking = tracking(tracking_node);
+    zones_need_a_tracker(root, &tracking, layers, is);
+    let counts_interval = num_of(tracking_node.and_then(|t| t.get("counts_interval_s")))
+        .unwrap_or(defaults::COUNTS_INTERVAL_S);
+    let counts_interval = (counts_interval > 0.0).then(|| Duration::from_secs_f64(counts_interval));
     Some(Config {
         origin: origin.map(Path::to_path_buf),
         device,
@@ -437,7 +530,34 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
         output,
         metrics,
         tracking,
+        counts_interval,
     })
+}
+
+/// Zones and lines follow tracks: with `tracking.tracker = "none"` they would count nothing.
+fn zones_need_a_tracker(root: &Node, tracking: &TrackerSettings, layers: &Layers, is: &mut Issues) {
+    if tracking.kind != TrackerKind::None {
+        return;
+    }
+    let off = match root.get("tracking").and_then(|t| t.get("tracker")) {
+        Some(n) => format!("tracking.tracker = \"none\" at {}", layers.position(&n.origin)),
+        None => "tracking.tracker is \"none\"".to_string(),
+    };
+    for s in list_of(root.get("stream")).unwrap_or(&[]) {
+        let label = str_of(s.get("name")).map_or_else(|| "stream".to_string(), |n| format!("stream {:?}", n.trim()));
+        for kind in ["zone", "line"] {
+            if let Some(first) = list_of(s.get(kind)).and_then(|l| l.first()) {
+                is.push(Issue::at(
+                    &first.origin,
+                    &format!("{label}.{kind}"),
+                    format!(
+                        "zones and lines follow tracks, and {off}: set tracking.tracker = \"bytetrack\", or remove \
+                         the stream's [[stream.{kind}]] entries"
+                    ),
+                ));
+            }
+        }
+    }
 }
 
 /// `[tracking]`; ranges were checked by the schema stage.

@@ -39,6 +39,8 @@ pub mod defaults {
     pub const FLUSH_INTERVAL_S: f64 = 1.0;
     /// `max_total_mb` when only `max_file_mb` is set: this many files' worth.
     pub const ROTATED_FILES: u64 = 10;
+    pub const ZONE_INERTIA: u32 = 3;
+    pub const COUNTS_INTERVAL_S: f64 = 60.0;
 }
 
 /// Where the service's configuration lives on a device.
@@ -128,6 +130,8 @@ pub struct Config {
     pub output: OutputConfig,
     pub metrics: MetricsConfig,
     pub tracking: crate::track::TrackerSettings,
+    /// `tracking.counts_interval_s`: how often streams with zones or lines report their counts.
+    pub counts_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -301,6 +305,18 @@ pub struct StreamConfig {
     /// Where decoded frames live: `System`, or `Nvmm` (Jetson GPU memory, read in place by the
     /// CUDA preprocessor). Never `Cuda`: no source produces it from the configuration.
     pub memory: FrameMemory,
+    /// `[[stream.zone]]` and `[[stream.line]]`: applied to the stream's tracks; changing them
+    /// keeps the stream running (`same_capture`).
+    pub regions: crate::zones::RegionsConfig,
+}
+
+impl StreamConfig {
+    /// Whether `other` captures the same way: everything but the zones and lines, which a reload
+    /// applies without reopening the source.
+    pub fn same_capture(&self, other: &StreamConfig) -> bool {
+        let strip = |s: &StreamConfig| StreamConfig { regions: Default::default(), ..s.clone() };
+        strip(self) == strip(other)
+    }
 }
 
 /// Where JSONL events go.

@@ -239,6 +239,34 @@ pub static STREAM: &[Field] = &[
         "0",
         "reopen attempts in a row before giving up (0 = forever)",
     ),
+    opt("zone", Kind::TableArray(ZONE), "none", "[[stream.zone]]: an area whose tracks are followed in and out"),
+    opt("line", Kind::TableArray(LINE), "none", "[[stream.line]]: a line whose crossings are counted"),
+];
+
+const POINT: Kind = Kind::List { item: &UNIT, len: Some(2) };
+
+pub static ZONE: &[Field] = &[
+    req("name", Kind::Str, "unique among the stream's zones, in every zone event"),
+    req(
+        "polygon",
+        Kind::List { item: &POINT, len: None },
+        "corners [x, y] in order around the zone, as fractions of the frame (0-1, from the top-left corner)",
+    ),
+    opt("classes", Kind::List { item: &STR, len: None }, "all", "labels this zone watches"),
+    opt(
+        "inertia",
+        Kind::Int { min: 1, max: 100 },
+        "3",
+        "observations in a row inside (outside) before an object counts as entered (left)",
+    ),
+    opt("loiter_s", Kind::Float { min: 0.1, max: 86_400.0 }, "none (off)", "a zone_loiter event when a stay lasts this long"),
+];
+
+pub static LINE: &[Field] = &[
+    req("name", Kind::Str, "unique among the stream's lines, in every line_cross event"),
+    req("from", POINT, "one end [x, y], fractions of the frame (0-1)"),
+    req("to", POINT, "the other end; side a is on the left walking from `from` to `to`, as seen on the screen"),
+    opt("classes", Kind::List { item: &STR, len: None }, "all", "labels this line counts"),
 ];
 
 pub static JSONL: &[Field] = &[
@@ -318,6 +346,12 @@ pub static TRACKING: &[Field] = &[
         Kind::Int { min: 1, max: 100 },
         "2",
         "frames in a row a new track must be matched before it is confirmed and gets an ID",
+    ),
+    opt(
+        "counts_interval_s",
+        Kind::Float { min: 0.0, max: 86_400.0 },
+        "60",
+        "streams with zones or lines: a counts event this often, in stream time (0: never)",
     ),
 ];
 

@@ -14,6 +14,7 @@ use super::stats::{Histogram, RunStats};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::sink::{SinkDrop, SinkStats};
+use crate::zones::{RegionStats, StreamCounts};
 use crate::status::{Heartbeat, RetryReason, StreamState, StreamStatus};
 
 /// What the endpoints read: snapshots, never the runtime itself.
@@ -28,6 +29,8 @@ pub struct Sources {
     pub max_frame_age: Duration,
     /// The event output's counters.
     pub sinks: Arc<SinkStats>,
+    /// The line and zone counts of each stream.
+    pub regions: Arc<RegionStats>,
 }
 
 pub struct MetricsServer {
@@ -142,9 +145,46 @@ pub fn render_metrics(src: &Sources) -> String {
             k.dropped(why)
         );
     }
+    region_metrics(&mut out, &src.regions.snapshot());
     family(&mut out, "edgesight_inference_heartbeat_age_seconds", "gauge", "Time since the inference loop last moved.");
     let _ = writeln!(out, "edgesight_inference_heartbeat_age_seconds {}", src.heartbeat.age().as_secs_f64());
     out
+}
+
+/// Line crossings per direction and zone occupancy and traffic, per stream (streams without
+/// zones or lines have none).
+fn region_metrics(out: &mut String, counts: &[StreamCounts]) {
+    let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+    family(out, "edgesight_line_crossings_total", "counter", "Objects that crossed a line, per line and direction.");
+    for c in counts {
+        for (line, n) in &c.lines {
+            for (dir, v) in [("a_to_b", n.a_to_b), ("b_to_a", n.b_to_a)] {
+                let _ = writeln!(
+                    out,
+                    "edgesight_line_crossings_total{{stream=\"{}\",line=\"{}\",direction=\"{dir}\"}} {v}",
+                    esc(&c.stream),
+                    esc(line)
+                );
+            }
+        }
+    }
+    let zone_families = [
+        ("edgesight_zone_occupancy", "gauge", "Tracked objects inside a zone now."),
+        ("edgesight_zone_entries_total", "counter", "Objects seen entering a zone from outside."),
+        ("edgesight_zone_appeared_total", "counter", "Tracks that started inside a zone (not seen coming in)."),
+        ("edgesight_zone_exits_total", "counter", "Stays in a zone that ended (left, or the track ended inside)."),
+    ];
+    for (i, (name, kind, help)) in zone_families.into_iter().enumerate() {
+        family(out, name, kind, help);
+        for c in counts {
+            for (zone, n) in &c.zones {
+                let v = [n.occupancy, n.entered, n.appeared, n.exited][i];
+                let _ = writeln!(out, "{name}{{stream=\"{}\",zone=\"{}\"}} {v}", esc(&c.stream), esc(zone));
+            }
+        }
+    }
 }
 
 /// (healthy, reason).
@@ -168,19 +208,25 @@ pub fn health(src: &Sources) -> (bool, String) {
 }
 
 pub fn render_status(src: &Sources) -> String {
+    let regions = src.regions.snapshot();
     let streams: Vec<serde_json::Value> = src
         .streams
         .streams()
         .iter()
         .map(|s| {
-            serde_json::json!({
+            let mut v = serde_json::json!({
                 "name": s.name,
                 "state": s.state.name(),
                 "frames": s.processed,
                 "dropped": {"busy": s.dropped_busy, "fps_limit": s.dropped_fps_limit},
                 "retries": RetryReason::ALL.iter().map(|r| (r.as_str().to_string(), serde_json::json!(s.retries(*r)))).collect::<serde_json::Map<_, _>>(),
                 "reconnects": s.reconnects,
-            })
+            });
+            if let Some(c) = regions.iter().find(|c| c.stream == s.name) {
+                v["lines"] = c.lines.iter().map(|(name, n)| (name.clone(), serde_json::json!(n))).collect();
+                v["zones"] = c.zones.iter().map(|(name, n)| (name.clone(), serde_json::json!(n))).collect();
+            }
+            v
         })
         .collect();
     let (healthy, reason) = health(src);
@@ -359,6 +405,7 @@ mod tests {
             heartbeat: Heartbeat::new(clock),
             max_frame_age: Duration::from_secs(30),
             sinks: Arc::default(),
+            regions: Arc::default(),
         };
         let text = render_metrics(&src);
         let escaped = format!("stream=\"{}\"", esc(name));
@@ -402,6 +449,7 @@ mod tests {
                 heartbeat: Heartbeat::new(Arc::clone(&clock)),
                 max_frame_age: Duration::from_secs(30),
                 sinks: Arc::default(),
+                regions: Arc::default(),
             }
         };
         let fresh = || {

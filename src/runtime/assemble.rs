@@ -103,6 +103,11 @@ fn class_id(labels: &Labels, key: &str, name: &str, labels_path: &str) -> Result
     })
 }
 
+/// The zones and lines of a stream with their labels resolved against the model's.
+pub fn regions(s: &StreamConfig, labels: &Labels) -> Result<crate::zones::Regions> {
+    crate::zones::Regions::resolve(&s.name, &s.regions, labels)
+}
+
 /// Thresholds, allow-list, NMS and cap from `[model]`, by label name. Fails on labels the model
 /// does not have.
 pub fn postprocess(mc: &ModelConfig, labels: &Labels) -> Result<PostProcess> {
@@ -472,7 +477,15 @@ pub fn check(loaded: &Loaded, opts: &CheckOptions) -> Checked {
     let mut pipelines = Vec::new();
     let mut answers = Vec::new();
     let base = match detector(&cfg.model) {
-        Ok(d) => capture(d.preprocessor(), &cfg.pipeline),
+        Ok(d) => {
+            // Zone and line classes name the model's labels.
+            for s in cfg.streams.iter().filter(|s| s.enabled) {
+                if let Err(e) = regions(s, d.labels()) {
+                    errors.push(loaded.locate(e));
+                }
+            }
+            capture(d.preprocessor(), &cfg.pipeline)
+        }
         Err(e) => {
             errors.push(loaded.locate(e));
             capture_without_model(&cfg.model, &cfg.pipeline)

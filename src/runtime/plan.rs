@@ -89,7 +89,7 @@ pub fn plan(
     let restart_all = old_capture != new_capture;
     let mut streams = StreamPlan::default();
     for s in enabled(old) {
-        let same = enabled(new).any(|n| n == s);
+        let same = enabled(new).any(|n| n.same_capture(s));
         if same && !restart_all {
             streams.keep.push(s.name.clone());
         } else {

@@ -5,7 +5,7 @@ pub mod jsonl;
 pub mod rotate;
 pub mod stats;
 
-pub use event::{Event, KindEvent, TrackEndEvent};
+pub use event::{CountsEvent, Event, KindEvent, RegionEventOut, TrackEndEvent};
 pub use jsonl::{FilePolicy, JsonlSink};
 pub use stats::{SinkDrop, SinkStats};
 
