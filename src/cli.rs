@@ -11,9 +11,9 @@ use crate::detect::Family;
 use crate::error::{Error, Result};
 use crate::runtime::assemble::{self, CheckOptions};
 use crate::runtime::detect_files::{DetectArgs, detect_files};
-use crate::runtime::track_mot::{TrackArgs, track_mot};
 use crate::runtime::pipeline;
 use crate::runtime::signals::Signals;
+use crate::runtime::track_mot::{TrackArgs, track_mot};
 use crate::sink::{FilePolicy, JsonlSink};
 
 fn long_version() -> String {

@@ -518,8 +518,8 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
     let tracking_node = root.get("tracking");
     let tracking = tracking(tracking_node);
     zones_need_a_tracker(root, &tracking, layers, is);
-    let counts_interval = num_of(tracking_node.and_then(|t| t.get("counts_interval_s")))
-        .unwrap_or(defaults::COUNTS_INTERVAL_S);
+    let counts_interval =
+        num_of(tracking_node.and_then(|t| t.get("counts_interval_s"))).unwrap_or(defaults::COUNTS_INTERVAL_S);
     let counts_interval = (counts_interval > 0.0).then(|| Duration::from_secs_f64(counts_interval));
     Some(Config {
         origin: origin.map(Path::to_path_buf),

@@ -259,7 +259,12 @@ pub static ZONE: &[Field] = &[
         "3",
         "observations in a row inside (outside) before an object counts as entered (left)",
     ),
-    opt("loiter_s", Kind::Float { min: 0.1, max: 86_400.0 }, "none (off)", "a zone_loiter event when a stay lasts this long"),
+    opt(
+        "loiter_s",
+        Kind::Float { min: 0.1, max: 86_400.0 },
+        "none (off)",
+        "a zone_loiter event when a stay lasts this long",
+    ),
 ];
 
 pub static LINE: &[Field] = &[

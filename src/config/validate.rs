@@ -198,7 +198,9 @@ pub fn origin_node<'a>(node: &'a Node, path: &[&str]) -> Option<&'a Node> {
             Some((key, rest)) => {
                 let name = rest.strip_suffix('"')?;
                 let Value::Array(items) = &n.get(key)?.value else { return None };
-                items.iter().find(|it| matches!(it.get("name").map(|v| &v.value), Some(Value::Str(s)) if s.trim() == name))?
+                items
+                    .iter()
+                    .find(|it| matches!(it.get("name").map(|v| &v.value), Some(Value::Str(s)) if s.trim() == name))?
             }
             None => n.get(p)?,
         };
@@ -221,7 +223,8 @@ mod tests {
         assert!(mean.origin.span.start > path.origin.span.start, "{:?} {:?}", mean.origin, path.origin);
         assert!(origin_node(&root, &["model", "nope"]).is_none());
         assert!(origin_node(&root, &["model", "path", "deeper"]).is_none());
-        let text = "[[stream]]\nname = \"a\"\n[[stream]]\nname = \"b\"\n[[stream.zone]]\nname = \"z\"\nclasses = [\"x\"]\n";
+        let text =
+            "[[stream]]\nname = \"a\"\n[[stream]]\nname = \"b\"\n[[stream.zone]]\nname = \"z\"\nclasses = [\"x\"]\n";
         let (root, _) = parse(text, 0);
         let classes = origin_node(&root, &["stream \"b\"", "zone \"z\"", "classes"]).expect("by name");
         assert_eq!(&text[classes.origin.span.clone()], "[\"x\"]");

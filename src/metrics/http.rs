@@ -14,8 +14,8 @@ use super::stats::{Histogram, RunStats};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::sink::{SinkDrop, SinkStats};
-use crate::zones::{RegionStats, StreamCounts};
 use crate::status::{Heartbeat, RetryReason, StreamState, StreamStatus};
+use crate::zones::{RegionStats, StreamCounts};
 
 /// What the endpoints read: snapshots, never the runtime itself.
 #[derive(Clone)]

@@ -20,6 +20,8 @@ pub struct Follow {
     stats: Arc<RegionStats>,
     /// The latest frame's observed confirmed tracks (reused).
     observed: Vec<Observation>,
+    /// Stream time of the latest frame, for the counts written when the stream stops.
+    last_ms: Option<u64>,
 }
 
 impl Follow {
@@ -35,6 +37,7 @@ impl Follow {
             counts_every_ms: counts_every.map(|d| d.as_millis() as u64),
             stats,
             observed: Vec::with_capacity(256),
+            last_ms: None,
         }
     }
 
@@ -53,21 +56,28 @@ impl Follow {
         labels: &Labels,
     ) -> Result<()> {
         let t_ms = self.tracker.stream_ms(pts_ms, captured);
+        self.last_ms = Some(t_ms);
         self.tracker.frame(at, t_ms, found, reported);
         if !self.regions.is_empty() {
             self.observed.clear();
             let ids = self.tracker.ids();
-            self.observed.extend(ids.iter().zip(found).filter_map(|(id, d)| {
-                id.map(|track_id| Observation { track_id, class_id: d.class_id, bbox: d.bbox })
-            }));
+            self.observed.extend(
+                ids.iter().zip(found).filter_map(|(id, d)| {
+                    id.map(|track_id| Observation { track_id, class_id: d.class_id, bbox: d.bbox })
+                }),
+            );
             self.regions.frame(t_ms, at.width, at.height, self.tracker.ended(), &self.observed);
         }
         self.write(sink, stream, labels)?;
         if self.regions.counts_due(t_ms, self.counts_every_ms) {
-            let counts = CountsEvent { ts: SystemTime::now(), stream, pts_ms: t_ms, regions: &self.regions };
-            sink.emit_kind(&KindEvent::Counts(counts))?;
+            self.write_counts(sink, stream, t_ms)?;
         }
         Ok(())
+    }
+
+    fn write_counts(&self, sink: &mut dyn Sink, stream: &str, t_ms: u64) -> Result<()> {
+        let counts = CountsEvent { ts: SystemTime::now(), stream, pts_ms: t_ms, regions: &self.regions };
+        sink.emit_kind(&KindEvent::Counts(counts))
     }
 
     /// Track IDs of the latest frame's detections (empty without a tracker).
@@ -76,11 +86,18 @@ impl Follow {
     }
 
     /// The stream stops, or what follows it is replaced: every confirmed track ends, and with it
-    /// every stay in a zone.
+    /// every stay in a zone; a stream with zones or lines writes its counts as they end.
     pub fn finish(&mut self, sink: &mut dyn Sink, stream: &str, labels: &Labels) -> Result<()> {
         self.tracker.finish();
         self.regions.end_all(self.tracker.ended());
-        self.write(sink, stream, labels)
+        self.write(sink, stream, labels)?;
+        match self.last_ms.take() {
+            Some(t_ms) if !self.regions.is_empty() => {
+                self.stats.publish(stream, &self.regions);
+                self.write_counts(sink, stream, t_ms)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A reload changed the stream's zones or lines: the stays in the old zones end, the counts

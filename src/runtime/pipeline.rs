@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::assemble;
 use super::detector::Detector;
+use super::follow::Follow;
 use super::mailbox::{BatchPolicy, Mailbox, Take};
 use super::notify::{Heartbeat, Notifier};
 use super::plan::{self, ModelChange, ModelFiles};
@@ -34,7 +35,6 @@ use crate::status::{StreamState, StreamStats};
 use crate::track::stream::Continuity;
 use crate::track::{StreamTracker, TrackerKind};
 use crate::zones::{RegionStats, Regions, StreamRegions};
-use super::follow::Follow;
 
 /// Summary of a finished run.
 pub struct RunReport {

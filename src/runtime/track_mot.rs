@@ -48,13 +48,21 @@ impl RegionsOut<'_> {
             self.regions.end_all(v.ended);
         } else {
             self.observed.clear();
-            self.observed.extend(v.ids.iter().zip(v.dets).filter_map(|(id, d)| {
-                id.map(|track_id| Observation { track_id, class_id: d.class_id, bbox: d.bbox })
-            }));
+            self.observed.extend(
+                v.ids.iter().zip(v.dets).filter_map(|(id, d)| {
+                    id.map(|track_id| Observation { track_id, class_id: d.class_id, bbox: d.bbox })
+                }),
+            );
             self.regions.frame(v.t_ms, v.size.0, v.size.1, v.ended, &self.observed);
         }
         for event in self.regions.events() {
-            let e = RegionEventOut { ts, stream: &self.stream, event, regions: self.regions.regions(), labels: &self.labels };
+            let e = RegionEventOut {
+                ts,
+                stream: &self.stream,
+                event,
+                regions: self.regions.regions(),
+                labels: &self.labels,
+            };
             line(&mut *self.out, &e)?;
         }
         // Periodic counts, and always the final ones.
@@ -97,11 +105,10 @@ fn settings(cfg: Option<&Config>, stream: Option<&str>) -> Result<(TrackerSettin
 pub fn track_mot(a: &TrackArgs<'_>, tracks: Option<&Path>) -> Result<Summary> {
     let loaded = a.config.map(config::load).transpose()?;
     let cfg = loaded.as_ref().map(|l| &l.config);
-    let (settings, limit, regions, labels) =
-        settings(cfg, a.stream).map_err(|e| match &loaded {
-            Some(l) => l.locate(e),
-            None => e,
-        })?;
+    let (settings, limit, regions, labels) = settings(cfg, a.stream).map_err(|e| match &loaded {
+        Some(l) => l.locate(e),
+        None => e,
+    })?;
     let score_threshold = cfg.map_or(config::defaults::SCORE_THRESHOLD, |c| c.model.score_threshold);
     let mut limiter = limit.map(super::streams::FpsLimiter::new);
     let mut admit = |t: f64| limiter.as_mut().is_none_or(|l| l.admit(t));

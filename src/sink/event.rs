@@ -119,20 +119,23 @@ impl Serialize for RegionEventOut<'_> {
                 m.serialize_entry("direction", direction.as_str())?;
                 (track_id, class_id, t_ms)
             }
-            RegionEvent::ZoneEnter { zone, track_id, class_id, t_ms, appeared } => {
+            RegionEvent::ZoneEnter { zone, track_id, stay_id, class_id, t_ms, appeared } => {
                 m.serialize_entry("zone", &self.regions.zones[zone].name)?;
                 m.serialize_entry("appeared_inside", &appeared)?;
+                m.serialize_entry("stay_id", &stay_id)?;
                 (track_id, class_id, t_ms)
             }
-            RegionEvent::ZoneExit { zone, track_id, class_id, t_ms, dwell_ms, reason } => {
+            RegionEvent::ZoneExit { zone, track_id, stay_id, class_id, t_ms, dwell_ms, reason } => {
                 m.serialize_entry("zone", &self.regions.zones[zone].name)?;
                 m.serialize_entry("dwell_ms", &dwell_ms)?;
                 m.serialize_entry("reason", reason.as_str())?;
+                m.serialize_entry("stay_id", &stay_id)?;
                 (track_id, class_id, t_ms)
             }
-            RegionEvent::ZoneLoiter { zone, track_id, class_id, t_ms, dwell_ms } => {
+            RegionEvent::ZoneLoiter { zone, track_id, stay_id, class_id, t_ms, dwell_ms } => {
                 m.serialize_entry("zone", &self.regions.zones[zone].name)?;
                 m.serialize_entry("dwell_ms", &dwell_ms)?;
+                m.serialize_entry("stay_id", &stay_id)?;
                 (track_id, class_id, t_ms)
             }
         };

@@ -93,10 +93,16 @@ pub fn doubled_area(poly: &[Point]) -> f64 {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PolygonProblem {
     TooFewCorners(usize),
-    RepeatedCorner { first: usize, second: usize },
+    RepeatedCorner {
+        first: usize,
+        second: usize,
+    },
     NoArea,
     /// Edges given by their first corner: edge k runs from corner k to corner k + 1.
-    EdgesCross { a: usize, b: usize },
+    EdgesCross {
+        a: usize,
+        b: usize,
+    },
 }
 
 impl PolygonProblem {

@@ -120,7 +120,12 @@ impl Regions {
                 .lines
                 .iter()
                 .map(|l| {
-                    Ok(Line { name: l.name.clone(), from: l.from, to: l.to, classes: ids("line", &l.name, &l.classes)? })
+                    Ok(Line {
+                        name: l.name.clone(),
+                        from: l.from,
+                        to: l.to,
+                        classes: ids("line", &l.name, &l.classes)?,
+                    })
                 })
                 .collect::<Result<_>>()?,
             zones: cfg
@@ -144,11 +149,42 @@ impl Regions {
 /// timestamp); indices are into `Regions::lines` / `zones`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RegionEvent {
-    LineCross { line: usize, track_id: u32, class_id: u32, t_ms: u64, direction: Direction },
-    /// `t_ms`: when the stay began (the first of the `inertia` observations inside).
-    ZoneEnter { zone: usize, track_id: u32, class_id: u32, t_ms: u64, appeared: bool },
-    ZoneExit { zone: usize, track_id: u32, class_id: u32, t_ms: u64, dwell_ms: u64, reason: ExitReason },
-    ZoneLoiter { zone: usize, track_id: u32, class_id: u32, t_ms: u64, dwell_ms: u64 },
+    LineCross {
+        line: usize,
+        track_id: u32,
+        class_id: u32,
+        t_ms: u64,
+        direction: Direction,
+    },
+    /// `t_ms`: when the stay began (the first of the `inertia` observations inside); `stay_id`
+    /// numbers the stays of the stream from 1, never reused while the process lives.
+    ZoneEnter {
+        zone: usize,
+        track_id: u32,
+        stay_id: u64,
+        class_id: u32,
+        t_ms: u64,
+        appeared: bool,
+    },
+    /// `stay_id`: the stay this exit ends (from its `ZoneEnter`); its track may differ from the
+    /// one that entered when an ID switch handed the stay over.
+    ZoneExit {
+        zone: usize,
+        track_id: u32,
+        stay_id: u64,
+        class_id: u32,
+        t_ms: u64,
+        dwell_ms: u64,
+        reason: ExitReason,
+    },
+    ZoneLoiter {
+        zone: usize,
+        track_id: u32,
+        stay_id: u64,
+        class_id: u32,
+        t_ms: u64,
+        dwell_ms: u64,
+    },
 }
 
 /// Why a stay in a zone ended.

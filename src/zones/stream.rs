@@ -71,6 +71,8 @@ pub struct StreamRegions {
     size: (u32, u32),
     next_counts_ms: Option<u64>,
     counts_seen_ms: Option<u64>,
+    /// The latest stay's number.
+    next_stay: u64,
 }
 
 impl StreamRegions {
@@ -90,6 +92,7 @@ impl StreamRegions {
             size: (0, 0),
             next_counts_ms: None,
             counts_seen_ms: None,
+            next_stay: 0,
         }
     }
 
@@ -114,8 +117,10 @@ impl StreamRegions {
         &self.zones
     }
 
-    /// Continues the counts of the regions this one replaces (same names), across a reload.
+    /// Continues the counts of the regions this one replaces (same names), and the numbering of
+    /// stays, across a reload.
     pub fn continue_counts(&mut self, old: &StreamRegions) {
+        self.next_stay = self.next_stay.max(old.next_stay);
         for (i, l) in self.regions.lines.iter().enumerate() {
             if let Some(j) = old.regions.lines.iter().position(|o| o.name == l.name) {
                 self.lines[i] = old.lines[j];
@@ -214,6 +219,7 @@ impl StreamRegions {
                     self.events.push(RegionEvent::ZoneExit {
                         zone: zi,
                         track_id: t.id,
+                        stay_id: z.stay_id,
                         class_id: t.class_id,
                         t_ms: last_ms,
                         dwell_ms,
@@ -327,7 +333,7 @@ impl StreamRegions {
                 continue;
             }
             let inside = in_polygon(&self.polygons[zi], anchor, 0.5);
-            let (track_id, class_id) = (t.id, t.class_id);
+            let (track_id, class_id, stay_id) = (t.id, t.class_id, t.zones[zi].stay_id);
             let count = &mut self.zones[zi];
             let ev = match t.zones[zi].step(inside, t_ms, zone.inertia, zone.loiter_ms) {
                 None => continue,
@@ -338,15 +344,26 @@ impl StreamRegions {
                     } else {
                         count.entered += 1;
                     }
-                    RegionEvent::ZoneEnter { zone: zi, track_id, class_id, t_ms: since_ms, appeared }
+                    self.next_stay += 1;
+                    t.zones[zi].stay_id = self.next_stay;
+                    let stay_id = self.next_stay;
+                    RegionEvent::ZoneEnter { zone: zi, track_id, stay_id, class_id, t_ms: since_ms, appeared }
                 }
-                Some(ZoneChange::Exit { dwell_ms }) => {
+                Some(ZoneChange::Exit { since_ms, dwell_ms }) => {
                     count.occupancy -= 1;
                     count.exited += 1;
-                    RegionEvent::ZoneExit { zone: zi, track_id, class_id, t_ms, dwell_ms, reason: ExitReason::Left }
+                    RegionEvent::ZoneExit {
+                        zone: zi,
+                        track_id,
+                        stay_id,
+                        class_id,
+                        t_ms: since_ms,
+                        dwell_ms,
+                        reason: ExitReason::Left,
+                    }
                 }
                 Some(ZoneChange::Loiter { dwell_ms }) => {
-                    RegionEvent::ZoneLoiter { zone: zi, track_id, class_id, t_ms, dwell_ms }
+                    RegionEvent::ZoneLoiter { zone: zi, track_id, stay_id, class_id, t_ms, dwell_ms }
                 }
             };
             self.events.push(ev);
@@ -358,8 +375,8 @@ impl StreamRegions {
 mod tests {
     use super::*;
     use crate::detect::Detection;
-    use crate::track::stream::{Continuity, StreamTracker};
     use crate::track::TrackerSettings;
+    use crate::track::stream::{Continuity, StreamTracker};
     use crate::zones::{Line, Zone};
 
     const W: u32 = 640;
@@ -453,9 +470,11 @@ mod tests {
         // Without the hand-over (another class, so not the same object) track 2 counts.
         let mut r = StreamRegions::new(regions(vec![]), 1.0);
         let mut frames = path(1, 100.0, &[200.0, 220.0, 252.0]);
-        frames.extend(path(2, 100.0, &[226.0, 262.0, 290.0]).into_iter().map(|f| {
-            f.into_iter().map(|o| Observation { class_id: 1, ..o }).collect::<Vec<_>>()
-        }));
+        frames.extend(
+            path(2, 100.0, &[226.0, 262.0, 290.0])
+                .into_iter()
+                .map(|f| f.into_iter().map(|o| Observation { class_id: 1, ..o }).collect::<Vec<_>>()),
+        );
         assert_eq!(crossings(&feed(&mut r, &frames)).len(), 2);
     }
 
@@ -532,7 +551,7 @@ mod tests {
             r.frame(2040 + i as u64 * 40, W, H, &[], f);
             ev.extend_from_slice(r.events());
         }
-        assert!(matches!(ev[..], [RegionEvent::ZoneExit { track_id: 2, dwell_ms: 2040, .. }]), "{ev:?}");
+        assert!(matches!(ev[..], [RegionEvent::ZoneExit { track_id: 2, stay_id: 1, dwell_ms: 2040, .. }]), "{ev:?}");
         assert_eq!(r.zone_counts()[0], ZoneCount { occupancy: 0, entered: 0, appeared: 1, exited: 1 });
     }
 
@@ -563,9 +582,11 @@ mod tests {
             let dets = [Detection { class_id, score: 0.9, bbox: bbox(300.0, y) }];
             tracker.frame(at, i * 40, &dets, 1);
             seen.clear();
-            seen.extend(tracker.ids().iter().zip(&dets).filter_map(|(id, d)| {
-                id.map(|track_id| Observation { track_id, class_id: d.class_id, bbox: d.bbox })
-            }));
+            seen.extend(
+                tracker.ids().iter().zip(&dets).filter_map(|(id, d)| {
+                    id.map(|track_id| Observation { track_id, class_id: d.class_id, bbox: d.bbox })
+                }),
+            );
             r.frame(i * 40, W, H, tracker.ended(), &seen);
             ev.extend_from_slice(r.events());
         }

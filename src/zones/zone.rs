@@ -7,9 +7,18 @@
 pub enum ZoneChange {
     /// `appeared`: the track was inside from its first observation (a parked car whose track
     /// started there, or one that came into view inside the zone), not seen coming in.
-    Enter { since_ms: u64, appeared: bool },
-    Exit { dwell_ms: u64 },
-    Loiter { dwell_ms: u64 },
+    Enter {
+        since_ms: u64,
+        appeared: bool,
+    },
+    /// `since_ms`: when it left (the first of the `inertia` observations outside).
+    Exit {
+        since_ms: u64,
+        dwell_ms: u64,
+    },
+    Loiter {
+        dwell_ms: u64,
+    },
 }
 
 /// What one track has done in one zone.
@@ -24,6 +33,8 @@ pub struct ZoneState {
     /// The track has been seen outside this zone at least once.
     seen_outside: bool,
     loitered: bool,
+    /// The current stay's number (set by the caller on `Enter`; kept through a hand-over).
+    pub stay_id: u64,
 }
 
 impl ZoneState {
@@ -61,7 +72,10 @@ impl ZoneState {
             Some(ZoneChange::Enter { since_ms: self.streak_since, appeared: !self.seen_outside })
         } else {
             self.seen_outside = true;
-            Some(ZoneChange::Exit { dwell_ms: self.streak_since.saturating_sub(self.entered_ms) })
+            Some(ZoneChange::Exit {
+                since_ms: self.streak_since,
+                dwell_ms: self.streak_since.saturating_sub(self.entered_ms),
+            })
         }
     }
 
@@ -89,7 +103,10 @@ mod tests {
         let seq = [(false, 0), (true, 100), (true, 200), (false, 300), (false, 400), (true, 500), (false, 600)];
         assert_eq!(
             run(&seq, 2, None),
-            vec![ZoneChange::Enter { since_ms: 100, appeared: false }, ZoneChange::Exit { dwell_ms: 200 }]
+            vec![
+                ZoneChange::Enter { since_ms: 100, appeared: false },
+                ZoneChange::Exit { since_ms: 300, dwell_ms: 200 }
+            ]
         );
     }
 
@@ -107,7 +124,7 @@ mod tests {
             vec![
                 ZoneChange::Enter { since_ms: 0, appeared: true },
                 ZoneChange::Loiter { dwell_ms: 2000 },
-                ZoneChange::Exit { dwell_ms: 4000 },
+                ZoneChange::Exit { since_ms: 4000, dwell_ms: 4000 },
                 ZoneChange::Enter { since_ms: 5000, appeared: false },
                 ZoneChange::Loiter { dwell_ms: 3000 },
             ]
