@@ -194,7 +194,7 @@ fn track(
     if settings.kind == crate::track::TrackerKind::None {
         return Err(Error::config(
             "tracking.tracker is \"none\" in the configuration: there is no tracker to run; use a configuration with \
-             tracker = \"bytetrack\"",
+             tracker = \"bytetrack\" or \"ocsort\"",
         ));
     }
     let score_threshold = cfg.as_ref().map_or(config::defaults::SCORE_THRESHOLD, |c| c.model.score_threshold);

@@ -447,6 +447,7 @@ fn tracking(t: Option<&Node>) -> TrackerSettings {
     TrackerSettings {
         kind: match str_of(get("tracker")) {
             Some("none") => TrackerKind::None,
+            Some("ocsort") => TrackerKind::OcSort,
             _ => TrackerKind::ByteTrack,
         },
         low_score: num_of(get("low_score")).map_or(d.low_score, |v| v as f32),
@@ -656,6 +657,8 @@ mod tests {
                 min_hits: 4
             }
         );
+        let t = parse_str(&format!("{MIN}[tracking]\ntracker = \"ocsort\"\n"), Some(Path::new("a.toml"))).unwrap();
+        assert_eq!(t.tracking.kind, TrackerKind::OcSort);
         for (bad, want) in [
             ("tracker = \"sort\"", "a.toml:5:11: tracking.tracker: found \"sort\", expected one of"),
             ("lost_s = -1", "a.toml:5:10: tracking.lost_s: found -1"),

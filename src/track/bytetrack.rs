@@ -85,7 +85,7 @@ pub struct ActiveTrack {
     pub bbox: [f32; 4],
 }
 
-fn iou(a: &[f32; 4], b: &[f32; 4]) -> f64 {
+pub(super) fn iou(a: &[f32; 4], b: &[f32; 4]) -> f64 {
     let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0) as f64;
     let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0) as f64;
     let inter = iw * ih;
@@ -94,7 +94,7 @@ fn iou(a: &[f32; 4], b: &[f32; 4]) -> f64 {
     if union > 0.0 { inter / union } else { 0.0 }
 }
 
-fn finite(d: &Detection) -> bool {
+pub(super) fn finite(d: &Detection) -> bool {
     d.score.is_finite() && d.bbox.iter().all(|v| v.is_finite()) && d.bbox[2] > d.bbox[0] && d.bbox[3] > d.bbox[1]
 }
 

@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::{ByteTrack, TrackerSettings};
+use super::{Tracker, TrackerSettings};
 use crate::detect::Detection;
 use crate::error::{Error, Result};
 
@@ -90,7 +90,9 @@ pub fn run(dets: &mut [MotDetection], r: MotRun<'_>, out: &mut dyn Write) -> Res
     });
     let (w, h) = (size.0 as f32, size.1 as f32);
     let last = dets.last().map_or(0, |d| d.frame);
-    let mut tracker = ByteTrack::new(settings.clone(), score_threshold);
+    let Some(mut tracker) = Tracker::new(settings, score_threshold) else {
+        return Err(Error::config("tracking.tracker is \"none\": there is no tracker to run"));
+    };
     let mut frame_dets: Vec<Detection> = Vec::with_capacity(256);
     let mut s = Summary { frames: last, ..Summary::default() };
     let write_err = |e: std::io::Error| Error::output(format!("cannot write tracks: {e}; check the --tracks path"));
