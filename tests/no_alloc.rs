@@ -215,7 +215,7 @@ fn tracker_allocates_nothing(kind: edgesight::track::TrackerKind) {
     use edgesight::detect::Detection;
     use edgesight::track::{StreamTracker, TrackerSettings, stream::Continuity};
 
-    let mut tracker = StreamTracker::new(&TrackerSettings { kind, ..TrackerSettings::default() }, 0.35);
+    let mut tracker = StreamTracker::new(&TrackerSettings::defaults(kind), 0.35);
     let at = Continuity { session: 0, width: 1280, height: 720 };
     let mut dets: Vec<Detection> = Vec::with_capacity(64);
     let jitter = noise(100_000, 3);

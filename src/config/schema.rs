@@ -304,8 +304,8 @@ pub static TRACKING: &[Field] = &[
     opt(
         "match_iou",
         UNIT,
-        "0.2",
-        "first association: least IoU x score between a track's predicted box and a detection (ByteTrack's match_thresh 0.8 = 1 - 0.2); ocsort: least plain IoU in its first association and OCR",
+        "0.2 (ocsort: 0.3)",
+        "first association: least IoU x score between a track's predicted box and a detection (ByteTrack's match_thresh 0.8 = 1 - 0.2); ocsort: least plain IoU in its first association and OCR (OC-SORT's iou_threshold)",
     ),
     opt(
         "lost_s",

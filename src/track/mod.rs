@@ -110,7 +110,7 @@ pub struct TrackerSettings {
     pub new_track_score: Option<f32>,
     /// First association: smallest IoU × score between a track's predicted box and a detection
     /// (ByteTrack's `match_thresh` 0.8 is this as a distance, 1 − 0.2); OC-SORT: smallest plain
-    /// IoU in its first association and in OCR (its `iou_threshold`, 0.3 in the paper).
+    /// IoU in its first association and in OCR (its `iou_threshold`, default 0.3).
     pub match_iou: f32,
     /// How long an unmatched track is kept, in seconds of stream time (ByteTrack: 30 frames at 30 FPS).
     pub lost_s: f64,
@@ -120,11 +120,22 @@ pub struct TrackerSettings {
 
 impl Default for TrackerSettings {
     fn default() -> Self {
+        TrackerSettings::defaults(TrackerKind::ByteTrack)
+    }
+}
+
+/// OC-SORT's `iou_threshold` (the paper's and the authors' default), the default of `match_iou`
+/// with `tracker = "ocsort"`, where it is a plain IoU.
+pub const OCSORT_MATCH_IOU: f32 = 0.3;
+
+impl TrackerSettings {
+    /// The defaults of a tracker: ByteTrack's, and for OC-SORT its own `match_iou`.
+    pub fn defaults(kind: TrackerKind) -> TrackerSettings {
         TrackerSettings {
-            kind: TrackerKind::ByteTrack,
+            kind,
             low_score: 0.1,
             new_track_score: None,
-            match_iou: 0.2,
+            match_iou: if kind == TrackerKind::OcSort { OCSORT_MATCH_IOU } else { 0.2 },
             lost_s: 1.0,
             min_hits: 2,
         }

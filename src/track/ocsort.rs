@@ -503,6 +503,7 @@ impl OcSort {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::track::TrackerKind;
 
     fn boxed(class_id: u32, score: f32, b: [f32; 4]) -> Detection {
         Detection { class_id, score, bbox: b }
@@ -513,7 +514,7 @@ mod tests {
     }
 
     fn tracker() -> OcSort {
-        OcSort::new(TrackerSettings::default(), 0.5)
+        OcSort::new(TrackerSettings::defaults(TrackerKind::OcSort), 0.5)
     }
 
     /// 40 ms frames (25 FPS) in reference frames.
@@ -641,7 +642,8 @@ mod tests {
         }
         t.update(100, &[boxed(0, 0.2, [13.0, 100.0, 53.0, 200.0])], 0);
         assert_eq!(t.ids(), &[Some(1)]);
-        let mut off = OcSort::new(TrackerSettings { low_score: 1.0, ..TrackerSettings::default() }, 0.5);
+        let mut off =
+            OcSort::new(TrackerSettings { low_score: 1.0, ..TrackerSettings::defaults(TrackerKind::OcSort) }, 0.5);
         for (i, ms) in [0u64, 33, 66].into_iter().enumerate() {
             off.update(ms, &[det(0, 10.0 + i as f32)], 1);
         }
