@@ -75,13 +75,15 @@ impl Track {
     }
 }
 
-/// A confirmed track matched in the latest frame, as `ByteTrack::active` lists it.
+/// A confirmed track matched in the latest frame, as `ByteTrack::active` and `OcSort::active`
+/// list it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ActiveTrack {
     pub track_id: u32,
     pub class_id: u32,
     pub score: f32,
-    /// The filter's box after the update (what the reference code reports).
+    /// The box the reference code reports: ByteTrack's filter box after the update, OC-SORT's
+    /// latest observation.
     pub bbox: [f32; 4],
 }
 

@@ -4,7 +4,8 @@
 //!
 //! In: `frame,id,x,y,w,h,conf[,...]` per line, frames from 1, `id` ignored (-1 in detection
 //! files), boxes in pixels with `x,y` the top-left corner. Out: `frame,id,x,y,w,h,score,-1,-1,-1`
-//! for each confirmed track matched in a frame (the filter's box, as ByteTrack's own output).
+//! for each confirmed track matched in a frame, with the box each tracker's reference code reports
+//! (ByteTrack: the filter's box; OC-SORT: the matched detection's).
 
 use std::io::Write;
 use std::path::Path;
