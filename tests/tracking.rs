@@ -172,7 +172,7 @@ fn track_reads_the_config_and_reports_bad_input_with_its_line() {
     assert!(stderr(&o).contains("expected WIDTHxHEIGHT"), "{}", stderr(&o));
 }
 
-/// `run` on the bundled clip, tracker on and off: the same detections in every frame (the low
+/// `run` on the bundled clip, each tracker and none: the same detections in every frame (the low
 /// score floor never reaches events), `track_id` only with the tracker, IDs from 1, and every
 /// confirmed track ends with a `track_end` line once the clip is over.
 #[test]
@@ -195,38 +195,46 @@ fn run_events_carry_track_ids_and_track_ends() {
         let text = std::fs::read_to_string(&path).expect("events");
         text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect::<Vec<Value>>()
     };
-    let tracked = events("", "on");
     let plain = events("\n[tracking]\ntracker = \"none\"\n", "off");
-    let frames: Vec<&Value> = tracked.iter().filter(|e| e.get("kind").is_none()).collect();
-    let ends: Vec<&Value> = tracked.iter().filter(|e| e["kind"] == "track_end").collect();
-    assert_eq!(frames.len() + ends.len(), tracked.len(), "frame events and track_end events only");
-    assert_eq!(frames.len(), plain.len(), "one event per frame either way");
+    assert!(plain.iter().all(|e| e.get("kind").is_none()), "no track_end without a tracker");
     let strip = |d: &Value| {
         let mut d = d.clone();
         d.as_object_mut().map(|o| o.remove("track_id"));
         d
     };
-    let mut ids = std::collections::BTreeSet::new();
-    for (a, b) in frames.iter().zip(&plain) {
-        assert_eq!(a["frame"], b["frame"]);
-        let (da, db) = (a["detections"].as_array().expect("list"), b["detections"].as_array().expect("list"));
-        assert_eq!(da.iter().map(strip).collect::<Vec<_>>(), *db, "frame {}: the same detections", a["frame"]);
-        for d in da {
-            assert!(d.get("track_id").is_some(), "track_id key with a tracker: {d}");
-            if let Some(id) = d["track_id"].as_u64() {
-                ids.insert(id);
+    for (tracker, tracked) in
+        [("bytetrack", events("", "on")), ("ocsort", events("\n[tracking]\ntracker = \"ocsort\"\n", "oc"))]
+    {
+        let frames: Vec<&Value> = tracked.iter().filter(|e| e.get("kind").is_none()).collect();
+        let ends: Vec<&Value> = tracked.iter().filter(|e| e["kind"] == "track_end").collect();
+        assert_eq!(frames.len() + ends.len(), tracked.len(), "{tracker}: frame events and track_end events only");
+        assert_eq!(frames.len(), plain.len(), "{tracker}: one event per frame either way");
+        let mut ids = std::collections::BTreeSet::new();
+        for (a, b) in frames.iter().zip(&plain) {
+            assert_eq!(a["frame"], b["frame"]);
+            let (da, db) = (a["detections"].as_array().expect("list"), b["detections"].as_array().expect("list"));
+            assert_eq!(
+                da.iter().map(strip).collect::<Vec<_>>(),
+                *db,
+                "{tracker}, frame {}: the same detections",
+                a["frame"]
+            );
+            for d in da {
+                assert!(d.get("track_id").is_some(), "{tracker}: track_id key with a tracker: {d}");
+                if let Some(id) = d["track_id"].as_u64() {
+                    ids.insert(id);
+                }
             }
+            assert!(db.iter().all(|d| d.get("track_id").is_none()), "no track_id without a tracker");
         }
-        assert!(db.iter().all(|d| d.get("track_id").is_none()), "no track_id without a tracker");
+        assert!(ids.len() >= 2, "{tracker}: the clip's walkers get tracks: {ids:?}");
+        assert_eq!(ids.iter().next(), Some(&1), "{tracker}: IDs start at 1");
+        let ended: std::collections::BTreeSet<u64> = ends.iter().filter_map(|e| e["track_id"].as_u64()).collect();
+        assert_eq!(ended, ids, "{tracker}: every confirmed track ends exactly once, at the latest with the clip");
+        assert_eq!(ended.len(), ends.len());
+        let last = tracked.last().expect("events");
+        assert_eq!(last["kind"], "track_end", "{tracker}: the clip's end ends the tracks still open");
     }
-    assert!(plain.iter().all(|e| e.get("kind").is_none()), "no track_end without a tracker");
-    assert!(ids.len() >= 2, "the clip's walkers get tracks: {ids:?}");
-    assert_eq!(ids.iter().next(), Some(&1), "IDs start at 1");
-    let ended: std::collections::BTreeSet<u64> = ends.iter().filter_map(|e| e["track_id"].as_u64()).collect();
-    assert_eq!(ended, ids, "every confirmed track ends exactly once, at the latest with the clip");
-    assert_eq!(ended.len(), ends.len());
-    let last = tracked.last().expect("events");
-    assert_eq!(last["kind"], "track_end", "the clip's end ends the tracks still open");
 }
 
 /// A reload that changes `[tracking]` ends the running tracks (`reason: "reset"`) and the new
