@@ -562,13 +562,15 @@ fn zones_need_a_tracker(root: &Node, tracking: &TrackerSettings, layers: &Layers
 
 /// `[tracking]`; ranges were checked by the schema stage.
 fn tracking(t: Option<&Node>) -> TrackerSettings {
-    let d = TrackerSettings::default();
     let get = |k: &str| t.and_then(|t| t.get(k));
+    let kind = match str_of(get("tracker")) {
+        Some("none") => TrackerKind::None,
+        Some("ocsort") => TrackerKind::OcSort,
+        _ => TrackerKind::ByteTrack,
+    };
+    let d = TrackerSettings::defaults(kind);
     TrackerSettings {
-        kind: match str_of(get("tracker")) {
-            Some("none") => TrackerKind::None,
-            _ => TrackerKind::ByteTrack,
-        },
+        kind,
         low_score: num_of(get("low_score")).map_or(d.low_score, |v| v as f32),
         new_track_score: num_of(get("new_track_score")).map(|v| v as f32),
         match_iou: num_of(get("match_iou")).map_or(d.match_iou, |v| v as f32),
@@ -776,6 +778,9 @@ mod tests {
                 min_hits: 4
             }
         );
+        let t = parse_str(&format!("{MIN}[tracking]\ntracker = \"ocsort\"\n"), Some(Path::new("a.toml"))).unwrap();
+        assert_eq!(t.tracking, TrackerSettings::defaults(TrackerKind::OcSort));
+        assert_eq!(t.tracking.match_iou, 0.3, "OC-SORT's own iou_threshold");
         for (bad, want) in [
             ("tracker = \"sort\"", "a.toml:5:11: tracking.tracker: found \"sort\", expected one of"),
             ("lost_s = -1", "a.toml:5:10: tracking.lost_s: found -1"),

@@ -313,20 +313,20 @@ pub static HEALTH: &[Field] = &[opt(
     "/healthz fails when no frame was processed, or the inference loop did not move, for this long",
 )];
 
-pub const TRACKERS: &[&str] = &["bytetrack", "none"];
+pub const TRACKERS: &[&str] = &["bytetrack", "ocsort", "none"];
 
 pub static TRACKING: &[Field] = &[
     opt(
         "tracker",
         Kind::Enum(TRACKERS),
         "\"bytetrack\"",
-        "per-stream tracker giving detections a track_id (none = off: no track_id, no track_end events)",
+        "per-stream tracker giving detections a track_id: bytetrack, ocsort (OC-SORT), or none = off (no track_id, no track_end events)",
     ),
     opt(
         "low_score",
         UNIT,
         "0.1",
-        "detections above this but not above the score threshold help keep tracks (ByteTrack's second association); never reported",
+        "detections above this but not above the score threshold help keep tracks (ByteTrack's second association, OC-SORT's BYTE stage; 1 = off); never reported",
     ),
     opt(
         "new_track_score",
@@ -337,8 +337,8 @@ pub static TRACKING: &[Field] = &[
     opt(
         "match_iou",
         UNIT,
-        "0.2",
-        "first association: least IoU x score between a track's predicted box and a detection (ByteTrack's match_thresh 0.8 = 1 - 0.2)",
+        "0.2 (ocsort: 0.3)",
+        "first association: least IoU x score between a track's predicted box and a detection (ByteTrack's match_thresh 0.8 = 1 - 0.2); ocsort: least plain IoU in its first association and OCR (OC-SORT's iou_threshold)",
     ),
     opt(
         "lost_s",

@@ -80,7 +80,7 @@ fn settings(cfg: Option<&Config>, stream: Option<&str>) -> Result<(TrackerSettin
     if settings.kind == TrackerKind::None {
         return Err(Error::config(
             "tracking.tracker is \"none\" in the configuration: there is no tracker to run; use a configuration with \
-             tracker = \"bytetrack\"",
+             tracker = \"bytetrack\" or \"ocsort\"",
         ));
     }
     let (Some(c), Some(name)) = (cfg, stream) else {

@@ -4,12 +4,13 @@
 //!
 //! In: `frame,id,x,y,w,h,conf[,...]` per line, frames from 1, `id` ignored (-1 in detection
 //! files), boxes in pixels with `x,y` the top-left corner. Out: `frame,id,x,y,w,h,score,-1,-1,-1`
-//! for each confirmed track matched in a frame (the filter's box, as ByteTrack's own output).
+//! for each confirmed track matched in a frame, with the box each tracker's reference code reports
+//! (ByteTrack: the filter's box; OC-SORT: the matched detection's).
 
 use std::io::Write;
 use std::path::Path;
 
-use super::{ByteTrack, TrackEnd, TrackerSettings};
+use super::{TrackEnd, Tracker, TrackerSettings};
 use crate::detect::Detection;
 use crate::error::{Error, Result};
 
@@ -104,7 +105,9 @@ pub fn run(dets: &mut [MotDetection], r: MotRun<'_>, out: &mut dyn Write) -> Res
     });
     let (w, h) = (size.0 as f32, size.1 as f32);
     let last = dets.last().map_or(0, |d| d.frame);
-    let mut tracker = ByteTrack::new(settings.clone(), score_threshold);
+    let Some(mut tracker) = Tracker::new(settings, score_threshold) else {
+        return Err(Error::config("tracking.tracker is \"none\": there is no tracker to run"));
+    };
     let mut frame_dets: Vec<Detection> = Vec::with_capacity(256);
     let mut s = Summary { frames: last, ..Summary::default() };
     let write_err = |e: std::io::Error| Error::output(format!("cannot write tracks: {e}; check the --tracks path"));
