@@ -511,6 +511,7 @@ mod tests {
         assert_eq!(drain(&mut s, true), (0..12).collect::<Vec<_>>());
         // A flipped byte inside the last record fails its checksum the same way.
         fill(&mut s, 12, 15);
+        s.sync().unwrap();
         drop(s);
         let len = std::fs::metadata(&seg).unwrap().len();
         let f = OpenOptions::new().write(true).open(&seg).unwrap();

@@ -1,0 +1,364 @@
+//! The MQTT output against a real broker: a `mosquitto` started per test on a free loopback port
+//! (Debian `mosquitto`, installed by `scripts/setup.sh test`), a subscriber in the test (rumqttc,
+//! a persistent QoS 1 session, so that nothing published while it reconnects is lost), and
+//! `edgesight run` with both the JSONL and the MQTT output: the event file is the reference.
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use rumqttc::{Client, Event, Incoming, MqttOptions, QoS};
+
+const PATIENCE: Duration = Duration::from_secs(120);
+
+fn mosquitto_installed() -> bool {
+    let ok = Command::new("mosquitto").arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+    if !ok {
+        // `make test` installs it (scripts/setup.sh test); a bare `cargo test` may lack it.
+        assert!(
+            std::env::var_os("EDGESIGHT_REQUIRE_MOSQUITTO").is_none(),
+            "mosquitto is not installed: apt-get install mosquitto mosquitto-clients"
+        );
+        println!("SKIPPED: mosquitto is not installed (apt-get install mosquitto mosquitto-clients)");
+    }
+    ok
+}
+
+/// A mosquitto on `port` with persistence in `dir` (a restarted broker keeps the subscriber's
+/// session and its queued messages).
+struct Broker {
+    port: u16,
+    dir: PathBuf,
+    proc: Option<Proc>,
+}
+
+impl Broker {
+    fn start(dir: &Path, port: u16) -> Broker {
+        let mut b = Broker { port, dir: dir.to_path_buf(), proc: None };
+        b.restart();
+        b
+    }
+
+    fn restart(&mut self) {
+        let data = self.dir.join("mosquitto-data");
+        std::fs::create_dir_all(&data).expect("broker dir");
+        let conf = self.dir.join("mosquitto.conf");
+        let mut text = format!(
+            "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\n",
+            self.port,
+            data.display()
+        );
+        // As root, mosquitto would switch to the `mosquitto` user, who cannot write here.
+        if std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|v| v.split_whitespace().next())
+            == Some("0")
+        {
+            text += "user root\n";
+        }
+        std::fs::write(&conf, text).expect("broker config");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("mosquitto.log")).unwrap();
+        self.proc =
+            Some(Proc::spawn(Command::new("mosquitto").args(["-c", p(&conf)]).stdout(Stdio::null()).stderr(log)));
+        let addr = format!("127.0.0.1:{}", self.port);
+        wait_for("mosquitto listening", Duration::from_secs(20), || std::net::TcpStream::connect(&addr).is_ok());
+    }
+
+    /// SIGTERM (mosquitto saves its sessions), then the port is closed.
+    fn stop(&mut self) {
+        if let Some(p) = self.proc.take() {
+            signal(&p, "TERM");
+            p.wait_with_output();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Messages received by a subscriber: (topic, payload, retained).
+type Inbox = Arc<Mutex<Vec<(String, String, bool)>>>;
+
+/// A QoS 1 subscriber to `filter` with a persistent session; returns once subscribed.
+fn subscribe(port: u16, id: &str, filter: &str) -> Inbox {
+    let inbox: Inbox = Arc::default();
+    let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+    opts.set_clean_session(false);
+    opts.set_keep_alive(Duration::from_secs(5));
+    opts.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut conn) = Client::new(opts, 16);
+    client.subscribe(filter, QoS::AtLeastOnce).expect("subscribe");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = Arc::clone(&inbox);
+    std::thread::spawn(move || {
+        let _client = client;
+        for ev in conn.iter() {
+            match ev {
+                Ok(Event::Incoming(Incoming::SubAck(_))) => {
+                    let _ = tx.send(());
+                }
+                Ok(Event::Incoming(Incoming::Publish(p))) => {
+                    let text = String::from_utf8_lossy(&p.payload).into_owned();
+                    out.lock().unwrap().push((p.topic.clone(), text, p.retain));
+                }
+                Ok(_) => {}
+                // The broker is being restarted: rumqttc reconnects on the next poll.
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(20)).expect("SUBACK");
+    inbox
+}
+
+fn received(inbox: &Inbox, topic: &str) -> Vec<String> {
+    inbox.lock().unwrap().iter().filter(|(t, _, _)| t == topic).map(|(_, p, _)| p.clone()).collect()
+}
+
+/// The run's configuration: the bundled clip (`stream_extra`), the event file, metrics, and
+/// `[output.mqtt]` with `mqtt_extra`.
+fn config(dir: &Path, port: u16, stream_extra: &str, mqtt_extra: &str, metrics: Option<&str>) -> PathBuf {
+    let mut b = ConfigBuilder::nanodet(dir).stream("cam", p(&clip()), stream_extra).events(&dir.join("events.jsonl"));
+    if let Some(m) = metrics {
+        b = b.metrics(m);
+    }
+    let text = format!(
+        "{}\n[output.mqtt]\nhost = \"127.0.0.1\"\nport = {port}\ndevice = \"dev1\"\ntopic_prefix = \"t\"\n\
+         spool_dir = \"{}\"\nconnect_timeout_s = 1\nreconnect_min_s = 0.2\nreconnect_max_s = 0.5\n{mqtt_extra}",
+        b.text(),
+        dir.join("spool").display()
+    );
+    let cfg = dir.join("edgesight.toml");
+    std::fs::write(&cfg, text).expect("config");
+    cfg
+}
+
+/// The event file's lines (frame events and events with their own kind), in order.
+fn jsonl_lines(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("events.jsonl")).expect("event file").lines().map(str::to_string).collect()
+}
+
+fn frame_of(payload: &str) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(payload).unwrap_or_else(|e| panic!("not JSON ({e}): {payload}"));
+    v["frame"].as_u64().unwrap_or_else(|| panic!("no frame: {payload}"))
+}
+
+fn metric(addr: &str, name: &str) -> u64 {
+    let text = http_get(addr, "/metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok()))
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}")) as u64
+}
+
+fn run_to_end(cfg: &Path, log: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_edgesight"))
+        .args(["run", "--config", p(cfg)])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log"))
+        .status()
+        .expect("edgesight runs");
+    let err = std::fs::read_to_string(log).unwrap_or_default();
+    assert_eq!(out.code(), Some(0), "edgesight run failed:\n{err}");
+    err
+}
+
+/// (a) Every event arrives: the MQTT messages equal the event file's lines, in count, content
+/// and order (frame events on `.../cam/events`, track ends on `.../cam/track_end`), and the
+/// retained status says online while it runs and offline after a clean stop.
+#[test]
+fn every_event_arrives_equal_to_the_event_file() {
+    if !mosquitto_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let _broker = Broker::start(dir.path(), port);
+    let inbox = subscribe(port, "sub-a", "t/#");
+    let cfg = config(dir.path(), port, "", "qos = 1\n", None);
+    let err = run_to_end(&cfg, &dir.path().join("run.log"));
+    let lines = jsonl_lines(dir.path());
+    let frames = stats_value(&err, "frames") as usize;
+    let (frame_lines, kind_lines): (Vec<String>, Vec<String>) = lines.iter().cloned().partition(|l| !is_track_end(l));
+    assert_eq!(frame_lines.len(), frames, "one JSONL line per processed frame");
+    wait_for("every event over MQTT", Duration::from_secs(30), || {
+        received(&inbox, "t/dev1/cam/events").len() >= frames
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(received(&inbox, "t/dev1/cam/events"), frame_lines, "the frame events, byte for byte, in order");
+    assert_eq!(received(&inbox, "t/dev1/cam/track_end"), kind_lines, "the track ends, byte for byte, in order");
+    let status = received(&inbox, "t/dev1/status");
+    assert!(status.first().is_some_and(|s| s.contains("\"online\"")), "online first: {status:?}\n{err}");
+    assert!(status.last().is_some_and(|s| s.contains("\"offline\"")), "offline after a clean stop: {status:?}");
+    assert!(!err.contains("ERROR"), "no error logged:\n{err}");
+}
+
+/// (b) The broker is stopped for longer than the reconnection backoff and started again: the
+/// events of the outage are spooled, and sent after it, in order, none missing; duplicates
+/// only where QoS 1 allows them (an event whose PUBACK was lost with the connection).
+#[test]
+fn events_spooled_during_a_broker_outage_arrive_afterwards_in_order() {
+    if !mosquitto_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let mut broker = Broker::start(dir.path(), port);
+    let inbox = subscribe(port, "sub-b", "t/+/+/events");
+    let cfg = config(dir.path(), port, "realtime = true\nloop = true\n", "stats_interval_s = 1\n", Some(&metrics));
+    let log = dir.path().join("run.log");
+    let es = run_logged(&cfg, &log);
+    wait_for("events over MQTT", PATIENCE, || received(&inbox, "t/dev1/cam/events").len() >= 20);
+    broker.stop();
+    wait_for("events spooled during the outage", PATIENCE, || {
+        metric(&metrics, "edgesight_sink_spooled_total{sink=\"mqtt\"}") >= 40
+    });
+    // Longer than reconnect_max_s: several failed attempts.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(metric(&metrics, "edgesight_sink_connected{sink=\"mqtt\"}"), 0);
+    broker.restart();
+    wait_for("the spool replayed", PATIENCE, || {
+        metric(&metrics, "edgesight_sink_replayed_total{sink=\"mqtt\"}") >= 40
+            && metric(&metrics, "edgesight_sink_spool_events{sink=\"mqtt\"}") < 5
+    });
+    let status = status_json(&metrics);
+    let m = &status["sinks"]["mqtt"];
+    assert!(m["connected"] == true && m["errors"].as_u64() >= Some(1), "{m}");
+    stop(es);
+    let err = std::fs::read_to_string(&log).unwrap_or_default();
+    let want: Vec<u64> = jsonl_lines(dir.path()).iter().filter(|l| !is_track_end(l)).map(|l| frame_of(l)).collect();
+    wait_for("every event over MQTT", Duration::from_secs(30), || {
+        let mut got: Vec<u64> = received(&inbox, "t/dev1/cam/events").iter().map(|p| frame_of(p)).collect();
+        got.dedup();
+        got.len() >= want.len()
+    });
+    let got: Vec<u64> = received(&inbox, "t/dev1/cam/events").iter().map(|p| frame_of(p)).collect();
+    // In order: a duplicate is a resend of events already received, never a jump back past
+    // one not yet received.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut firsts = Vec::new();
+    for f in &got {
+        if seen.insert(*f) {
+            firsts.push(*f);
+        }
+    }
+    assert_eq!(firsts, want, "every event of the event file, first arrivals in order\n{err}");
+    assert!(got.len() - firsts.len() <= 64 * 2, "duplicates only from the unacknowledged window");
+    assert!(err.contains("connected again after"), "{err}");
+}
+
+/// (c) The Last Will: a `kill -9` leaves the retained status `offline` (the broker publishes
+/// it when the connection drops without a DISCONNECT).
+#[test]
+fn a_killed_process_is_marked_offline_by_its_last_will() {
+    if !mosquitto_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let _broker = Broker::start(dir.path(), port);
+    let cfg = config(dir.path(), port, "realtime = true\nloop = true\n", "", None);
+    let es = run_logged(&cfg, &dir.path().join("run.log"));
+    let inbox = subscribe(port, "sub-c", "t/dev1/status");
+    wait_for("online", PATIENCE, || received(&inbox, "t/dev1/status").last().is_some_and(|s| s.contains("\"online\"")));
+    signal(&es, "KILL");
+    drop(es);
+    wait_for("offline", Duration::from_secs(20), || {
+        received(&inbox, "t/dev1/status").last().is_some_and(|s| s.contains("\"offline\""))
+    });
+    // Retained: a client that subscribes afterwards is told at once.
+    let late = subscribe(port, "sub-c-late", "t/dev1/status");
+    wait_for("the retained status", Duration::from_secs(10), || !late.lock().unwrap().is_empty());
+    let (_, payload, retained) = late.lock().unwrap()[0].clone();
+    assert!(retained && payload.contains("\"offline\"") && payload.contains("\"dev1\""), "{payload}");
+}
+
+/// (d) A broker that accepts the TCP connection and never answers: inference does not slow
+/// down (every frame of the clip processed and written to the event file, no frame dropped),
+/// the events wait in the spool; and (restart) a later run with a working broker sends them
+/// first, in order, before its own.
+#[test]
+fn a_broker_that_never_answers_slows_nothing_and_the_spool_survives_a_restart() {
+    if !mosquitto_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    // Accepts and reads, never writes a byte (no CONNACK).
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut buf = [0u8; 4096];
+                while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    let cfg = config(dir.path(), port, "", "", None);
+    let err = run_to_end(&cfg, &dir.path().join("dead.log"));
+    let frames = stats_value(&err, "frames");
+    assert!(frames > 0);
+    assert_eq!(stats_value(&err, "dropped"), 0, "no frame dropped:\n{err}");
+    let first_run: Vec<String> = jsonl_lines(dir.path()).into_iter().filter(|l| !is_track_end(l)).collect();
+    assert_eq!(first_run.len() as u64, frames, "every frame has its event in the event file");
+    assert!(err.contains("did not answer within 1 s"), "the cause is logged:\n{err}");
+    assert!(err.contains("stay in the spool"), "{err}");
+    // The same clip without MQTT processes the same frames.
+    let plain =
+        ConfigBuilder::nanodet(dir.path()).stream("cam", p(&clip()), "").events(&dir.path().join("plain.jsonl"));
+    let plain_cfg = dir.path().join("plain.toml");
+    std::fs::write(&plain_cfg, plain.text()).unwrap();
+    let plain_err = run_to_end(&plain_cfg, &dir.path().join("plain.log"));
+    assert_eq!(stats_value(&plain_err, "frames"), frames, "the same frames processed as without MQTT");
+    {
+        let spool = edgesight::sink::spool::Spool::open(&dir.path().join("spool"), 100_000_000).expect("spool");
+        assert!(spool.pending() >= frames, "the events wait in the spool: {} of {frames}", spool.pending());
+    }
+    // A restart with a broker: the spooled events go first, then the new run's.
+    let port2 = free_port();
+    let _broker = Broker::start(dir.path(), port2);
+    let inbox = subscribe(port2, "sub-d", "t/dev1/cam/events");
+    std::fs::remove_file(dir.path().join("events.jsonl")).unwrap();
+    let cfg = config(dir.path(), port2, "", "", None);
+    let err = run_to_end(&cfg, &dir.path().join("second.log"));
+    let second_run: Vec<String> = jsonl_lines(dir.path()).into_iter().filter(|l| !is_track_end(l)).collect();
+    let want: Vec<String> = first_run.iter().chain(second_run.iter()).cloned().collect();
+    wait_for("both runs' events", Duration::from_secs(30), || {
+        received(&inbox, "t/dev1/cam/events").len() >= want.len()
+    });
+    assert_eq!(received(&inbox, "t/dev1/cam/events"), want, "the first run's events, then the second's:\n{err}");
+    assert!(err.contains("from an earlier run wait for the broker"), "{err}");
+}
+
+/// `check` validates the MQTT output's files and spool directory without a broker, and says
+/// the broker was not contacted; a missing password file is an output error that names the
+/// key, never the password.
+#[test]
+fn check_reads_the_files_without_contacting_the_broker() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "s3cr3t-pa55\n").unwrap();
+    let extra = format!("username = \"u\"\npassword_file = \"{}\"\n", pw.display());
+    let cfg = config(dir.path(), 1, "", &extra, None);
+    let o = edgesight(&["check", "--config", p(&cfg)], &[("RUST_LOG", "info")]);
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    assert!(all.contains("the broker is not contacted by check"), "{all}");
+    assert!(!all.contains("s3cr3t"), "the password never shows: {all}");
+    std::fs::remove_file(&pw).unwrap();
+    let o = edgesight(&["check", "--config", p(&cfg)], &[]);
+    assert_fails(&o, 5, &["MQTT password file", "output.mqtt.password_file"]);
+}
