@@ -362,3 +362,100 @@ fn check_reads_the_files_without_contacting_the_broker() {
     let o = edgesight(&["check", "--config", p(&cfg)], &[]);
     assert_fails(&o, 5, &["MQTT password file", "output.mqtt.password_file"]);
 }
+
+/// Fails when `text` holds `secret` or any of its runs of letters and digits (tests/secrets.rs).
+fn assert_clean(what: &str, text: &str, secret: &str) {
+    let mut forms = vec![secret.to_string()];
+    forms.extend(secret.split(|c: char| !c.is_ascii_alphanumeric()).filter(|f| !f.is_empty()).map(String::from));
+    for form in forms {
+        assert!(!text.contains(&form), "{what} prints {form:?} of the secret:\n{text}");
+    }
+}
+
+/// A broker that requires a password: with the right one (from `password_file`) events flow;
+/// with a wrong one the refusal is logged once with its cause and fix, events are spooled; the
+/// password never shows in the logs (at debug), `check`, `/status` or `/metrics`.
+#[test]
+fn the_broker_password_comes_from_its_file_and_is_never_printed() {
+    if !mosquitto_installed() {
+        return;
+    }
+    const SECRET: &str = "Mq7t@Zp4w:Kd9x/Rv2s";
+    const WRONG: &str = "Wq3n@Hs8k:Tf5c/Lm6y";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let passwd = dir.path().join("passwd");
+    let ok = Command::new("mosquitto_passwd").args(["-c", "-b", p(&passwd), "cam-user", SECRET]).status();
+    assert!(ok.is_ok_and(|s| s.success()), "mosquitto_passwd");
+    let port = free_port();
+    let mut broker = Broker { port, dir: dir.path().to_path_buf(), proc: None };
+    // The broker's config with a password file, written before `restart` appends nothing else.
+    let data = dir.path().join("mosquitto-data");
+    std::fs::create_dir_all(&data).unwrap();
+    let conf = dir.path().join("auth.conf");
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next())
+        == Some("0");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n{}",
+            passwd.display(),
+            if root { "user root\n" } else { "" }
+        ),
+    )
+    .unwrap();
+    broker.proc =
+        Some(Proc::spawn(Command::new("mosquitto").args(["-c", p(&conf)]).stdout(Stdio::null()).stderr(Stdio::null())));
+    wait_for("mosquitto listening", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let pw = dir.path().join("mqtt-password");
+    let run = |password: &str, log: &str| {
+        std::fs::write(&pw, format!("{password}\n")).unwrap();
+        let extra = format!("username = \"cam-user\"\npassword_file = \"{}\"\n", pw.display());
+        let cfg = config(dir.path(), port, "realtime = true\nloop = true\n", &extra, Some(&metrics));
+        let log = dir.path().join(log);
+        let es = Proc::spawn(
+            Command::new(env!("CARGO_BIN_EXE_edgesight"))
+                .args(["run", "--config", p(&cfg)])
+                .env("RUST_LOG", "debug")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("log")),
+        );
+        (es, log, cfg)
+    };
+    // The right password: connected, events acknowledged.
+    let (es, log, cfg) = run(SECRET, "good.log");
+    wait_for("events acknowledged", PATIENCE, || {
+        std::net::TcpStream::connect(&metrics).is_ok()
+            && metric(&metrics, "edgesight_sink_events_total{sink=\"mqtt\"}") >= 10
+    });
+    let pages = format!("{}{}", http_get(&metrics, "/status"), http_get(&metrics, "/metrics"));
+    stop(es);
+    assert_clean("a run with the right password", &std::fs::read_to_string(&log).unwrap(), SECRET);
+    assert_clean("/status and /metrics", &pages, SECRET);
+    let o = edgesight(&["check", "--config", p(&cfg)], &[("RUST_LOG", "debug")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_clean("check", &format!("{}{}", stdout(&o), stderr(&o)), SECRET);
+    // A wrong password: refused, the cause and the keys to check logged, events spooled.
+    let (es, log, _) = run(WRONG, "wrong.log");
+    wait_for("events spooled", PATIENCE, || {
+        std::net::TcpStream::connect(&metrics).is_ok()
+            && metric(&metrics, "edgesight_sink_spooled_total{sink=\"mqtt\"}") >= 10
+    });
+    stop(es);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("refused the connection:")
+            && text.contains("check output.mqtt.username")
+            && text.contains("output.mqtt.password_file"),
+        "{text}"
+    );
+    assert_eq!(text.matches("refused the connection").count(), 1, "logged once, not per attempt:\n{text}");
+    assert_clean("a run with a wrong password", &text, WRONG);
+    assert_clean("a run with a wrong password", &text, SECRET);
+}
