@@ -459,3 +459,35 @@ fn the_broker_password_comes_from_its_file_and_is_never_printed() {
     assert_clean("a run with a wrong password", &text, WRONG);
     assert_clean("a run with a wrong password", &text, SECRET);
 }
+
+/// A reload (SIGHUP) that changes `[output.mqtt]` replaces the output: the old one hands over
+/// through the spool (same directory), and every event arrives once under the old topics or the
+/// new ones, in order, as in the event file.
+#[test]
+fn a_reload_that_changes_the_mqtt_output_loses_no_event() {
+    if !mosquitto_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let _broker = Broker::start(dir.path(), port);
+    let inbox = subscribe(port, "sub-r", "+/dev1/cam/events");
+    let cfg = config(dir.path(), port, "realtime = true\nloop = true\n", "", None);
+    let log = dir.path().join("run.log");
+    let es = run_logged(&cfg, &log);
+    wait_for("events under t/", PATIENCE, || received(&inbox, "t/dev1/cam/events").len() >= 20);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("topic_prefix = \"t\"", "topic_prefix = \"u\"");
+    std::fs::write(&cfg, text).unwrap();
+    signal(&es, "HUP");
+    wait_for("events under u/", PATIENCE, || received(&inbox, "u/dev1/cam/events").len() >= 20);
+    stop(es);
+    let err = std::fs::read_to_string(&log).unwrap_or_default();
+    let want: Vec<u64> = jsonl_lines(dir.path()).iter().filter(|l| !is_track_end(l)).map(|l| frame_of(l)).collect();
+    let all = || {
+        let mut v: Vec<u64> = received(&inbox, "t/dev1/cam/events").iter().map(|p| frame_of(p)).collect();
+        v.extend(received(&inbox, "u/dev1/cam/events").iter().map(|p| frame_of(p)));
+        v
+    };
+    wait_for("every event", Duration::from_secs(30), || all().len() >= want.len());
+    assert_eq!(all(), want, "the old topics' events, then the new ones', together those of the event file\n{err}");
+}

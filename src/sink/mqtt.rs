@@ -171,42 +171,62 @@ fn probe_spool(cfg: &MqttConfig) -> Result<()> {
 
 impl MqttSink {
     /// Opens the spool and starts the MQTT thread; the broker is connected to in the background.
+    /// When a reload replaces an MQTT output with the same spool directory, the old one is
+    /// still closing: the new thread opens the spool once it is closed (events queue meanwhile).
     pub fn start(cfg: &MqttConfig, stats: Arc<SinkStats>) -> Result<MqttSink> {
-        let settings = settings(cfg)?;
-        let spool = Spool::open(&cfg.spool_dir, cfg.spool_max_bytes).map_err(|e| spool_error(cfg, &e))?;
-        let m = &stats.mqtt;
-        m.enabled.store(true, std::sync::atomic::Ordering::Relaxed);
-        SinkStats::set(&m.spool_bytes, spool.bytes());
-        SinkStats::set(&m.spool_events, spool.pending());
-        if spool.pending() > 0 {
-            log::info!(
-                "MQTT spool {}: {} event(s) from an earlier run wait for the broker; they are sent first",
-                cfg.spool_dir.display(),
-                spool.pending()
-            );
-        }
+        let settings = Arc::new(settings(cfg)?);
+        let spool = if claim(&cfg.spool_dir, false) {
+            match Spool::open(&cfg.spool_dir, cfg.spool_max_bytes) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    release(&cfg.spool_dir);
+                    return Err(spool_error(cfg, &e));
+                }
+            }
+        } else {
+            probe_spool(cfg)?;
+            None
+        };
+        stats.mqtt.enabled.store(true, std::sync::atomic::Ordering::Relaxed);
         let (tx, rx) = sync_channel(QUEUE);
         let (done_tx, done) = sync_channel(1);
         let topic_base = format!("{}/{}", cfg.topic_prefix, cfg.device);
-        let mut worker = Worker {
-            settings: Arc::new(settings),
-            spool,
-            stats: Arc::clone(&stats),
-            tx: tx.clone(),
-            rx,
-            conn: None,
-            next_id: 0,
-            retry_at: Instant::now(),
-            backoff: cfg.reconnect_min,
-            failing: None,
-            last_stats: Instant::now(),
-            topic_base: topic_base.clone(),
-            spool_failing: None,
-        };
+        let worker_tx = tx.clone();
+        let worker_stats = Arc::clone(&stats);
+        let worker_topic = topic_base.clone();
         let handle = thread::Builder::new()
             .name("mqtt".into())
             .spawn(move || {
-                worker.run();
+                let cfg = &settings.cfg;
+                let spool = match spool {
+                    Some(s) => Ok(s),
+                    None => {
+                        claim(&cfg.spool_dir, true);
+                        Spool::open(&cfg.spool_dir, cfg.spool_max_bytes)
+                    }
+                };
+                match spool {
+                    Ok(spool) => {
+                        let mut worker =
+                            Worker::new(Arc::clone(&settings), spool, worker_stats, worker_tx, rx, worker_topic);
+                        worker.run();
+                    }
+                    Err(e) => {
+                        log::error!("{}; no event reaches the broker until a restart", spool_error(cfg, &e));
+                        // Counted, so that /status shows it; the queue must not fill and block.
+                        while let Ok(msg) = rx.recv() {
+                            match msg {
+                                Msg::Publish { .. } => worker_stats.mqtt.count_dropped(MqttDrop::SpoolError, 1),
+                                Msg::Flush(reply) => {
+                                    let _ = reply.send(());
+                                }
+                                Msg::Shutdown => break,
+                                Msg::Net(..) => {}
+                            }
+                        }
+                    }
+                }
+                release(&cfg.spool_dir);
                 let _ = done_tx.send(());
             })
             .map_err(|e| Error::output(format!("cannot start the MQTT thread: {e}")))?;
@@ -380,7 +400,70 @@ pub fn describe(cfg: &MqttConfig, e: &ConnectionError) -> String {
     }
 }
 
+/// Spool directories in use by an MQTT output of this process (one writer per directory).
+static SPOOLS: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+static SPOOL_FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// Takes `dir` for one output; with `wait`, until the output using it released it (at most
+/// the old output's shutdown, `DRAIN` and a little more). False when busy and not waiting.
+fn claim(dir: &std::path::Path, wait: bool) -> bool {
+    let mut used = SPOOLS.lock().unwrap_or_else(|p| p.into_inner());
+    let deadline = Instant::now() + DRAIN + Duration::from_secs(10);
+    while used.iter().any(|d| d == dir) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !wait || left.is_zero() {
+            return false;
+        }
+        used = SPOOL_FREED.wait_timeout(used, left).unwrap_or_else(|p| p.into_inner()).0;
+    }
+    used.push(dir.to_path_buf());
+    true
+}
+
+fn release(dir: &std::path::Path) {
+    let mut used = SPOOLS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(i) = used.iter().position(|d| d == dir) {
+        used.remove(i);
+    }
+    SPOOL_FREED.notify_all();
+}
+
 impl Worker {
+    fn new(
+        settings: Arc<Settings>,
+        spool: Spool,
+        stats: Arc<SinkStats>,
+        tx: SyncSender<Msg>,
+        rx: Receiver<Msg>,
+        topic_base: String,
+    ) -> Worker {
+        let cfg = &settings.cfg;
+        SinkStats::set(&stats.mqtt.spool_bytes, spool.bytes());
+        SinkStats::set(&stats.mqtt.spool_events, spool.pending());
+        if spool.pending() > 0 {
+            log::info!(
+                "MQTT spool {}: {} event(s) from an earlier run wait for the broker; they are sent first",
+                cfg.spool_dir.display(),
+                spool.pending()
+            );
+        }
+        Worker {
+            backoff: cfg.reconnect_min,
+            settings,
+            spool,
+            stats,
+            tx,
+            rx,
+            conn: None,
+            next_id: 0,
+            retry_at: Instant::now(),
+            failing: None,
+            last_stats: Instant::now(),
+            topic_base,
+            spool_failing: None,
+        }
+    }
+
     fn run(&mut self) {
         let mut shutdown = false;
         while !shutdown {
