@@ -140,13 +140,18 @@ fn settings(cfg: &MqttConfig) -> Result<Settings> {
 pub fn probe(cfg: &MqttConfig) -> Result<()> {
     settings(cfg)?;
     probe_spool(cfg)?;
-    log::info!(
-        "MQTT output to {}:{}: the files and the spool directory are usable; the broker is not contacted by check \
-         (run connects, and spools while it cannot)",
-        cfg.host,
-        cfg.port
-    );
     Ok(())
+}
+
+/// What `check` says of the broker it does not contact.
+pub fn not_contacted(cfg: &MqttConfig) -> String {
+    format!(
+        "MQTT broker {}:{}: the broker is not contacted by check (a field device may be offline); run connects, and \
+         spools events in {} while it cannot",
+        cfg.host,
+        cfg.port,
+        cfg.spool_dir.display()
+    )
 }
 
 fn spool_error(cfg: &MqttConfig, e: &std::io::Error) -> Error {
