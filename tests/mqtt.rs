@@ -531,3 +531,122 @@ fn a_kill_9_loses_at_most_the_events_of_the_queue() {
     // 20 ms at the clip's rate is less than one frame; a loaded machine gets some slack.
     assert!(want.len() - got.len() <= 5, "{} events of the event file not in the spool", want.len() - got.len());
 }
+
+/// Runs openssl (Debian's, which `mosquitto` pulls in through libssl) with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let o = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
+    assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A CA (`name`.ca.pem) and a certificate for 127.0.0.1 signed by it (`name`.pem, `name`.key).
+fn make_certs(dir: &Path, name: &str) {
+    let ca = format!("{name}.ca");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name} CA"),
+            "-keyout",
+            &format!("{ca}.key"),
+            "-out",
+            &format!("{ca}.pem"),
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+        ],
+    );
+    std::fs::write(dir.join(format!("{name}.ext")), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+            "-out",
+            &format!("{name}.pem"),
+        ],
+    );
+}
+
+/// TLS (rustls with the ring provider) to a broker whose certificate `ca_file` signed: events
+/// arrive; with another CA the handshake fails with its cause and fix logged, events spooled.
+#[test]
+fn tls_to_the_broker_checks_its_certificate() {
+    if !mosquitto_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    make_certs(dir.path(), "broker");
+    make_certs(dir.path(), "other");
+    let (plain, tls) = (free_port(), free_port());
+    let conf = dir.path().join("tls.conf");
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next())
+        == Some("0");
+    let d = dir.path().display();
+    std::fs::write(
+        &conf,
+        format!(
+            "allow_anonymous true\nlistener {plain} 127.0.0.1\nlistener {tls} 127.0.0.1\ncafile {d}/broker.ca.pem\n\
+             certfile {d}/broker.pem\nkeyfile {d}/broker.key\n{}",
+            if root { "user root\n" } else { "" }
+        ),
+    )
+    .unwrap();
+    let _broker =
+        Proc::spawn(Command::new("mosquitto").args(["-c", p(&conf)]).stdout(Stdio::null()).stderr(Stdio::null()));
+    wait_for("mosquitto listening", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", tls)).is_ok()
+    });
+    let inbox = subscribe(plain, "sub-tls", "t/dev1/cam/events");
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let run = |ca: &str, log: &str| {
+        let extra = format!("[output.mqtt.tls]\nca_file = \"{d}/{ca}\"\n");
+        let cfg = config(dir.path(), tls, "realtime = true\nloop = true\n", &extra, Some(&metrics));
+        let log = dir.path().join(log);
+        (run_logged(&cfg, &log), log)
+    };
+    let (es, _) = run("broker.ca.pem", "good.log");
+    wait_for("events over TLS", PATIENCE, || received(&inbox, "t/dev1/cam/events").len() >= 10);
+    stop(es);
+    let (es, log) = run("other.ca.pem", "wrong-ca.log");
+    wait_for("events spooled", PATIENCE, || {
+        std::net::TcpStream::connect(&metrics).is_ok()
+            && metric(&metrics, "edgesight_sink_spooled_total{sink=\"mqtt\"}") >= 10
+    });
+    stop(es);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("TLS failed:") && text.contains("check output.mqtt.tls.ca_file"), "{text}");
+}
