@@ -28,7 +28,7 @@ demo: build onnxruntime
 ## systemd unit, and the CUDA builds' checks that need no GPU (scripts/cuda-check.sh).
 test: deps onnxruntime test-deps
 	$(CARGO) fmt --check
-	$(CARGO) test --release --locked
+	EDGESIGHT_REQUIRE_MOSQUITTO=1 $(CARGO) test --release --locked
 	scripts/packaging-check.sh
 	scripts/cuda-check.sh
 

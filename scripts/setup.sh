@@ -117,8 +117,9 @@ test_deps() {
     # CUDA kernel's host emulation the tests build (feature kernel-emulation, kernels/emulate.cpp).
     # vlc-bin, vlc-plugin-base: VLC's RTSP server, the second server implementation of
     # tests/camera_interop.rs; iptables, iproute2: UDP dropped in a network namespace there (root only).
+    # mosquitto, mosquitto-clients: the real MQTT broker tests/mqtt.rs starts per test.
     apt_install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly curl systemd procps g++ iproute2 \
-        vlc-bin vlc-plugin-base iptables
+        vlc-bin vlc-plugin-base iptables mosquitto mosquitto-clients
     venv
 }
 

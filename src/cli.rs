@@ -262,6 +262,9 @@ fn check(path: &Path, opts: &CheckOptions, schema_only: bool, quiet: bool) -> Re
         for (name, answer) in &checked.answers {
             println!("# stream {name:?} answered: {}", crate::text::printable(answer));
         }
+        if let Some(m) = &loaded.config.output.mqtt {
+            println!("# {}", crate::sink::mqtt::not_contacted(m));
+        }
     }
     let mut errors = checked.errors;
     if errors.is_empty() {

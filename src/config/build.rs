@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::tree::{Node, Value};
 use super::{
-    Config, DeviceConfig, EngineKind, EventTarget, Issue, Issues, Layers, MetricsConfig, ModelConfig, OutputConfig,
-    PipelineConfig, PreprocessKind, ResizeAt, StreamConfig, defaults,
+    Config, DeviceConfig, EngineKind, EventTarget, Issue, Issues, Layers, MetricsConfig, ModelConfig, MqttConfig,
+    MqttTls, OutputConfig, PipelineConfig, PreprocessKind, ResizeAt, StreamConfig, defaults,
 };
 use crate::capture::{SourceSpec, Transport};
 use crate::detect::Family;
@@ -228,11 +228,11 @@ pub fn name_problem(name: &str) -> Option<String> {
 
 /// `[output.jsonl]`: where events go and how the file is written. Rotation applies to a file;
 /// the total cap needs a file size to rotate at and holds at least one file.
-fn output(j: Option<&Node>, jsonl: EventTarget, is: &mut Issues) -> OutputConfig {
+fn output(j: Option<&Node>, jsonl: Option<EventTarget>, is: &mut Issues) -> OutputConfig {
     let get = |k: &str| j.and_then(|j| j.get(k));
     let mb = |n: Option<&Node>| num_of(n).map(|v| (v * 1_000_000.0).round() as u64);
     let (max_file, max_total) = (mb(get("max_file_mb")), mb(get("max_total_mb")));
-    if jsonl == EventTarget::Stdout
+    if jsonl == Some(EventTarget::Stdout)
         && let Some(n) = get("max_file_mb").or(get("max_total_mb"))
     {
         is.push(Issue::at(&n.origin, "output.jsonl", "max_file_mb and max_total_mb apply to an event file, not \"-\""));
@@ -247,10 +247,100 @@ fn output(j: Option<&Node>, jsonl: EventTarget, is: &mut Issues) -> OutputConfig
     }
     OutputConfig {
         jsonl,
+        mqtt: None,
         max_file_bytes: max_file,
         max_total_bytes: max_file.map(|f| max_total.unwrap_or(f * defaults::ROTATED_FILES)),
         flush_interval: secs(get("flush_interval_s"), defaults::FLUSH_INTERVAL_S),
     }
+}
+
+/// This machine's host name (the default MQTT device name), "edgesight" when unknown.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty() && name_problem(h).is_none())
+        .unwrap_or_else(|| "edgesight".to_string())
+}
+
+/// `[output.mqtt]`; ranges were checked by the schema stage, files are read by `check`'s stage b.
+fn mqtt(m: &Node, layers: &Layers, is: &mut Issues) -> Option<MqttConfig> {
+    use super::defaults as d;
+    let get = |k: &str| m.get(k);
+    let host = str_of(get("host"))?.trim().to_string();
+    if host.is_empty()
+        && let Some(n) = get("host")
+    {
+        is.push(Issue::at(&n.origin, "output.mqtt.host", "is empty; expected the broker's host name or IP address"));
+    }
+    let device = match (get("device"), str_of(get("device"))) {
+        (Some(n), Some(dev)) => {
+            if let Some(p) = name_problem(dev.trim()) {
+                is.push(Issue::at(&n.origin, "output.mqtt.device", p));
+            }
+            dev.trim().to_string()
+        }
+        _ => host_name(),
+    };
+    let prefix = str_of(get("topic_prefix")).unwrap_or(d::MQTT_PREFIX).to_string();
+    if let Some(n) = get("topic_prefix")
+        && (prefix.is_empty()
+            || prefix.starts_with('/')
+            || prefix.ends_with('/')
+            || prefix.split('/').any(str::is_empty)
+            || prefix.contains(['+', '#', '\0']))
+    {
+        is.push(Issue::at(
+            &n.origin,
+            "output.mqtt.topic_prefix",
+            "must be one or more non-empty topic levels separated by '/', without '+', '#' or a leading or trailing '/'",
+        ));
+    }
+    let tls = m.get("tls").and_then(|t| {
+        let (cert, key) = (path_of(t.get("cert_file"), layers), path_of(t.get("key_file"), layers));
+        if cert.is_some() != key.is_some()
+            && let Some(n) = t.get("cert_file").or(t.get("key_file"))
+        {
+            is.push(Issue::at(
+                &n.origin,
+                "output.mqtt.tls",
+                "cert_file and key_file go together (a client certificate and its key)",
+            ));
+        }
+        Some(MqttTls { ca_file: path_of(t.get("ca_file"), layers)?, cert_file: cert, key_file: key })
+    });
+    let username = str_of(get("username")).map(str::to_string);
+    let password_file = path_of(get("password_file"), layers);
+    if let (None, Some(n)) = (&username, get("password_file")) {
+        is.push(Issue::at(&n.origin, "output.mqtt.password_file", "needs output.mqtt.username"));
+    }
+    let (rmin, rmax) =
+        (secs(get("reconnect_min_s"), d::MQTT_RECONNECT_MIN_S), secs(get("reconnect_max_s"), d::MQTT_RECONNECT_MAX_S));
+    if rmax < rmin
+        && let Some(n) = get("reconnect_max_s")
+    {
+        is.push(Issue::at(&n.origin, "output.mqtt.reconnect_max_s", "is below reconnect_min_s"));
+    }
+    let default_port = if tls.is_some() { d::MQTT_TLS_PORT } else { d::MQTT_PORT };
+    Some(MqttConfig {
+        host,
+        port: int_of(get("port")).and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0).unwrap_or(default_port),
+        device,
+        topic_prefix: prefix,
+        qos: int_of(get("qos")).map_or(d::MQTT_QOS, |q| u8::from(q >= 1)),
+        username,
+        password_file,
+        tls,
+        keep_alive: secs(get("keep_alive_s"), d::MQTT_KEEP_ALIVE_S),
+        connect_timeout: secs(get("connect_timeout_s"), d::MQTT_CONNECT_TIMEOUT_S),
+        stats_interval: secs(get("stats_interval_s"), d::MQTT_STATS_INTERVAL_S),
+        spool_dir: path_of(get("spool_dir"), layers).unwrap_or_else(|| crate::fsutil::state_dir().join("spool")),
+        spool_max_bytes: num_of(get("spool_max_mb"))
+            .filter(|v| *v > 0.0)
+            .map_or((d::MQTT_SPOOL_MAX_MB * 1e6) as u64, |v| (v * 1e6).round() as u64),
+        reconnect_min: rmin,
+        reconnect_max: rmax.max(rmin),
+    })
 }
 
 fn stream(s: &Node, layers: &Layers, is: &mut Issues, names: &mut HashSet<String>) -> Option<StreamConfig> {
@@ -488,19 +578,25 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
         }
     }
     let path = root.get("output").and_then(|o| o.get("jsonl")).and_then(|j| j.get("path"));
+    let out_node = root.get("output");
+    let mqtt_node = out_node.and_then(|o| o.get("mqtt"));
+    let jsonl_node = out_node.and_then(|o| o.get("jsonl"));
     let jsonl = match (path, str_of(path)) {
-        (_, None) | (_, Some("-")) => EventTarget::Stdout,
+        // Only another output configured: no JSON lines.
+        (None, _) if jsonl_node.is_none() && mqtt_node.is_some() => None,
+        (_, None) | (_, Some("-")) => Some(EventTarget::Stdout),
         (Some(n), Some(s)) if s.trim().is_empty() => {
             is.push(Issue::at(
                 &n.origin,
                 "output.jsonl.path",
                 "is empty; expected a file path or \"-\" for standard output",
             ));
-            EventTarget::Stdout
+            Some(EventTarget::Stdout)
         }
-        (n, Some(_)) => EventTarget::File(path_of(n, layers)?),
+        (n, Some(_)) => Some(EventTarget::File(path_of(n, layers)?)),
     };
-    let output = output(root.get("output").and_then(|o| o.get("jsonl")), jsonl, is);
+    let mut output = output(jsonl_node, jsonl, is);
+    output.mqtt = mqtt_node.and_then(|m| mqtt(m, layers, is));
     let listen = root.get("metrics").and_then(|m| m.get("listen"));
     if let (Some(n), Some(a)) = (listen, str_of(listen))
         && a.parse::<std::net::SocketAddr>().is_err()
@@ -593,7 +689,7 @@ mod tests {
         let c = parse_str(MIN, Some(Path::new("/etc/edgesight/edgesight.toml"))).unwrap();
         assert_eq!(c.model.path, Path::new("/etc/edgesight/m.onnx"));
         assert_eq!(c.model.score_threshold, 0.35);
-        assert_eq!(c.output.jsonl, EventTarget::Stdout);
+        assert_eq!(c.output.jsonl, Some(EventTarget::Stdout));
         assert_eq!(c.pipeline.shutdown_timeout.as_secs(), 5);
         assert!(c.streams.is_empty());
     }

@@ -41,6 +41,16 @@ pub mod defaults {
     pub const ROTATED_FILES: u64 = 10;
     pub const ZONE_INERTIA: u32 = 3;
     pub const COUNTS_INTERVAL_S: f64 = 60.0;
+    pub const MQTT_PORT: u16 = 1883;
+    pub const MQTT_TLS_PORT: u16 = 8883;
+    pub const MQTT_PREFIX: &str = "edgesight";
+    pub const MQTT_QOS: u8 = 1;
+    pub const MQTT_KEEP_ALIVE_S: f64 = 30.0;
+    pub const MQTT_CONNECT_TIMEOUT_S: f64 = 10.0;
+    pub const MQTT_STATS_INTERVAL_S: f64 = 60.0;
+    pub const MQTT_SPOOL_MAX_MB: f64 = 100.0;
+    pub const MQTT_RECONNECT_MIN_S: f64 = 1.0;
+    pub const MQTT_RECONNECT_MAX_S: f64 = 60.0;
 }
 
 /// Where the service's configuration lives on a device.
@@ -326,9 +336,42 @@ pub enum EventTarget {
     File(PathBuf),
 }
 
+/// `[output.mqtt]` (src/sink/mqtt.rs). Holds the password file's path, never the password.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttConfig {
+    pub host: String,
+    pub port: u16,
+    /// The topic level after the prefix; also the client ID (`edgesight-<device>`).
+    pub device: String,
+    pub topic_prefix: String,
+    /// 0 or 1.
+    pub qos: u8,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub tls: Option<MqttTls>,
+    pub keep_alive: Duration,
+    pub connect_timeout: Duration,
+    /// Zero: no stats messages.
+    pub stats_interval: Duration,
+    pub spool_dir: PathBuf,
+    pub spool_max_bytes: u64,
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+}
+
+/// `[output.mqtt.tls]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttTls {
+    pub ca_file: PathBuf,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutputConfig {
-    pub jsonl: EventTarget,
+    /// None when only other outputs are configured (`[output.mqtt]` without `[output.jsonl]`).
+    pub jsonl: Option<EventTarget>,
+    pub mqtt: Option<MqttConfig>,
     /// `max_file_mb`: rotate the event file when it would pass this size.
     pub max_file_bytes: Option<u64>,
     /// `max_total_mb`: the event file and its rotated files together (10 × max_file_mb if unset).
@@ -341,7 +384,8 @@ impl OutputConfig {
     /// Events to standard output, written at once (`detect` and built-in defaults).
     pub fn stdout() -> OutputConfig {
         OutputConfig {
-            jsonl: EventTarget::Stdout,
+            jsonl: Some(EventTarget::Stdout),
+            mqtt: None,
             max_file_bytes: None,
             max_total_bytes: None,
             flush_interval: Duration::from_secs_f64(defaults::FLUSH_INTERVAL_S),

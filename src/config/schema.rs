@@ -297,7 +297,79 @@ pub static JSONL: &[Field] = &[
     ),
 ];
 
-pub static OUTPUT: &[Field] = &[opt("jsonl", Kind::Table(JSONL), "standard output", "events as JSON lines")];
+pub static MQTT_TLS: &[Field] = &[
+    req("ca_file", Kind::Path, "the CA certificate(s) that signed the broker's certificate (PEM)"),
+    opt("cert_file", Kind::Path, "none", "client certificate (PEM) for brokers that require one; needs key_file"),
+    opt("key_file", Kind::Path, "none", "the client certificate's private key (PEM); needs cert_file"),
+];
+
+pub static MQTT: &[Field] = &[
+    req("host", Kind::Str, "the broker's host name or IP address"),
+    opt("port", Kind::Int { min: 1, max: 65_535 }, "1883, or 8883 with [output.mqtt.tls]", "the broker's port"),
+    opt(
+        "device",
+        Kind::Str,
+        "the host name",
+        "this device in the topics (<prefix>/<device>/...) and the client ID (edgesight-<device>)",
+    ),
+    opt("topic_prefix", Kind::Str, "\"edgesight\"", "first topic level(s), e.g. \"site1/edgesight\""),
+    opt(
+        "qos",
+        Kind::Int { min: 0, max: 1 },
+        "1",
+        "1: at least once (acknowledged, resent when unsure: duplicates possible); 0: at most once",
+    ),
+    opt("username", Kind::Str, "none", "user name for the broker (with password_file)"),
+    opt(
+        "password_file",
+        Kind::Path,
+        "none",
+        "file whose first line is the broker password (never logged nor printed); needs username",
+    ),
+    opt("tls", Kind::Table(MQTT_TLS), "off (plain TCP)", "TLS to the broker"),
+    opt(
+        "keep_alive_s",
+        Kind::Float { min: 5.0, max: 3600.0 },
+        "30",
+        "MQTT keep-alive: a dead link is noticed within 1.5 x this",
+    ),
+    opt(
+        "connect_timeout_s",
+        Kind::Float { min: 1.0, max: 300.0 },
+        "10",
+        "a connection attempt (TCP, TLS and CONNACK) that takes longer fails and is retried",
+    ),
+    opt(
+        "stats_interval_s",
+        Kind::Float { min: 0.0, max: 86_400.0 },
+        "60",
+        "publish the /status document to <prefix>/<device>/stats this often (0 = never)",
+    ),
+    opt(
+        "spool_dir",
+        Kind::Path,
+        "<state folder>/spool (/var/lib/edgesight/spool under systemd)",
+        "on-disk spool: every event waits here until the broker acknowledges it",
+    ),
+    opt(
+        "spool_max_mb",
+        Kind::Float { min: 0.1, max: 1_000_000.0 },
+        "100",
+        "the spool never passes this size: when full, the oldest unsent events are dropped and counted",
+    ),
+    opt(
+        "reconnect_min_s",
+        Kind::Float { min: 0.1, max: 3600.0 },
+        "1",
+        "first delay before reconnecting to the broker; doubles each failed attempt",
+    ),
+    opt("reconnect_max_s", Kind::Float { min: 0.1, max: 3600.0 }, "60", "longest delay between reconnection attempts"),
+];
+
+pub static OUTPUT: &[Field] = &[
+    opt("jsonl", Kind::Table(JSONL), "standard output (when no output is configured)", "events as JSON lines"),
+    opt("mqtt", Kind::Table(MQTT), "off", "events to an MQTT broker (docs/ops/ops_runbook.md, MQTT output)"),
+];
 
 pub static METRICS: &[Field] = &[opt(
     "listen",

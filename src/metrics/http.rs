@@ -13,7 +13,7 @@ use super::listener::{response, serve};
 use super::stats::{Histogram, RunStats};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
-use crate::sink::{SinkDrop, SinkStats};
+use crate::sink::{MqttDrop, SinkDrop, SinkStats};
 use crate::status::{Heartbeat, RetryReason, StreamState, StreamStatus};
 use crate::zones::{RegionStats, StreamCounts};
 
@@ -124,17 +124,82 @@ pub fn render_metrics(src: &Sources) -> String {
         histogram(&mut out, "edgesight_latency_seconds", "", &stats.latency);
     }
     let k = &src.sinks;
+    let m = &k.mqtt;
+    let mqtt = m.enabled.load(std::sync::atomic::Ordering::Relaxed);
+    // Per family: the JSON-lines value and the MQTT one (when the MQTT output is configured).
     let sink_counters = [
-        ("edgesight_sink_events_total", "counter", "Events written to the output.", &k.written),
-        ("edgesight_sink_errors_total", "counter", "Failed writes to the output (events kept in memory).", &k.errors),
-        ("edgesight_sink_rotations_total", "counter", "Event files rotated away by size.", &k.rotations),
-        ("edgesight_sink_reopens_total", "counter", "Event file opened again (removed or replaced).", &k.reopens),
-        ("edgesight_sink_bytes_on_disk", "gauge", "Bytes of the event file and its rotated files.", &k.bytes_on_disk),
-        ("edgesight_sink_pending_bytes", "gauge", "Bytes of events waiting in memory.", &k.pending_bytes),
+        (
+            "edgesight_sink_events_total",
+            "counter",
+            "Events written to the output (MQTT: acknowledged by the broker).",
+            Some(&k.written),
+            Some(&m.sent),
+        ),
+        (
+            "edgesight_sink_errors_total",
+            "counter",
+            "Failed writes to the output (MQTT: failed or lost connections).",
+            Some(&k.errors),
+            Some(&m.errors),
+        ),
+        ("edgesight_sink_rotations_total", "counter", "Event files rotated away by size.", Some(&k.rotations), None),
+        (
+            "edgesight_sink_reopens_total",
+            "counter",
+            "Event file opened again (removed or replaced).",
+            Some(&k.reopens),
+            None,
+        ),
+        (
+            "edgesight_sink_bytes_on_disk",
+            "gauge",
+            "Bytes of the event file and its rotated files (MQTT: of the spool).",
+            Some(&k.bytes_on_disk),
+            Some(&m.spool_bytes),
+        ),
+        ("edgesight_sink_pending_bytes", "gauge", "Bytes of events waiting in memory.", Some(&k.pending_bytes), None),
+        (
+            "edgesight_sink_spooled_total",
+            "counter",
+            "Events stored in the spool while the broker was not connected.",
+            None,
+            Some(&m.spooled),
+        ),
+        (
+            "edgesight_sink_replayed_total",
+            "counter",
+            "Spooled events sent after a reconnection or a restart.",
+            None,
+            Some(&m.replayed),
+        ),
+        (
+            "edgesight_sink_spool_events",
+            "gauge",
+            "Events in the spool not yet acknowledged by the broker.",
+            None,
+            Some(&m.spool_events),
+        ),
+        (
+            "edgesight_sink_connects_total",
+            "counter",
+            "Connections to the broker (CONNACK accepted).",
+            None,
+            Some(&m.connects),
+        ),
+        ("edgesight_sink_connected", "gauge", "1 while connected to the broker.", None, Some(&m.connected)),
     ];
-    for (name, kind, help, counter) in sink_counters {
+    for (name, kind, help, jsonl, mq) in sink_counters {
+        let mq = mq.filter(|_| mqtt);
+        if jsonl.is_none() && mq.is_none() {
+            continue;
+        }
         family(&mut out, name, kind, help);
-        let _ = writeln!(out, "{name}{{sink=\"jsonl\"}} {}", SinkStats::get(counter));
+        if let Some(c) = jsonl {
+            let _ = writeln!(out, "{name}{{sink=\"jsonl\"}} {}", SinkStats::get(c));
+        }
+        if let Some(c) = mq {
+            let _ = writeln!(out, "{name}{{sink=\"mqtt\"}} {}", SinkStats::get(c));
+        }
     }
     family(&mut out, "edgesight_sink_dropped_total", "counter", "Events that never reached the output, per reason.");
     for why in SinkDrop::ALL {
@@ -146,6 +211,16 @@ pub fn render_metrics(src: &Sources) -> String {
         );
     }
     region_metrics(&mut out, &src.regions.snapshot());
+    if mqtt {
+        for why in MqttDrop::ALL {
+            let _ = writeln!(
+                out,
+                "edgesight_sink_dropped_total{{sink=\"mqtt\",reason=\"{}\"}} {}",
+                why.as_str(),
+                m.dropped(why)
+            );
+        }
+    }
     family(&mut out, "edgesight_inference_heartbeat_age_seconds", "gauge", "Time since the inference loop last moved.");
     let _ = writeln!(out, "edgesight_inference_heartbeat_age_seconds {}", src.heartbeat.age().as_secs_f64());
     out
@@ -238,9 +313,17 @@ pub fn render_status(src: &Sources) -> String {
         "frames": frames,
         "fps": (fps * 10.0).round() / 10.0,
         "streams": streams,
-        "sinks": {"jsonl": sink_status(&src.sinks)},
+        "sinks": sinks_status(&src.sinks),
     })
     .to_string()
+}
+
+fn sinks_status(k: &SinkStats) -> serde_json::Value {
+    let mut sinks = serde_json::json!({"jsonl": sink_status(k)});
+    if k.mqtt.enabled.load(std::sync::atomic::Ordering::Relaxed) {
+        sinks["mqtt"] = crate::sink::mqtt::mqtt_status(k);
+    }
+    sinks
 }
 
 fn sink_status(k: &SinkStats) -> serde_json::Value {

@@ -21,7 +21,7 @@ use crate::engine::onnx::{OnnxEngine, OnnxOptions};
 use crate::engine::{Engine, TensorInfo};
 use crate::error::{Error, Result};
 use crate::preprocess::{Accepts, CpuPreprocessor, FrameMemory, InputSpec, Pixels, Preprocessor};
-use crate::sink::{FilePolicy, JsonlSink, Sink, SinkStats};
+use crate::sink::{FanOut, FilePolicy, JsonlSink, MqttSink, Sink, SinkStats};
 
 /// The engine `[model]` asks for. A GPU engine on a build without it is an error, never a
 /// silent CPU fallback.
@@ -222,27 +222,42 @@ pub fn batch_policy(mc: &ModelConfig) -> BatchPolicy {
     BatchPolicy { max: mc.batch, fill: mc.batch_timeout }
 }
 
-/// The event output; `stats` are the run's sink counters (kept across reloads).
+/// The event outputs; `stats` are the run's sink counters (kept across reloads). Several
+/// configured outputs are fanned out; none configured is JSON lines to standard output.
 pub fn sink(out: &OutputConfig, stats: Arc<SinkStats>) -> Result<Box<dyn Sink>> {
     let policy = FilePolicy {
         max_file_bytes: out.max_file_bytes,
         max_total_bytes: out.max_total_bytes,
         flush_interval: out.flush_interval,
     };
-    Ok(match &out.jsonl {
-        EventTarget::Stdout => Box::new(JsonlSink::stdout(policy, stats)),
-        EventTarget::File(p) => Box::new(JsonlSink::file(p, policy, stats)?),
-    })
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    match (&out.jsonl, &out.mqtt) {
+        (Some(EventTarget::File(p)), _) => sinks.push(Box::new(JsonlSink::file(p, policy, Arc::clone(&stats))?)),
+        (Some(EventTarget::Stdout), _) | (None, None) => {
+            sinks.push(Box::new(JsonlSink::stdout(policy, Arc::clone(&stats))))
+        }
+        (None, Some(_)) => {}
+    }
+    if let Some(m) = &out.mqtt {
+        sinks.push(Box::new(MqttSink::start(m, stats)?));
+    }
+    Ok(if sinks.len() == 1 { sinks.pop().expect("one sink") } else { Box::new(FanOut { sinks }) })
 }
 
-/// Opens the event output as `run` would and closes it again; a file the probe created is
-/// removed, so `check` leaves nothing behind.
+/// Checks the event outputs as `run` would open them and leaves nothing behind: an event file
+/// the probe created is removed; the MQTT output's files are read and its spool directory
+/// written to, without contacting the broker (field devices may be offline at `check`).
 pub fn probe_sink(out: &OutputConfig) -> Result<()> {
-    let created = match &out.jsonl {
+    if let Some(m) = &out.mqtt {
+        crate::sink::mqtt::probe(m)?;
+    }
+    let Some(jsonl) = &out.jsonl else { return Ok(()) };
+    let created = match jsonl {
         EventTarget::File(p) if !p.exists() => Some(p.clone()),
         _ => None,
     };
-    let opened = sink(out, Arc::default());
+    let jsonl_only = OutputConfig { mqtt: None, ..out.clone() };
+    let opened = sink(&jsonl_only, Arc::default());
     if let Some(p) = created
         && opened.is_ok()
     {

@@ -408,6 +408,9 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
     if let Some(listen) = rt.cfg.metrics.listen.clone() {
         rt.metrics = Some(MetricsServer::start(&listen, rt.metrics_sources(&rt.cfg))?);
     }
+    // The MQTT output's periodic stats message is the /status document.
+    let sources = rt.metrics_sources(&rt.cfg);
+    rt.sink_stats.set_status(Arc::new(move || crate::metrics::http::render_status(&sources)));
     rt.start_streams(opened, regions)?;
     log::info!("running {} stream(s) with engine {}", rt.runners.len(), rt.detector.engine_name());
     rt.notifier.ready();

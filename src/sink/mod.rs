@@ -1,13 +1,17 @@
-//! Sink stage: detection events out of the process (JSON lines; MQTT and snapshots join later).
+//! Sink stage: detection events out of the process (JSON lines, MQTT; several at once through
+//! `FanOut`).
 
 pub mod event;
 pub mod jsonl;
+pub mod mqtt;
 pub mod rotate;
+pub mod spool;
 pub mod stats;
 
 pub use event::{CountsEvent, Event, KindEvent, RegionEventOut, TrackEndEvent};
 pub use jsonl::{FilePolicy, JsonlSink};
-pub use stats::{SinkDrop, SinkStats};
+pub use mqtt::MqttSink;
+pub use stats::{MqttDrop, SinkDrop, SinkStats};
 
 use crate::error::Result;
 
@@ -24,4 +28,40 @@ pub trait Sink: Send {
     }
     /// Pushes everything written so far to its destination (shutdown, reload, end of `detect`).
     fn flush(&mut self) -> Result<()>;
+}
+
+/// Several outputs at once (`[output.jsonl]` and `[output.mqtt]`): each event goes to every one;
+/// a failing one does not keep the event from the others (its error is returned after).
+pub struct FanOut {
+    pub sinks: Vec<Box<dyn Sink>>,
+}
+
+impl FanOut {
+    fn each(&mut self, mut f: impl FnMut(&mut dyn Sink) -> Result<()>) -> Result<()> {
+        let mut first = None;
+        for s in &mut self.sinks {
+            if let Err(e) = f(s.as_mut()) {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+}
+
+impl Sink for FanOut {
+    fn emit(&mut self, event: &Event<'_>) -> Result<()> {
+        self.each(|s| s.emit(event))
+    }
+
+    fn emit_kind(&mut self, event: &KindEvent<'_>) -> Result<()> {
+        self.each(|s| s.emit_kind(event))
+    }
+
+    fn tick(&mut self) -> Result<()> {
+        self.each(|s| s.tick())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.each(|s| s.flush())
+    }
 }
