@@ -507,6 +507,61 @@ mod tests {
         }
     }
 
+    /// Lines and zones of a stream in /metrics and under the stream in /status.
+    #[test]
+    fn line_and_zone_counts_reach_metrics_and_status() {
+        use crate::zones::{Observation, Regions, StreamRegions};
+        let clock: SharedClock = Arc::new(SimClock::new());
+        let cfg = crate::zones::RegionsConfig {
+            lines: vec![crate::zones::LineSpec {
+                name: "gate".into(),
+                from: [0.0, 0.5],
+                to: [1.0, 0.5],
+                classes: vec![],
+            }],
+            zones: vec![crate::zones::ZoneSpec {
+                name: "bay".into(),
+                polygon: vec![[0.0, 0.6], [1.0, 0.6], [1.0, 1.0], [0.0, 1.0]],
+                classes: vec![],
+                inertia: 1,
+                loiter_s: None,
+            }],
+        };
+        let regions = Regions::resolve("cam", &cfg, &crate::detect::Labels::from_names(["person"])).expect("regions");
+        let mut r = StreamRegions::new(regions, 1.0);
+        // Down across the line into the zone (a 100 px frame).
+        for (i, y) in [40.0, 70.0, 80.0].into_iter().enumerate() {
+            let o = Observation { track_id: 1, class_id: 0, bbox: [40.0, y - 20.0, 60.0, y] };
+            r.frame(i as u64 * 40, 100, 100, &[], &[o]);
+        }
+        let stats = Arc::new(crate::zones::RegionStats::default());
+        stats.publish("cam", &r);
+        let src = Sources {
+            device: "dev".into(),
+            clock: Arc::clone(&clock),
+            stats: Arc::new(Mutex::new(RunStats::default())),
+            streams: Arc::new(Fixed(vec![StreamStats::new("cam")])),
+            heartbeat: Heartbeat::new(clock),
+            max_frame_age: Duration::from_secs(30),
+            sinks: Arc::default(),
+            regions: stats,
+        };
+        let text = render_metrics(&src);
+        for line in [
+            "edgesight_line_crossings_total{stream=\"cam\",line=\"gate\",direction=\"a_to_b\"} 1",
+            "edgesight_line_crossings_total{stream=\"cam\",line=\"gate\",direction=\"b_to_a\"} 0",
+            "edgesight_zone_occupancy{stream=\"cam\",zone=\"bay\"} 1",
+            "edgesight_zone_entries_total{stream=\"cam\",zone=\"bay\"} 1",
+            "edgesight_zone_exits_total{stream=\"cam\",zone=\"bay\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
+        }
+        let status: serde_json::Value = serde_json::from_str(&render_status(&src)).expect("json");
+        let cam = &status["streams"][0];
+        assert_eq!(cam["lines"]["gate"], serde_json::json!({"a_to_b": 1, "b_to_a": 0}));
+        assert_eq!(cam["zones"]["bay"], serde_json::json!({"occupancy": 1, "entered": 1, "appeared": 0, "exited": 0}));
+    }
+
     /// Every verdict of /healthz the runbook documents, on a simulated clock: healthy; no stream
     /// up (starting, reconnecting, failed, ended); no frame processed for too long; the inference
     /// loop stuck (which wins over the others).
