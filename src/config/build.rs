@@ -256,11 +256,14 @@ fn output(j: Option<&Node>, jsonl: Option<EventTarget>, is: &mut Issues) -> Outp
 
 /// This machine's host name (the default MQTT device name), "edgesight" when unknown.
 fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
+    device_default(std::fs::read_to_string("/proc/sys/kernel/hostname").ok().as_deref())
+}
+
+/// The device name a host name gives: itself when it is a usable name, else "edgesight".
+fn device_default(host: Option<&str>) -> String {
+    host.map(str::trim)
         .filter(|h| !h.is_empty() && name_problem(h).is_none())
-        .unwrap_or_else(|| "edgesight".to_string())
+        .map_or_else(|| "edgesight".to_string(), str::to_string)
 }
 
 /// `[output.mqtt]`; ranges were checked by the schema stage, files are read by `check`'s stage b.
@@ -324,7 +327,8 @@ fn mqtt(m: &Node, layers: &Layers, is: &mut Issues) -> Option<MqttConfig> {
     let default_port = if tls.is_some() { d::MQTT_TLS_PORT } else { d::MQTT_PORT };
     Some(MqttConfig {
         host,
-        port: int_of(get("port")).and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0).unwrap_or(default_port),
+        // 1..=65535 by the schema stage.
+        port: int_of(get("port")).and_then(|p| u16::try_from(p).ok()).unwrap_or(default_port),
         device,
         topic_prefix: prefix,
         qos: int_of(get("qos")).map_or(d::MQTT_QOS, |q| u8::from(q >= 1)),
@@ -335,8 +339,8 @@ fn mqtt(m: &Node, layers: &Layers, is: &mut Issues) -> Option<MqttConfig> {
         connect_timeout: secs(get("connect_timeout_s"), d::MQTT_CONNECT_TIMEOUT_S),
         stats_interval: secs(get("stats_interval_s"), d::MQTT_STATS_INTERVAL_S),
         spool_dir: path_of(get("spool_dir"), layers).unwrap_or_else(|| crate::fsutil::state_dir().join("spool")),
+        // At least 0.1 by the schema stage.
         spool_max_bytes: num_of(get("spool_max_mb"))
-            .filter(|v| *v > 0.0)
             .map_or((d::MQTT_SPOOL_MAX_MB * 1e6) as u64, |v| (v * 1e6).round() as u64),
         reconnect_min: rmin,
         reconnect_max: rmax.max(rmin),
@@ -681,6 +685,7 @@ mod tests {
     use std::time::Duration;
 
     use super::super::{EventTarget, parse_str};
+    use super::host_name;
 
     const MIN: &str = "[model]\npath = \"m.onnx\"\nfamily = \"nanodet\"\n";
 
@@ -887,6 +892,165 @@ mod tests {
             let e = parse_str(&format!("{MIN}[tracking]\n{bad}\n"), Some(Path::new("a.toml"))).unwrap_err().to_string();
             assert!(e.starts_with(want), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn zones_and_lines_are_read_and_checked() {
+        use crate::zones::{LineSpec, ZoneSpec};
+        const STREAM: &str = "[[stream]]\nname = \"gate\"\nuri = \"test://\"\n";
+        let parse = |extra: &str| parse_str(&format!("{MIN}{STREAM}{extra}"), Some(Path::new("a.toml")));
+        let c = parse(
+            "[[stream.line]]\nname = \"mid\"\nfrom = [0.0, 0.5]\nto = [1.0, 0.5]\nclasses = [\"person\"]\n\
+             [[stream.line]]\nname = \"short\"\nfrom = [0.0, 0.5]\nto = [0.001, 0.5]\n\
+             [[stream.zone]]\nname = \"mid\"\npolygon = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]\ninertia = 5\nloiter_s = 30\n\
+             [[stream.zone]]\nname = \"b\"\npolygon = [[0, 0], [1, 0], [1, 1]]\nclasses = [\"car\", \"truck\"]\n\
+             [tracking]\ncounts_interval_s = 0\n",
+        )
+        .unwrap();
+        let r = &c.streams[0].regions;
+        let line = |name: &str, to: [f64; 2], classes: &[&str]| LineSpec {
+            name: name.into(),
+            from: [0.0, 0.5],
+            to,
+            classes: classes.iter().map(|c| c.to_string()).collect(),
+        };
+        assert_eq!(r.lines, vec![line("mid", [1.0, 0.5], &["person"]), line("short", [0.001, 0.5], &[])]);
+        assert_eq!(
+            r.zones,
+            vec![
+                ZoneSpec {
+                    name: "mid".into(),
+                    polygon: vec![[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]],
+                    classes: vec![],
+                    inertia: 5,
+                    loiter_s: Some(30.0)
+                },
+                ZoneSpec {
+                    name: "b".into(),
+                    polygon: vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]],
+                    classes: vec!["car".into(), "truck".into()],
+                    inertia: 3,
+                    loiter_s: None
+                },
+            ]
+        );
+        assert_eq!(c.counts_interval, None, "0: no counts events");
+        assert_eq!(parse("").unwrap().counts_interval, Some(Duration::from_secs(60)));
+        assert_eq!(
+            parse("[tracking]\ncounts_interval_s = 2.5\n").unwrap().counts_interval,
+            Some(Duration::from_millis(2500))
+        );
+        let line = |from: &str, to: &str| format!("[[stream.line]]\nname = \"l\"\nfrom = {from}\nto = {to}\n");
+        let zone = |name: &str, poly: &str| format!("[[stream.zone]]\nname = \"{name}\"\npolygon = {poly}\n");
+        for (bad, want) in [
+            (
+                line("[0.0, 0.2]", "[0.0, 0.8]"),
+                "a.toml:10:6: stream \"gate\".line \"l\".to: puts the line on the frame's border",
+            ),
+            (line("[1.0, 0.2]", "[1.0, 0.8]"), "stream \"gate\".line \"l\".to: puts the line on the frame's border"),
+            (line("[0.2, 0.0]", "[0.8, 0.0]"), "stream \"gate\".line \"l\".to: puts the line on the frame's border"),
+            (line("[0.2, 1.0]", "[0.8, 1.0]"), "stream \"gate\".line \"l\".to: puts the line on the frame's border"),
+            (
+                line("[0.3, 0.3]", "[0.3, 0.3]"),
+                "stream \"gate\".line \"l\".to: is [0.3, 0.3], the same point as `from`",
+            ),
+            (line("[0.3, 0.3]", "[0.3009, 0.3]"), "the same point as `from`"),
+            (zone("z", "[[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]"), "zone \"z\".polygon: intersects itself"),
+            (zone("z", "[[0.1, 0.1], [0.9, 0.9]]"), "zone \"z\".polygon: has 2 corner(s)"),
+            (zone("z/1", "[[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]"), "zone \"z/1\".name: contains '/'"),
+            (
+                zone("z", "[[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]") + &zone("z", "[[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]"),
+                "a.toml:11:8: stream \"gate\".zone \"z\".name: is used by another [[stream.zone]] of this stream",
+            ),
+            (
+                line("[0.2, 0.5]", "[0.8, 0.5]") + "[tracking]\ntracker = \"none\"\n",
+                "a.toml:7:1: stream \"gate\".line: zones and lines follow tracks, and tracking.tracker = \"none\" at a.toml:12:11",
+            ),
+        ] {
+            let e = parse(&bad).unwrap_err().to_string();
+            assert!(e.contains(want), "{bad}\n{e}");
+        }
+        // With a tracker, no such error.
+        parse(&line("[0.2, 0.5]", "[0.8, 0.5]")).unwrap();
+    }
+
+    #[test]
+    fn mqtt_keys_are_read_and_checked() {
+        use super::super::{MqttConfig, MqttTls};
+        let parse = |extra: &str| parse_str(&format!("{MIN}{extra}"), Some(Path::new("/etc/e/a.toml")));
+        let full = "[output.mqtt]\nhost = \" broker.local \"\nport = 1884\ndevice = \"cam-7\"\ntopic_prefix = \"site1/es\"\n\
+                    qos = 0\nusername = \"u\"\npassword_file = \"pw\"\nkeep_alive_s = 20\nconnect_timeout_s = 5\n\
+                    stats_interval_s = 0\nspool_dir = \"/var/spool/es\"\nspool_max_mb = 2.5\nreconnect_min_s = 2\n\
+                    reconnect_max_s = 2\n[output.mqtt.tls]\nca_file = \"ca.pem\"\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n";
+        let c = parse(full).unwrap();
+        assert_eq!(c.output.jsonl, None, "only MQTT configured: no JSON lines");
+        let s = Duration::from_secs;
+        assert_eq!(
+            c.output.mqtt,
+            Some(MqttConfig {
+                host: "broker.local".into(),
+                port: 1884,
+                device: "cam-7".into(),
+                topic_prefix: "site1/es".into(),
+                qos: 0,
+                username: Some("u".into()),
+                password_file: Some("/etc/e/pw".into()),
+                tls: Some(MqttTls {
+                    ca_file: "/etc/e/ca.pem".into(),
+                    cert_file: Some("/etc/e/c.pem".into()),
+                    key_file: Some("/etc/e/k.pem".into()),
+                }),
+                keep_alive: s(20),
+                connect_timeout: s(5),
+                stats_interval: s(0),
+                spool_dir: "/var/spool/es".into(),
+                spool_max_bytes: 2_500_000,
+                reconnect_min: s(2),
+                reconnect_max: s(2),
+            })
+        );
+        let m = parse("[output.mqtt]\nhost = \"b\"\n").unwrap().output.mqtt.unwrap();
+        assert_eq!((m.port, m.qos, m.topic_prefix.as_str(), m.spool_max_bytes), (1883, 1, "edgesight", 100_000_000));
+        assert_eq!((m.keep_alive, m.reconnect_min, m.reconnect_max, m.stats_interval), (s(30), s(1), s(60), s(60)));
+        assert_eq!(m.device, host_name(), "the host name by default");
+        let tls = parse("[output.mqtt]\nhost = \"b\"\n[output.mqtt.tls]\nca_file = \"ca\"\n").unwrap();
+        assert_eq!(tls.output.mqtt.unwrap().port, 8883, "TLS's port by default");
+        let both = parse("[output.jsonl]\npath = \"-\"\n[output.mqtt]\nhost = \"b\"\n").unwrap();
+        assert_eq!(both.output.jsonl, Some(EventTarget::Stdout), "both outputs");
+        assert_eq!(parse("").unwrap().output.mqtt, None);
+        for (bad, want) in [
+            ("host = \"  \"", "output.mqtt.host: is empty"),
+            ("host = \"b\"\ndevice = \"a/b\"", "output.mqtt.device: contains '/'"),
+            ("host = \"b\"\ntopic_prefix = \"\"", "output.mqtt.topic_prefix: must be"),
+            ("host = \"b\"\ntopic_prefix = \"/a\"", "output.mqtt.topic_prefix: must be"),
+            ("host = \"b\"\ntopic_prefix = \"a/\"", "output.mqtt.topic_prefix: must be"),
+            ("host = \"b\"\ntopic_prefix = \"a//b\"", "output.mqtt.topic_prefix: must be"),
+            ("host = \"b\"\ntopic_prefix = \"a/+\"", "output.mqtt.topic_prefix: must be"),
+            ("host = \"b\"\ntopic_prefix = \"a#\"", "output.mqtt.topic_prefix: must be"),
+            ("host = \"b\"\npassword_file = \"pw\"", "output.mqtt.password_file: needs output.mqtt.username"),
+            ("host = \"b\"\nreconnect_min_s = 5\nreconnect_max_s = 4.9", "output.mqtt.reconnect_max_s: is below"),
+            (
+                "host = \"b\"\n[output.mqtt.tls]\nca_file = \"c\"\ncert_file = \"x\"",
+                "cert_file and key_file go together",
+            ),
+            (
+                "host = \"b\"\n[output.mqtt.tls]\nca_file = \"c\"\nkey_file = \"x\"",
+                "cert_file and key_file go together",
+            ),
+        ] {
+            let e = parse(&format!("[output.mqtt]\n{bad}\n")).unwrap_err().to_string();
+            assert!(e.contains(want), "{bad}\n{e}");
+        }
+        // A deep prefix is fine.
+        parse("[output.mqtt]\nhost = \"b\"\ntopic_prefix = \"a/b/c\"\n").unwrap();
+    }
+
+    #[test]
+    fn the_default_device_is_a_usable_host_name() {
+        assert_eq!(super::device_default(Some(" cam-7\n")), "cam-7");
+        assert_eq!(super::device_default(Some("")), "edgesight");
+        assert_eq!(super::device_default(Some("a/b")), "edgesight", "a name MQTT topics cannot hold");
+        assert_eq!(super::device_default(None), "edgesight");
     }
 
     #[test]

@@ -409,7 +409,7 @@ impl Loaded {
         let Some((key, _)) = msg.split_once(": ") else {
             return e;
         };
-        let path: Vec<&str> = key.split('.').collect();
+        let path = key_path(key);
         let Some(node) = validate::origin_node(&self.tree, &path) else {
             return e;
         };
@@ -426,6 +426,25 @@ impl Loaded {
         };
         Error::Config(format!("{}: {msg}", self.layers.position(origin)))
     }
+}
+
+/// The parts of a dotted key (`stream "a.b".zone "z".classes`): dots inside quotes (names may
+/// hold them) do not split.
+fn key_path(key: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, c) in key.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '.' if !quoted => {
+                parts.push(&key[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&key[start..]);
+    parts
 }
 
 /// Reads `main` and its drop-ins, validates all of them and returns the typed configuration,
@@ -474,4 +493,14 @@ pub fn parse_str(text: &str, origin: Option<&Path>) -> Result<Config> {
 /// Reads a config file and its drop-ins and returns the typed configuration.
 pub fn load_file(path: &Path) -> Result<Config> {
     load(path).map(|l| l.config)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn key_paths_split_at_dots_outside_quotes() {
+        assert_eq!(super::key_path("model.classes"), ["model", "classes"]);
+        assert_eq!(super::key_path("stream \"a.b\".zone \"z\".classes"), ["stream \"a.b\"", "zone \"z\"", "classes"]);
+        assert_eq!(super::key_path("device"), ["device"]);
+    }
 }

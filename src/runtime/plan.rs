@@ -163,6 +163,23 @@ mod tests {
     }
 
     #[test]
+    fn new_zones_and_lines_keep_the_stream_running() {
+        let old = cfg("", &[("a", "test://"), ("b", "test://")], "");
+        let mut new = old.clone();
+        new.streams[0].regions.lines.push(crate::zones::LineSpec {
+            name: "l".into(),
+            from: [0.1, 0.5],
+            to: [0.9, 0.5],
+            classes: vec![],
+        });
+        new.streams[1].fps_limit = Some(2.0);
+        let cap = CaptureOptions::default();
+        let p = plan(&old, &new, &cap, &cap, false);
+        assert_eq!((p.streams.keep, p.streams.start), (names(&["a"]), names(&["b"])), "zones only: kept");
+        assert!(new.streams[0].same_capture(&old.streams[0]) && !new.streams[1].same_capture(&old.streams[1]));
+    }
+
+    #[test]
     fn a_disabled_stream_stops_and_a_capture_change_restarts_every_stream() {
         let old = cfg("", &[("a", "test://"), ("b", "test://")], "");
         let mut new = old.clone();
