@@ -287,11 +287,8 @@ fn mqtt(m: &Node, layers: &Layers, is: &mut Issues) -> Option<MqttConfig> {
     };
     let prefix = str_of(get("topic_prefix")).unwrap_or(d::MQTT_PREFIX).to_string();
     if let Some(n) = get("topic_prefix")
-        && (prefix.is_empty()
-            || prefix.starts_with('/')
-            || prefix.ends_with('/')
-            || prefix.split('/').any(str::is_empty)
-            || prefix.contains(['+', '#', '\0']))
+        // An empty level covers "", a leading or trailing '/' and "a//b".
+        && (prefix.split('/').any(str::is_empty) || prefix.contains(['+', '#', '\0']))
     {
         is.push(Issue::at(
             &n.origin,
@@ -685,7 +682,6 @@ mod tests {
     use std::time::Duration;
 
     use super::super::{EventTarget, parse_str};
-    use super::host_name;
 
     const MIN: &str = "[model]\npath = \"m.onnx\"\nfamily = \"nanodet\"\n";
 
@@ -1012,7 +1008,9 @@ mod tests {
         let m = parse("[output.mqtt]\nhost = \"b\"\n").unwrap().output.mqtt.unwrap();
         assert_eq!((m.port, m.qos, m.topic_prefix.as_str(), m.spool_max_bytes), (1883, 1, "edgesight", 100_000_000));
         assert_eq!((m.keep_alive, m.reconnect_min, m.reconnect_max, m.stats_interval), (s(30), s(1), s(60), s(60)));
-        assert_eq!(m.device, host_name(), "the host name by default");
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
+        assert_eq!(m.device, super::device_default(host.as_deref()), "the host name by default");
+        assert!(!m.device.is_empty());
         let tls = parse("[output.mqtt]\nhost = \"b\"\n[output.mqtt.tls]\nca_file = \"ca\"\n").unwrap();
         assert_eq!(tls.output.mqtt.unwrap().port, 8883, "TLS's port by default");
         let both = parse("[output.jsonl]\npath = \"-\"\n[output.mqtt]\nhost = \"b\"\n").unwrap();

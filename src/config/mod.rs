@@ -503,4 +503,20 @@ mod tests {
         assert_eq!(super::key_path("stream \"a.b\".zone \"z\".classes"), ["stream \"a.b\"", "zone \"z\"", "classes"]);
         assert_eq!(super::key_path("device"), ["device"]);
     }
+
+    /// `check` shows where events go when no JSON-lines output is configured.
+    #[test]
+    fn check_names_the_missing_event_file_by_what_replaces_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let show = |out: &str| {
+            let path = dir.path().join("e.toml");
+            std::fs::write(&path, format!("[model]\npath = \"m.onnx\"\nfamily = \"nanodet\"\n{out}")).expect("write");
+            super::report::resolved(&super::load(&path).expect("valid"))
+        };
+        let line = |text: &str| text.lines().find(|l| l.starts_with("# path")).expect("path line").to_string();
+        assert!(line(&show("")).ends_with("# default: standard output"), "{}", show(""));
+        let mqtt = show("[output.mqtt]\nhost = \"b\"\n");
+        assert!(line(&mqtt).ends_with("# default: none (only [output.mqtt])"), "{mqtt}");
+        assert!(mqtt.contains("[output.mqtt]"), "{mqtt}");
+    }
 }
