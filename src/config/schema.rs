@@ -466,7 +466,12 @@ pub static ROOT: &[Field] = &[
     opt("metrics", Kind::Table(METRICS), "", "Prometheus metrics and status over HTTP"),
     opt("health", Kind::Table(HEALTH), "", "what /healthz calls healthy"),
     opt("tracking", Kind::Table(TRACKING), "", "object tracking per stream (docs/ops/ops_runbook.md, Tracking)"),
-    opt("snapshots", Kind::Table(SNAPSHOTS), "off", "JPEG pictures of frames with detections (docs/ops/ops_runbook.md, Snapshots)"),
+    opt(
+        "snapshots",
+        Kind::Table(SNAPSHOTS),
+        "off",
+        "JPEG pictures of frames with detections (docs/ops/ops_runbook.md, Snapshots)",
+    ),
 ];
 
 /// Every key as a dotted path (`model.score_threshold`, `stream.uri`), for documentation checks.

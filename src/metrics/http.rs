@@ -213,8 +213,15 @@ pub fn render_metrics(src: &Sources) -> String {
     region_metrics(&mut out, &src.regions.snapshot());
     let snaps = &k.snapshots;
     if snaps.enabled.load(std::sync::atomic::Ordering::Relaxed) {
-        family(&mut out, "edgesight_snapshots_total", "counter", "Snapshots per result (written, dropped_busy, failed).");
-        for (result, c) in [("written", &snaps.written), ("dropped_busy", &snaps.dropped_busy), ("failed", &snaps.failed)] {
+        family(
+            &mut out,
+            "edgesight_snapshots_total",
+            "counter",
+            "Snapshots per result (written, dropped_busy, failed).",
+        );
+        for (result, c) in
+            [("written", &snaps.written), ("dropped_busy", &snaps.dropped_busy), ("failed", &snaps.failed)]
+        {
             let _ = writeln!(out, "edgesight_snapshots_total{{result=\"{result}\"}} {}", SinkStats::get(c));
         }
         family(&mut out, "edgesight_snapshot_bytes_on_disk", "gauge", "Bytes of the snapshot files in snapshots.dir.");

@@ -129,12 +129,20 @@ pub fn postprocess(mc: &ModelConfig, labels: &Labels) -> Result<PostProcess> {
 }
 
 /// `snapshots.classes` as class ids of the model's labels (None = every class).
-pub fn snapshot_classes(sc: &crate::config::SnapshotConfig, mc: &ModelConfig, labels: &Labels) -> Result<Option<Vec<u32>>> {
+pub fn snapshot_classes(
+    sc: &crate::config::SnapshotConfig,
+    mc: &ModelConfig,
+    labels: &Labels,
+) -> Result<Option<Vec<u32>>> {
     if sc.classes.is_empty() {
         return Ok(None);
     }
     let labels_path = mc.labels.as_ref().map_or("no model.labels set".to_string(), |p| p.display().to_string());
-    sc.classes.iter().map(|n| class_id(labels, "snapshots.classes", n, &labels_path)).collect::<Result<Vec<_>>>().map(Some)
+    sc.classes
+        .iter()
+        .map(|n| class_id(labels, "snapshots.classes", n, &labels_path))
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
 }
 
 /// The snapshot writer `cfg` asks for, started (None when `[snapshots]` is off).

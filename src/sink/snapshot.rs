@@ -488,7 +488,8 @@ impl Snapshots {
         if !detections.iter().any(|d| self.triggers(d)) {
             return None;
         }
-        let t_ms = frame.pts_ms.unwrap_or_else(|| frame.captured.saturating_duration_since(self.start).as_millis() as u64);
+        let t_ms =
+            frame.pts_ms.unwrap_or_else(|| frame.captured.saturating_duration_since(self.start).as_millis() as u64);
         if !self.limiter.allows(stream, t_ms) {
             return None;
         }
@@ -574,7 +575,8 @@ mod tests {
         // The label "car 0.87" sits on a box of the class colour just above the box.
         let (tw, th) = text_size("car 0.87", 1);
         assert_eq!((tw, th), (49, 9));
-        let label: Vec<[u8; 3]> = (40..40 + tw as u32).flat_map(|x| (21..30).map(move |y| (x, y))).map(|(x, y)| img.pixel(x, y)).collect();
+        let label: Vec<[u8; 3]> =
+            (40..40 + tw as u32).flat_map(|x| (21..30).map(move |y| (x, y))).map(|(x, y)| img.pixel(x, y)).collect();
         assert!(label.iter().any(|p| *p == [0, 0, 0]), "glyph pixels");
         assert!(label.iter().filter(|p| **p == c).count() > label.len() / 2, "background");
         // Scaled boxes: a frame delivered at half the source size.
