@@ -348,7 +348,16 @@ impl Writer {
     }
 
     fn write(&mut self, job: &Job) -> std::result::Result<(), String> {
+        let started = Instant::now();
         let jpeg = encode(&job.picture, self.quality)?;
+        log::debug!(
+            "snapshot {}: {}x{} encoded in {:.1} ms, {} bytes",
+            job.name,
+            job.picture.width,
+            job.picture.height,
+            started.elapsed().as_secs_f64() * 1e3,
+            jpeg.len()
+        );
         let len = jpeg.len() as u64;
         if !self.index.make_room(len, self.cap) {
             return Err(format!(
@@ -494,6 +503,7 @@ impl Snapshots {
             return None;
         }
         let snaps = &self.stats.snapshots;
+        let started = Instant::now();
         let mut picture = match frame_rgb(frame) {
             Ok(p) => p,
             Err(e) => {
@@ -508,6 +518,7 @@ impl Snapshots {
         );
         draw(&mut picture, detections, labels, scale);
         let name = file_name(stream, frame.index, SystemTime::now());
+        log::debug!("snapshot {name}: converted and drawn in {:.2} ms", started.elapsed().as_secs_f64() * 1e3);
         let jobs = self.jobs.as_ref()?;
         match jobs.try_send(Job { name: name.clone(), picture }) {
             Ok(()) => {
