@@ -588,7 +588,7 @@ mod tests {
         assert_eq!((tw, th), (49, 9));
         let label: Vec<[u8; 3]> =
             (40..40 + tw as u32).flat_map(|x| (21..30).map(move |y| (x, y))).map(|(x, y)| img.pixel(x, y)).collect();
-        assert!(label.iter().any(|p| *p == [0, 0, 0]), "glyph pixels");
+        assert!(label.contains(&[0, 0, 0]), "glyph pixels");
         assert!(label.iter().filter(|p| **p == c).count() > label.len() / 2, "background");
         // Scaled boxes: a frame delivered at half the source size.
         let mut half = Rgb::new(100, 50);
