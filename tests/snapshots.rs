@@ -175,6 +175,7 @@ fn snapshots_are_rate_limited_in_stream_time_and_show_the_boxes() {
     let ys = (y0 + 4)..(y1 - 4).min(h as i64);
     let (edge, outside, inside) =
         (redness(&rgb, w, x0 + 1, ys.clone()), redness(&rgb, w, x0 - 6, ys.clone()), redness(&rgb, w, x0 + 7, ys));
+    eprintln!("box edge redness {edge:.0}, outside {outside:.0}, inside {inside:.0}");
     assert!(
         edge > 90.0 && edge > outside + 50.0 && edge > inside + 50.0,
         "box edge redness {edge:.0}, outside {outside:.0}, inside {inside:.0}"
@@ -240,19 +241,21 @@ fn a_folder_that_becomes_unwritable_counts_failures_and_the_pipeline_goes_on() {
     let metric = |text: &str, key: &str| {
         text.lines().find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse::<u64>().ok())).unwrap_or(0)
     };
-    let mut failed = 0;
-    let mut written = 0;
-    while failed == 0 && child.try_wait().expect("wait").is_none() {
+    // The failures are counted while the run goes on.
+    let (mut failed, mut written) = (0, 0);
+    while failed == 0 {
+        assert!(child.try_wait().expect("wait").is_none(), "the run ended before a failure was counted");
         let text = http_get(&addr, "/metrics");
         failed = metric(&text, "edgesight_snapshots_total{result=\"failed\"}");
         written = metric(&text, "edgesight_snapshots_total{result=\"written\"}");
         std::thread::sleep(Duration::from_millis(20));
     }
+    assert!(written >= 1, "the first snapshot was counted as written");
+    let status = status_json(&addr);
+    assert!(status["sinks"]["snapshots"]["failed"].as_u64().unwrap_or(0) >= 1, "{status}");
     let out = child.wait_with_output();
     assert!(out.status.success(), "the run did not end well");
     let log = std::fs::read_to_string(&log).expect("log");
-    assert!(failed > 0 || log.contains("not written"), "no failure counted; log:\n{log}");
-    assert!(written >= 1);
     assert!(log.contains("not written"), "the failure is logged:\n{log}");
     assert_eq!(frame_events(&events).len() as u64, stats_value(&log, "frames"), "every frame still has its event");
 }
