@@ -324,6 +324,8 @@ struct Writer {
     cap: u64,
     index: Index,
     stats: Arc<SinkStats>,
+    /// Pictures handed back to the inference thread for reuse.
+    spare: SyncSender<Rgb>,
 }
 
 impl Writer {
@@ -340,6 +342,7 @@ impl Writer {
                 }
             }
             SinkStats::set(&self.snaps().bytes_on_disk, self.index.total());
+            let _ = self.spare.try_send(job.picture);
         }
     }
 
@@ -394,18 +397,18 @@ pub fn encode(img: &Rgb, quality: u8) -> std::result::Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// Copies a frame into an RGB picture (YUV converted as the preprocessor converts it).
-pub fn frame_rgb(frame: &Frame) -> Result<Rgb> {
+/// Copies a frame into `img` (resized to the frame; YUV converted as the preprocessor converts it).
+pub fn frame_rgb(frame: &Frame, img: &mut Rgb, scratch: &mut RowScratch) -> Result<()> {
     let guard = frame.map()?;
     let FrameData::Host(view) = guard.data() else {
         return Err(Error::source("snapshots read frames in system memory only (this frame is on the GPU)"));
     };
     view.check().map_err(Error::source)?;
-    let mut img = Rgb::new(view.width, view.height);
-    let mut scratch = RowScratch::default();
+    (img.width, img.height) = (view.width, view.height);
     let row_bytes = view.width as usize * 3;
+    img.data.resize(row_bytes * view.height as usize, 0);
     for (y, out) in img.data.chunks_exact_mut(row_bytes).enumerate() {
-        let (row, order) = view.row(y, &mut scratch);
+        let (row, order) = view.row(y, scratch);
         match order {
             ChannelOrder::Rgb => out.copy_from_slice(&row[..row_bytes]),
             ChannelOrder::Bgr => {
@@ -415,7 +418,7 @@ pub fn frame_rgb(frame: &Frame) -> Result<Rgb> {
             }
         }
     }
-    Ok(img)
+    Ok(())
 }
 
 /// Snapshots of one run: the trigger, the limiter and the writer thread.
@@ -429,6 +432,10 @@ pub struct Snapshots {
     stats: Arc<SinkStats>,
     /// Stream time of frames without a timestamp: time since this start.
     start: Instant,
+    /// Pictures the writer is done with, reused: a snapshot allocates only while fewer than
+    /// `QUEUE + 1` pictures exist.
+    spare: Receiver<Rgb>,
+    scratch: RowScratch,
 }
 
 /// Makes sure snapshots can be written to `dir`: creates it and writes and removes a file.
@@ -460,7 +467,9 @@ impl Snapshots {
             cfg.max_total_bytes
         );
         let (tx, rx) = sync_channel(QUEUE);
+        let (spare_tx, spare) = sync_channel(QUEUE + 1);
         let writer = Writer {
+            spare: spare_tx,
             dir: cfg.dir.clone(),
             quality: cfg.quality,
             cap: cfg.max_total_bytes,
@@ -479,6 +488,8 @@ impl Snapshots {
             writer: Some(handle),
             stats,
             start: Instant::now(),
+            spare,
+            scratch: RowScratch::default(),
         })
     }
 
@@ -504,14 +515,15 @@ impl Snapshots {
         }
         let snaps = &self.stats.snapshots;
         let started = Instant::now();
-        let mut picture = match frame_rgb(frame) {
-            Ok(p) => p,
+        let mut picture = self.spare.try_recv().unwrap_or_else(|_| Rgb::new(0, 0));
+        match frame_rgb(frame, &mut picture, &mut self.scratch) {
+            Ok(()) => {}
             Err(e) => {
                 SinkStats::add(&snaps.failed, 1);
                 log::warn!("snapshot of stream {stream:?} not taken: {e}");
                 return None;
             }
-        };
+        }
         let scale = (
             frame.width as f32 / frame.source_width.max(1) as f32,
             frame.height as f32 / frame.source_height.max(1) as f32,
