@@ -259,3 +259,36 @@ fn a_folder_that_becomes_unwritable_counts_failures_and_the_pipeline_goes_on() {
     assert!(log.contains("not written"), "the failure is logged:\n{log}");
     assert_eq!(frame_events(&events).len() as u64, stats_value(&log, "frames"), "every frame still has its event");
 }
+
+#[test]
+fn a_reload_turns_snapshots_on_and_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = dir.path().join("events.jsonl");
+    let base = ConfigBuilder::nanodet(dir.path())
+        .labels()
+        .stream("cam", p(short_clip()), "loop = true\n")
+        .events(&events)
+        .text();
+    let cfg = dir.path().join("edgesight.toml");
+    std::fs::write(&cfg, &base).expect("config");
+    let log = dir.path().join("log");
+    let child = run_logged(&cfg, &log);
+    wait_for("events", Duration::from_secs(60), || events_of_stream(&events, "cam") > 5);
+    let snaps = dir.path().join("snaps");
+    std::fs::write(&cfg, format!("{base}\n[snapshots]\ndir = \"{}\"\nmin_interval_s = 0\n", p(&snaps)))
+        .expect("config");
+    signal(&child, "HUP");
+    wait_for("a snapshot after the reload", Duration::from_secs(60), || !jpg_files(&snaps).is_empty());
+    std::fs::write(&cfg, &base).expect("config");
+    signal(&child, "HUP");
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_for("the second reload", Duration::from_secs(30), || read_log().contains("; snapshots off"));
+    // The writer finished its queue before the reload was logged: no file comes after it.
+    let files = jpg_files(&snaps).len();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(jpg_files(&snaps).len(), files, "no snapshot after they were turned off");
+    stop(child);
+    assert!(read_log().contains("; snapshots (re)started"), "{}", read_log());
+    let named = frame_events(&events).iter().filter(|e| e.get("snapshot").is_some()).count();
+    assert_eq!(named, files, "every snapshot named in an event was written, and only those");
+}

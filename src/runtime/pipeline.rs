@@ -249,7 +249,8 @@ impl Runtime {
                 changed_regions.push((r.id, assemble::regions(s, labels)?));
             }
         }
-        let restart_snapshots = new.snapshots != self.cfg.snapshots || change == ModelChange::Reload;
+        let restart_snapshots =
+            new.snapshots != self.cfg.snapshots || (change == ModelChange::Reload && new.snapshots.is_some());
         if restart_snapshots && let Some(sc) = &new.snapshots {
             assemble::snapshot_classes(sc, &new.model, labels)?;
             crate::sink::snapshot::probe(&sc.dir)?;
@@ -328,7 +329,11 @@ impl Runtime {
         }
         self.detector.set_low_floor(low_floor(&self.cfg));
         self.start_streams(opened, new_regions)?;
-        Ok(plan.summary())
+        let mut summary = plan.summary();
+        if restart_snapshots {
+            summary += if self.snapshots.is_some() { "; snapshots (re)started" } else { "; snapshots off" };
+        }
+        Ok(summary)
     }
 
     /// The listener `new` asks for. One on the address the running listener holds can only bind
