@@ -628,6 +628,51 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
         metrics,
         tracking,
         counts_interval,
+        snapshots: root.get("snapshots").and_then(|n| snapshots(n, layers, is)),
+    })
+}
+
+/// `[snapshots]`: on when the section is present, unless `enabled = false`.
+fn snapshots(n: &Node, layers: &Layers, is: &mut Issues) -> Option<super::SnapshotConfig> {
+    use super::defaults as d;
+    if bool_of(n.get("enabled")) == Some(false) {
+        return None;
+    }
+    if let Some(p) = n.get("dir")
+        && str_of(Some(p)).is_some_and(|s| s.trim().is_empty())
+    {
+        is.push(Issue::at(&p.origin, "snapshots.dir", "is empty; expected a directory path"));
+    }
+    let mut classes = Vec::new();
+    let mut seen = HashSet::new();
+    for c in list_of(n.get("classes")).unwrap_or(&[]) {
+        let Some(name) = str_of(Some(c)) else { continue };
+        if name.trim().is_empty() {
+            is.push(Issue::at(&c.origin, "snapshots.classes", "contains an empty name"));
+        } else if !seen.insert(name.to_string()) {
+            is.push(Issue::at(&c.origin, "snapshots.classes", format!("lists \"{name}\" twice")));
+        } else {
+            classes.push(name.to_string());
+        }
+    }
+    if let Some(c) = n.get("classes")
+        && list_of(Some(c)).is_some_and(|l| l.is_empty())
+    {
+        is.push(Issue::at(
+            &c.origin,
+            "snapshots.classes",
+            "is empty, so nothing would trigger a snapshot; list labels, or leave it out for all classes",
+        ));
+    }
+    Some(super::SnapshotConfig {
+        dir: path_of(n.get("dir"), layers).unwrap_or_else(|| crate::fsutil::state_dir().join("snapshots")),
+        classes,
+        min_score: num_of(n.get("min_score")).map_or(0.0, |v| v as f32),
+        min_interval: secs(n.get("min_interval_s"), d::SNAPSHOT_MIN_INTERVAL_S),
+        max_total_bytes: num_of(n.get("max_total_mb"))
+            .filter(|v| *v > 0.0)
+            .map_or((d::SNAPSHOT_MAX_TOTAL_MB * 1e6) as u64, |v| (v * 1e6).round() as u64),
+        quality: int_of(n.get("quality")).map_or(d::SNAPSHOT_QUALITY, |q| q.clamp(1, 100) as u8),
     })
 }
 

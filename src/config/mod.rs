@@ -51,6 +51,9 @@ pub mod defaults {
     pub const MQTT_SPOOL_MAX_MB: f64 = 100.0;
     pub const MQTT_RECONNECT_MIN_S: f64 = 1.0;
     pub const MQTT_RECONNECT_MAX_S: f64 = 60.0;
+    pub const SNAPSHOT_MIN_INTERVAL_S: f64 = 10.0;
+    pub const SNAPSHOT_MAX_TOTAL_MB: f64 = 500.0;
+    pub const SNAPSHOT_QUALITY: u8 = 85;
 }
 
 /// Where the service's configuration lives on a device.
@@ -142,6 +145,23 @@ pub struct Config {
     pub tracking: crate::track::TrackerSettings,
     /// `tracking.counts_interval_s`: how often streams with zones or lines report their counts.
     pub counts_interval: Option<Duration>,
+    /// `[snapshots]`: JPEG pictures of frames with detections; None = off.
+    pub snapshots: Option<SnapshotConfig>,
+}
+
+/// `[snapshots]`: a JPEG of a frame with its boxes drawn when it has a detection of `classes`,
+/// at most one per `min_interval` of stream time per stream, in `dir` capped at `max_total_bytes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotConfig {
+    pub dir: PathBuf,
+    /// Labels that trigger a snapshot (resolved against the model's labels at start); empty = all.
+    pub classes: Vec<String>,
+    /// Least score of a triggering detection (reported detections only).
+    pub min_score: f32,
+    pub min_interval: Duration,
+    pub max_total_bytes: u64,
+    /// JPEG quality, 1..=100.
+    pub quality: u8,
 }
 
 #[derive(Debug, Clone, PartialEq)]

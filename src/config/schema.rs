@@ -432,6 +432,31 @@ pub static TRACKING: &[Field] = &[
     ),
 ];
 
+pub static SNAPSHOTS: &[Field] = &[
+    opt("enabled", Kind::Bool, "true (when [snapshots] is present)", "false turns snapshots off and keeps the section"),
+    opt(
+        "dir",
+        Kind::Path,
+        "<state folder>/snapshots (/var/lib/edgesight/snapshots under systemd)",
+        "where snapshots go: <dir>/<stream>/<stream>-<frame>-<pts_ms>.jpg",
+    ),
+    opt("classes", Kind::List { item: &STR, len: None }, "all", "labels whose detections trigger a snapshot"),
+    opt("min_score", UNIT, "0 (every reported detection)", "a triggering detection scores at least this"),
+    opt(
+        "min_interval_s",
+        Kind::Float { min: 0.0, max: 86_400.0 },
+        "10",
+        "per stream, snapshots are at least this far apart in stream time (0: every triggering frame)",
+    ),
+    opt(
+        "max_total_mb",
+        Kind::Float { min: 0.01, max: 10_000_000.0 },
+        "500",
+        "the snapshot folder never passes this size: the oldest snapshots are removed first",
+    ),
+    opt("quality", Kind::Int { min: 1, max: 100 }, "85", "JPEG quality"),
+];
+
 pub static ROOT: &[Field] = &[
     opt("device", Kind::Table(DEVICE), "", "this device"),
     req("model", Kind::Table(MODEL), "the detector"),
@@ -441,6 +466,12 @@ pub static ROOT: &[Field] = &[
     opt("metrics", Kind::Table(METRICS), "", "Prometheus metrics and status over HTTP"),
     opt("health", Kind::Table(HEALTH), "", "what /healthz calls healthy"),
     opt("tracking", Kind::Table(TRACKING), "", "object tracking per stream (docs/ops/ops_runbook.md, Tracking)"),
+    opt(
+        "snapshots",
+        Kind::Table(SNAPSHOTS),
+        "off",
+        "JPEG pictures of frames with detections (docs/ops/ops_runbook.md, Snapshots)",
+    ),
 ];
 
 /// Every key as a dotted path (`model.score_threshold`, `stream.uri`), for documentation checks.

@@ -211,6 +211,22 @@ pub fn render_metrics(src: &Sources) -> String {
         );
     }
     region_metrics(&mut out, &src.regions.snapshot());
+    let snaps = &k.snapshots;
+    if snaps.enabled.load(std::sync::atomic::Ordering::Relaxed) {
+        family(
+            &mut out,
+            "edgesight_snapshots_total",
+            "counter",
+            "Snapshots per result (written, dropped_busy, failed).",
+        );
+        for (result, c) in
+            [("written", &snaps.written), ("dropped_busy", &snaps.dropped_busy), ("failed", &snaps.failed)]
+        {
+            let _ = writeln!(out, "edgesight_snapshots_total{{result=\"{result}\"}} {}", SinkStats::get(c));
+        }
+        family(&mut out, "edgesight_snapshot_bytes_on_disk", "gauge", "Bytes of the snapshot files in snapshots.dir.");
+        let _ = writeln!(out, "edgesight_snapshot_bytes_on_disk {}", SinkStats::get(&snaps.bytes_on_disk));
+    }
     if mqtt {
         for why in MqttDrop::ALL {
             let _ = writeln!(
@@ -322,6 +338,15 @@ fn sinks_status(k: &SinkStats) -> serde_json::Value {
     let mut sinks = serde_json::json!({"jsonl": sink_status(k)});
     if k.mqtt.enabled.load(std::sync::atomic::Ordering::Relaxed) {
         sinks["mqtt"] = crate::sink::mqtt::mqtt_status(k);
+    }
+    let snaps = &k.snapshots;
+    if snaps.enabled.load(std::sync::atomic::Ordering::Relaxed) {
+        sinks["snapshots"] = serde_json::json!({
+            "written": SinkStats::get(&snaps.written),
+            "dropped_busy": SinkStats::get(&snaps.dropped_busy),
+            "failed": SinkStats::get(&snaps.failed),
+            "bytes_on_disk": SinkStats::get(&snaps.bytes_on_disk),
+        });
     }
     sinks
 }

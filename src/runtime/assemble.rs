@@ -21,7 +21,7 @@ use crate::engine::onnx::{OnnxEngine, OnnxOptions};
 use crate::engine::{Engine, TensorInfo};
 use crate::error::{Error, Result};
 use crate::preprocess::{Accepts, CpuPreprocessor, FrameMemory, InputSpec, Pixels, Preprocessor};
-use crate::sink::{FanOut, FilePolicy, JsonlSink, MqttSink, Sink, SinkStats};
+use crate::sink::{FanOut, FilePolicy, JsonlSink, MqttSink, Sink, SinkStats, Snapshots};
 
 /// The engine `[model]` asks for. A GPU engine on a build without it is an error, never a
 /// silent CPU fallback.
@@ -126,6 +126,30 @@ pub fn postprocess(mc: &ModelConfig, labels: &Labels) -> Result<PostProcess> {
         policy.allow_only(&ids);
     }
     Ok(PostProcess::new(policy, mc.nms_iou, mc.max_detections))
+}
+
+/// `snapshots.classes` as class ids of the model's labels (None = every class).
+pub fn snapshot_classes(
+    sc: &crate::config::SnapshotConfig,
+    mc: &ModelConfig,
+    labels: &Labels,
+) -> Result<Option<Vec<u32>>> {
+    if sc.classes.is_empty() {
+        return Ok(None);
+    }
+    let labels_path = mc.labels.as_ref().map_or("no model.labels set".to_string(), |p| p.display().to_string());
+    sc.classes
+        .iter()
+        .map(|n| class_id(labels, "snapshots.classes", n, &labels_path))
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// The snapshot writer `cfg` asks for, started (None when `[snapshots]` is off).
+pub fn snapshots(cfg: &crate::config::Config, labels: &Labels, stats: Arc<SinkStats>) -> Result<Option<Snapshots>> {
+    let Some(sc) = &cfg.snapshots else { return Ok(None) };
+    let classes = snapshot_classes(sc, &cfg.model, labels)?;
+    Snapshots::start(sc.clone(), classes, stats).map(Some)
 }
 
 /// Width and height of an image input with static spatial dimensions, NCHW or NHWC.
@@ -499,6 +523,11 @@ pub fn check(loaded: &Loaded, opts: &CheckOptions) -> Checked {
                     errors.push(loaded.locate(e));
                 }
             }
+            if let Some(sc) = &cfg.snapshots
+                && let Err(e) = snapshot_classes(sc, &cfg.model, d.labels())
+            {
+                errors.push(loaded.locate(e));
+            }
             capture(d.preprocessor(), &cfg.pipeline)
         }
         Err(e) => {
@@ -507,6 +536,11 @@ pub fn check(loaded: &Loaded, opts: &CheckOptions) -> Checked {
         }
     };
     if let Err(e) = probe_sink(&cfg.output) {
+        errors.push(e);
+    }
+    if let Some(sc) = &cfg.snapshots
+        && let Err(e) = crate::sink::snapshot::probe(&sc.dir)
+    {
         errors.push(e);
     }
     // The rule `run` applies before anything else.

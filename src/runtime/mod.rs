@@ -44,5 +44,6 @@ pub(crate) fn frame_event<'a>(
         detections,
         track_ids,
         labels,
+        snapshot: None,
     }
 }

@@ -30,7 +30,7 @@ use crate::config::{self, Config, StreamConfig};
 use crate::error::{Error, ExitKind, Result};
 use crate::metrics::RunStats;
 use crate::metrics::http::{MetricsServer, Sources};
-use crate::sink::{Sink, SinkStats};
+use crate::sink::{Sink, SinkStats, Snapshots};
 use crate::status::{StreamState, StreamStats};
 use crate::track::stream::Continuity;
 use crate::track::{StreamTracker, TrackerKind};
@@ -112,6 +112,8 @@ struct Runtime {
     frames: Vec<(usize, Frame)>,
     /// Frames taken from the mailbox whose events are not written yet (shutdown accounting).
     in_flight: Arc<AtomicUsize>,
+    /// `[snapshots]`, when on.
+    snapshots: Option<Snapshots>,
 }
 
 impl Runtime {
@@ -179,7 +181,7 @@ impl Runtime {
     /// Runs the frames in `self.frames` through the detector as one batch and writes an event
     /// per frame.
     fn process(&mut self) -> Result<()> {
-        let Runtime { detector, sink, stats, mailbox, names, follows, clock, frames, in_flight, .. } = self;
+        let Runtime { detector, sink, stats, mailbox, names, follows, clock, frames, in_flight, snapshots, .. } = self;
         in_flight.store(frames.len(), Ordering::SeqCst);
         stats.lock().unwrap_or_else(|p| p.into_inner()).batches += 1;
         let result = detector.detect_batch(frames.iter().map(|(_, f)| f), |i, found, labels, times| {
@@ -193,7 +195,10 @@ impl Runtime {
             let ids = &ids[..ids.len().min(found.reported)];
             let now = clock.now();
             let latency = now.saturating_duration_since(frame.captured);
-            sink.emit(&super::frame_event(&names[*id], frame, latency, found.reported(), ids, labels))?;
+            let snapshot = snapshots.as_mut().and_then(|s| s.offer(name, frame, found.reported(), labels));
+            let mut event = super::frame_event(name, frame, latency, found.reported(), ids, labels);
+            event.snapshot = snapshot.as_deref();
+            sink.emit(&event)?;
             stats.lock().unwrap_or_else(|p| p.into_inner()).record(now, latency, times);
             mailbox.count_processed(*id);
             in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -244,6 +249,12 @@ impl Runtime {
                 changed_regions.push((r.id, assemble::regions(s, labels)?));
             }
         }
+        let restart_snapshots =
+            new.snapshots != self.cfg.snapshots || (change == ModelChange::Reload && new.snapshots.is_some());
+        if restart_snapshots && let Some(sc) = &new.snapshots {
+            assemble::snapshot_classes(sc, &new.model, labels)?;
+            crate::sink::snapshot::probe(&sc.dir)?;
+        }
         let opened = assemble::open_streams(&to_open, &new_base, self.signals.terminate_flag())?;
         // Last of the preparations: on the running listener's address it must close that one.
         let new_metrics = if plan.metrics { Some(self.prepare_metrics(&new)?) } else { None };
@@ -281,6 +292,15 @@ impl Runtime {
         if let Some(m) = new_metrics {
             self.metrics = m;
         }
+        if restart_snapshots {
+            // The old writer finishes its queue and stops first: two writers would share the folder.
+            self.snapshots = None;
+            self.snapshots = assemble::snapshots(&new, self.detector.labels(), Arc::clone(&self.sink_stats))
+                .unwrap_or_else(|e| {
+                    log::error!("snapshots stay off until the next reload or restart: {e}");
+                    None
+                });
+        }
         if let Some(level) = plan.log_level {
             crate::logging::set_level(level);
         }
@@ -309,7 +329,11 @@ impl Runtime {
         }
         self.detector.set_low_floor(low_floor(&self.cfg));
         self.start_streams(opened, new_regions)?;
-        Ok(plan.summary())
+        let mut summary = plan.summary();
+        if restart_snapshots {
+            summary += if self.snapshots.is_some() { "; snapshots (re)started" } else { "; snapshots off" };
+        }
+        Ok(summary)
     }
 
     /// The listener `new` asks for. One on the address the running listener holds can only bind
@@ -375,6 +399,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
         return Ok(not_started(engine));
     };
     let regions = wanted.iter().map(|s| assemble::regions(s, detector.labels())).collect::<Result<Vec<_>>>()?;
+    let snapshots = assemble::snapshots(&cfg, detector.labels(), Arc::clone(&sink_stats))?;
     let base = assemble::capture(detector.preprocessor(), &cfg.pipeline);
     let Some(opened) = started(assemble::open_streams(&wanted, &base, signals.terminate_flag()), &signals)? else {
         return Ok(not_started(engine));
@@ -401,6 +426,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
         signals: signals.clone(),
         model_files,
         in_flight: Arc::new(AtomicUsize::new(0)),
+        snapshots,
         config_path,
         cfg,
         clock,

@@ -30,6 +30,8 @@ pub struct Event<'a> {
     /// Track ID per detection, same order; empty without a tracker (no `track_id` key then).
     pub track_ids: &'a [Option<u32>],
     pub labels: &'a Labels,
+    /// The snapshot taken of this frame, relative to `snapshots.dir` (`"snapshot"` key, only when one was).
+    pub snapshot: Option<&'a str>,
 }
 
 /// An event that is not a frame's: it carries its own `"kind"`, and on MQTT goes to its own topic
@@ -250,6 +252,9 @@ impl Serialize for Event<'_> {
         m.serialize_entry("height", &self.height)?;
         m.serialize_entry("latency_ms", &round(self.latency_ms, 2))?;
         m.serialize_entry("detections", &Dets(self.detections, self.track_ids, self.labels))?;
+        if let Some(name) = self.snapshot {
+            m.serialize_entry("snapshot", name)?;
+        }
         m.end()
     }
 }
@@ -273,6 +278,7 @@ mod tests {
             detections: &dets,
             track_ids: &[],
             labels: &labels,
+            snapshot: None,
         };
         let v: serde_json::Value = serde_json::from_str(&serde_json::to_string(&ev).unwrap()).unwrap();
         assert_eq!(v["ts"], "1970-01-01T00:00:00.000Z");
@@ -305,8 +311,12 @@ mod tests {
             detections: &dets,
             track_ids: &[Some(3), None],
             labels: &labels,
+            snapshot: None,
         };
         let v: serde_json::Value = serde_json::to_value(&ev).unwrap();
+        assert!(v.get("snapshot").is_none(), "no snapshot key without a snapshot");
+        let with = serde_json::to_value(&Event { snapshot: Some("gate/gate-x.jpg"), ..ev }).unwrap();
+        assert_eq!(with["snapshot"], "gate/gate-x.jpg");
         assert_eq!(v["detections"][0]["track_id"], 3);
         assert!(v["detections"][1]["track_id"].is_null() && v["detections"][1].get("track_id").is_some());
         let end = TrackEnd {

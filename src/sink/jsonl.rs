@@ -448,6 +448,7 @@ mod tests {
             detections: &[],
             track_ids: &[],
             labels,
+            snapshot: None,
         }
     }
 

@@ -5,13 +5,15 @@ pub mod event;
 pub mod jsonl;
 pub mod mqtt;
 pub mod rotate;
+pub mod snapshot;
 pub mod spool;
 pub mod stats;
 
 pub use event::{CountsEvent, Event, KindEvent, RegionEventOut, TrackEndEvent};
 pub use jsonl::{FilePolicy, JsonlSink};
 pub use mqtt::MqttSink;
-pub use stats::{MqttDrop, SinkDrop, SinkStats};
+pub use snapshot::Snapshots;
+pub use stats::{MqttDrop, SinkDrop, SinkStats, SnapshotStats};
 
 use crate::error::Result;
 

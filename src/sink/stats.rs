@@ -43,6 +43,8 @@ pub struct SinkStats {
     pub pending_bytes: AtomicU64,
     /// The MQTT output's counters (`sink="mqtt"`), shown once an MQTT output was configured.
     pub mqtt: MqttStats,
+    /// The snapshots' counters, shown once `[snapshots]` was on.
+    pub snapshots: SnapshotStats,
     /// What `/status` shows, for the MQTT output's periodic `stats` message (set by the runtime).
     status: StatusSlot,
 }
@@ -117,6 +119,21 @@ impl MqttStats {
     pub fn count_dropped(&self, why: MqttDrop, n: u64) {
         self.dropped[why as usize].fetch_add(n, Ordering::Relaxed);
     }
+}
+
+/// `[snapshots]` counters (`edgesight_snapshots_total{result}`, `edgesight_snapshot_bytes_on_disk`).
+#[derive(Debug, Default)]
+pub struct SnapshotStats {
+    /// Snapshots were on in this run (their metrics and `/status` entry are shown).
+    pub enabled: std::sync::atomic::AtomicBool,
+    /// JPEG files written (renamed into place).
+    pub written: AtomicU64,
+    /// Snapshots not taken because the writer thread was still busy with earlier ones.
+    pub dropped_busy: AtomicU64,
+    /// Snapshots that could not be made or written (unwritable folder, disk full, frame unreadable).
+    pub failed: AtomicU64,
+    /// Bytes of the snapshot files in the folder, as the writer knows them.
+    pub bytes_on_disk: AtomicU64,
 }
 
 impl SinkStats {
