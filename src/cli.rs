@@ -217,6 +217,7 @@ fn detect_config(
                 metrics: Default::default(),
                 tracking: Default::default(),
                 counts_interval: None,
+                visualise: None,
             }
         }
         (None, None) => {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::tree::{Node, Value};
 use super::{
     Config, DeviceConfig, EngineKind, EventTarget, Issue, Issues, Layers, MetricsConfig, ModelConfig, MqttConfig,
-    MqttTls, OutputConfig, PipelineConfig, PreprocessKind, ResizeAt, StreamConfig, defaults,
+    MqttTls, OutputConfig, PipelineConfig, PreprocessKind, ResizeAt, StreamConfig, VisualiseConfig, defaults,
 };
 use crate::capture::{SourceSpec, Transport};
 use crate::detect::Family;
@@ -617,6 +617,7 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
     let counts_interval =
         num_of(tracking_node.and_then(|t| t.get("counts_interval_s"))).unwrap_or(defaults::COUNTS_INTERVAL_S);
     let counts_interval = (counts_interval > 0.0).then(|| Duration::from_secs_f64(counts_interval));
+    let visualise = root.get("visualise").map(|v| visualise(v, &streams, layers, is));
     Some(Config {
         origin: origin.map(Path::to_path_buf),
         device,
@@ -627,7 +628,74 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
         metrics,
         tracking,
         counts_interval,
+        visualise,
     })
+}
+
+/// `[visualise]`: an RTSP address and/or a file, streams that exist; ranges were checked by the
+/// schema stage.
+fn visualise(v: &Node, streams: &[StreamConfig], layers: &Layers, is: &mut Issues) -> VisualiseConfig {
+    let listen = v.get("rtsp_listen");
+    let rtsp_listen = match (listen, str_of(listen)) {
+        (Some(n), Some(a)) => match a.parse::<std::net::SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                is.push(Issue::at(
+                    &n.origin,
+                    "visualise.rtsp_listen",
+                    format!("\"{a}\" is not an address:port such as \"127.0.0.1:8554\""),
+                ));
+                None
+            }
+        },
+        _ => None,
+    };
+    let file_node = v.get("file");
+    let file = path_of(file_node, layers);
+    if let (Some(n), Some(f)) = (file_node, &file) {
+        let ext = f.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        if !matches!(ext.as_deref(), Some("mp4" | "mkv")) {
+            is.push(Issue::at(
+                &n.origin,
+                "visualise.file",
+                format!("\"{}\" must end in .mp4 or .mkv (the container is chosen by the extension)", f.display()),
+            ));
+        }
+    }
+    if listen.is_none() && file_node.is_none() {
+        is.push(Issue::at(
+            &v.origin,
+            "visualise",
+            "shows nothing: set rtsp_listen (e.g. \"127.0.0.1:8554\") and/or file, or remove [visualise] (off)",
+        ));
+    }
+    let mut names = Vec::new();
+    for n in list_of(v.get("streams")).unwrap_or(&[]) {
+        let Some(name) = str_of(Some(n)) else { continue };
+        if !streams.iter().any(|s| s.name == name) {
+            let known: Vec<&str> = streams.iter().map(|s| s.name.as_str()).collect();
+            is.push(Issue::at(
+                &n.origin,
+                "visualise.streams",
+                format!("no [[stream]] is named \"{name}\" (streams: {})", known.join(", ")),
+            ));
+        }
+        names.push(name.to_string());
+    }
+    let width = int_of(v.get("width")).map(|w| w as u32);
+    if let (Some(n), Some(w)) = (v.get("width"), width)
+        && w % 2 != 0
+    {
+        is.push(Issue::at(&n.origin, "visualise.width", format!("{w} is odd; H.264 needs an even width")));
+    }
+    VisualiseConfig {
+        rtsp_listen,
+        file,
+        streams: names,
+        fps: num_of(v.get("fps")).unwrap_or(10.0),
+        bitrate_kbps: int_of(v.get("bitrate_kbps")).map_or(2000, |b| b as u32),
+        width,
+    }
 }
 
 /// Zones and lines follow tracks: with `tracking.tracker = "none"` they would count nothing.

@@ -142,6 +142,28 @@ pub struct Config {
     pub tracking: crate::track::TrackerSettings,
     /// `tracking.counts_interval_s`: how often streams with zones or lines report their counts.
     pub counts_interval: Option<Duration>,
+    /// `[visualise]`: absent = off.
+    pub visualise: Option<VisualiseConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisualiseConfig {
+    /// The RTSP server's address: mounts `/<stream>`.
+    pub rtsp_listen: Option<std::net::SocketAddr>,
+    /// An .mp4 or .mkv file (one per stream, named after it, when several are visualised).
+    pub file: Option<PathBuf>,
+    /// The visualised streams; empty = every enabled stream.
+    pub streams: Vec<String>,
+    pub fps: f64,
+    pub bitrate_kbps: u32,
+    pub width: Option<u32>,
+}
+
+impl VisualiseConfig {
+    /// Whether stream `name` is visualised.
+    pub fn shows(&self, name: &str) -> bool {
+        self.streams.is_empty() || self.streams.iter().any(|s| s == name)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
