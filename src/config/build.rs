@@ -658,7 +658,10 @@ fn visualise(v: &Node, streams: &[StreamConfig], layers: &Layers, is: &mut Issue
             is.push(Issue::at(
                 &n.origin,
                 "visualise.file",
-                format!("\"{}\" must end in .mp4 or .mkv (the container is chosen by the extension)", f.display()),
+                format!(
+                    "\"{}\" must end in .mp4 or .mkv (the container is chosen by the extension)",
+                    str_of(Some(n)).unwrap_or_default()
+                ),
             ));
         }
     }
