@@ -188,6 +188,7 @@ impl Visualiser {
     /// the port is bound here, so a busy one fails the start.
     pub fn start(cfg: &VisualiseConfig, streams: &[String]) -> Result<Visualiser> {
         gst::init().map_err(|e| Error::output(format!("GStreamer: {e}")))?;
+        missing_elements(cfg)?;
         let shown: Vec<&String> = streams.iter().filter(|s| cfg.shows(s)).collect();
         let mut outputs = HashMap::new();
         let mut server = match cfg.rtsp_listen {
@@ -199,10 +200,7 @@ impl Visualiser {
                 Some(p) => Some(FileOut::open(cfg, &file_for(p, name, shown.len()))?),
                 None => None,
             };
-            let mount = match &mut server {
-                Some(s) => Some(s.mount(name, &encode_line(cfg))),
-                None => None,
-            };
+            let mount = server.as_mut().map(|s| s.mount(name, &encode_line(cfg)));
             outputs.insert((*name).clone(), Output { file, mount, last_ms: None });
         }
         if let (Some(s), Some(addr)) = (&server, cfg.rtsp_listen) {
@@ -284,6 +282,41 @@ impl Drop for Visualiser {
     fn drop(&mut self) {
         self.finish();
     }
+}
+
+/// Every element the encoders need is installed: checked at start, as an RTSP mount's pipeline
+/// is only built when a viewer connects.
+fn missing_elements(cfg: &VisualiseConfig) -> Result<()> {
+    let mut need = vec![
+        ("appsrc", "gstreamer1.0-plugins-base"),
+        ("videoconvert", "gstreamer1.0-plugins-base"),
+        ("videoscale", "gstreamer1.0-plugins-base"),
+        ("x264enc", "gstreamer1.0-plugins-ugly"),
+        ("h264parse", "gstreamer1.0-plugins-bad"),
+    ];
+    if cfg.rtsp_listen.is_some() {
+        need.push(("rtph264pay", "gstreamer1.0-plugins-good"));
+    }
+    if let Some(f) = &cfg.file {
+        let mp4 = f.extension().is_some_and(|e| e.eq_ignore_ascii_case("mp4"));
+        need.push(if mp4 {
+            ("mp4mux", "gstreamer1.0-plugins-good")
+        } else {
+            ("matroskamux", "gstreamer1.0-plugins-good")
+        });
+    }
+    let missing: Vec<String> = need
+        .iter()
+        .filter(|(e, _)| gst::ElementFactory::find(e).is_none())
+        .map(|(e, p)| format!("{e} (Debian: {p})"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::output(format!(
+        "visualise: GStreamer element(s) missing: {}; install them, or remove [visualise]",
+        missing.join(", ")
+    )))
 }
 
 /// The file of `stream`: the configured path for one stream, `<stem>-<stream>.<ext>` for several.
