@@ -51,7 +51,7 @@ version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -1)" = "$2" ]; 
 
 build_deps() {
     apt_install ca-certificates curl gcc pkg-config python3 python3-pip python3-venv \
-        libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
+        libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev \
         gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
         gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
     local have=""

@@ -218,6 +218,7 @@ fn detect_config(
                 tracking: Default::default(),
                 counts_interval: None,
                 snapshots: None,
+                visualise: None,
             }
         }
         (None, None) => {

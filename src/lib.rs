@@ -29,6 +29,7 @@ pub mod sink;
 pub mod status;
 pub mod text;
 pub mod track;
+pub mod visual;
 pub mod zones;
 
 pub use error::{Error, ExitKind, Result};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::tree::{Node, Value};
 use super::{
     Config, DeviceConfig, EngineKind, EventTarget, Issue, Issues, Layers, MetricsConfig, ModelConfig, MqttConfig,
-    MqttTls, OutputConfig, PipelineConfig, PreprocessKind, ResizeAt, StreamConfig, defaults,
+    MqttTls, OutputConfig, PipelineConfig, PreprocessKind, ResizeAt, StreamConfig, VisualiseConfig, defaults,
 };
 use crate::capture::{SourceSpec, Transport};
 use crate::detect::Family;
@@ -618,6 +618,7 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
     let counts_interval =
         num_of(tracking_node.and_then(|t| t.get("counts_interval_s"))).unwrap_or(defaults::COUNTS_INTERVAL_S);
     let counts_interval = (counts_interval > 0.0).then(|| Duration::from_secs_f64(counts_interval));
+    let visualise = root.get("visualise").map(|v| visualise(v, &streams, layers, is));
     Some(Config {
         origin: origin.map(Path::to_path_buf),
         device,
@@ -629,6 +630,7 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
         tracking,
         counts_interval,
         snapshots: root.get("snapshots").and_then(|n| snapshots(n, layers, is)),
+        visualise,
     })
 }
 
@@ -669,11 +671,80 @@ fn snapshots(n: &Node, layers: &Layers, is: &mut Issues) -> Option<super::Snapsh
         classes,
         min_score: num_of(n.get("min_score")).map_or(0.0, |v| v as f32),
         min_interval: secs(n.get("min_interval_s"), d::SNAPSHOT_MIN_INTERVAL_S),
+        // At least 0.01 by the schema stage.
         max_total_bytes: num_of(n.get("max_total_mb"))
-            .filter(|v| *v > 0.0)
             .map_or((d::SNAPSHOT_MAX_TOTAL_MB * 1e6) as u64, |v| (v * 1e6).round() as u64),
         quality: int_of(n.get("quality")).map_or(d::SNAPSHOT_QUALITY, |q| q.clamp(1, 100) as u8),
     })
+}
+
+/// `[visualise]`: an RTSP address and/or a file, streams that exist; ranges were checked by the
+/// schema stage.
+fn visualise(v: &Node, streams: &[StreamConfig], layers: &Layers, is: &mut Issues) -> VisualiseConfig {
+    let listen = v.get("rtsp_listen");
+    let rtsp_listen = match (listen, str_of(listen)) {
+        (Some(n), Some(a)) => match a.parse::<std::net::SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                is.push(Issue::at(
+                    &n.origin,
+                    "visualise.rtsp_listen",
+                    format!("\"{a}\" is not an address:port such as \"127.0.0.1:8554\""),
+                ));
+                None
+            }
+        },
+        _ => None,
+    };
+    let file_node = v.get("file");
+    let file = path_of(file_node, layers);
+    if let (Some(n), Some(f)) = (file_node, &file) {
+        let ext = f.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        if !matches!(ext.as_deref(), Some("mp4" | "mkv")) {
+            is.push(Issue::at(
+                &n.origin,
+                "visualise.file",
+                format!(
+                    "\"{}\" must end in .mp4 or .mkv (the container is chosen by the extension)",
+                    str_of(Some(n)).unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    if listen.is_none() && file_node.is_none() {
+        is.push(Issue::at(
+            &v.origin,
+            "visualise",
+            "shows nothing: set rtsp_listen (e.g. \"127.0.0.1:8554\") and/or file, or remove [visualise] (off)",
+        ));
+    }
+    let mut names = Vec::new();
+    for n in list_of(v.get("streams")).unwrap_or(&[]) {
+        let Some(name) = str_of(Some(n)) else { continue };
+        if !streams.iter().any(|s| s.name == name) {
+            let known: Vec<&str> = streams.iter().map(|s| s.name.as_str()).collect();
+            is.push(Issue::at(
+                &n.origin,
+                "visualise.streams",
+                format!("no [[stream]] is named \"{name}\" (streams: {})", known.join(", ")),
+            ));
+        }
+        names.push(name.to_string());
+    }
+    let width = int_of(v.get("width")).map(|w| w as u32);
+    if let (Some(n), Some(w)) = (v.get("width"), width)
+        && w % 2 != 0
+    {
+        is.push(Issue::at(&n.origin, "visualise.width", format!("{w} is odd; H.264 needs an even width")));
+    }
+    VisualiseConfig {
+        rtsp_listen,
+        file,
+        streams: names,
+        fps: num_of(v.get("fps")).unwrap_or(10.0),
+        bitrate_kbps: int_of(v.get("bitrate_kbps")).map_or(2000, |b| b as u32),
+        width,
+    }
 }
 
 /// Zones and lines follow tracks: with `tracking.tracker = "none"` they would count nothing.

@@ -147,6 +147,8 @@ pub struct Config {
     pub counts_interval: Option<Duration>,
     /// `[snapshots]`: JPEG pictures of frames with detections; None = off.
     pub snapshots: Option<SnapshotConfig>,
+    /// `[visualise]`: absent = off.
+    pub visualise: Option<VisualiseConfig>,
 }
 
 /// `[snapshots]`: a JPEG of a frame with its boxes drawn when it has a detection of `classes`,
@@ -162,6 +164,26 @@ pub struct SnapshotConfig {
     pub max_total_bytes: u64,
     /// JPEG quality, 1..=100.
     pub quality: u8,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisualiseConfig {
+    /// The RTSP server's address: mounts `/<stream>`.
+    pub rtsp_listen: Option<std::net::SocketAddr>,
+    /// An .mp4 or .mkv file (one per stream, named after it, when several are visualised).
+    pub file: Option<PathBuf>,
+    /// The visualised streams; empty = every enabled stream.
+    pub streams: Vec<String>,
+    pub fps: f64,
+    pub bitrate_kbps: u32,
+    pub width: Option<u32>,
+}
+
+impl VisualiseConfig {
+    /// Whether stream `name` is visualised.
+    pub fn shows(&self, name: &str) -> bool {
+        self.streams.is_empty() || self.streams.iter().any(|s| s == name)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

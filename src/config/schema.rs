@@ -385,6 +385,35 @@ pub static HEALTH: &[Field] = &[opt(
     "/healthz fails when no frame was processed, or the inference loop did not move, for this long",
 )];
 
+pub static VISUALISE: &[Field] = &[
+    opt(
+        "rtsp_listen",
+        Kind::Str,
+        "off",
+        "address:port of edgesight's own RTSP server for the annotated streams, one mount per stream: rtsp://<address>/<stream> (e.g. \"0.0.0.0:8554\")",
+    ),
+    opt(
+        "file",
+        Kind::Path,
+        "off",
+        "write the annotated video (H.264) to this .mp4 or .mkv file; with several streams, one file each: <name>-<stream>.<ext>",
+    ),
+    opt("streams", Kind::List { item: &STR, len: None }, "all enabled streams", "names of the streams to visualise"),
+    opt(
+        "fps",
+        Kind::Float { min: 0.1, max: 120.0 },
+        "10",
+        "at most this many annotated frames per second per stream (processed frames above it are not drawn)",
+    ),
+    opt("bitrate_kbps", Kind::Int { min: 100, max: 100_000 }, "2000", "H.264 bit rate of the annotated video"),
+    opt(
+        "width",
+        Kind::Int { min: 64, max: 7680 },
+        "the source width",
+        "scale the annotated video down to this width (even; height keeps the aspect ratio)",
+    ),
+];
+
 pub const TRACKERS: &[&str] = &["bytetrack", "ocsort", "none"];
 
 pub static TRACKING: &[Field] = &[
@@ -471,6 +500,12 @@ pub static ROOT: &[Field] = &[
         Kind::Table(SNAPSHOTS),
         "off",
         "JPEG pictures of frames with detections (docs/ops/ops_runbook.md, Snapshots)",
+    ),
+    opt(
+        "visualise",
+        Kind::Table(VISUALISE),
+        "off",
+        "the streams with boxes drawn, over RTSP or to a file, for installation and demos; off in production (docs/ops/ops_runbook.md, Visualisation)",
     ),
 ];
 

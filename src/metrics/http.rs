@@ -120,6 +120,23 @@ pub fn render_metrics(src: &Sources) -> String {
         histogram(&mut out, "edgesight_stage_seconds", "stage=\"preprocess\",", &stats.preprocess);
         histogram(&mut out, "edgesight_stage_seconds", "stage=\"inference\",", &stats.inference);
         histogram(&mut out, "edgesight_stage_seconds", "stage=\"decode\",", &stats.decode);
+        if stats.visualise.count() > 0 {
+            histogram(&mut out, "edgesight_stage_seconds", "stage=\"visualise\",", &stats.visualise);
+        }
+        if !stats.visual_frames.is_empty() {
+            family(
+                &mut out,
+                "edgesight_visualise_frames_total",
+                "counter",
+                "Annotated frames per stream: sent to an encoder, or dropped because it was behind.",
+            );
+            for (n, (sent, dropped)) in &stats.visual_frames {
+                let n = esc(n);
+                let _ = writeln!(out, "edgesight_visualise_frames_total{{stream=\"{n}\",result=\"sent\"}} {sent}");
+                let _ =
+                    writeln!(out, "edgesight_visualise_frames_total{{stream=\"{n}\",result=\"dropped\"}} {dropped}");
+            }
+        }
         family(&mut out, "edgesight_latency_seconds", "histogram", "From the frame leaving capture to its event.");
         histogram(&mut out, "edgesight_latency_seconds", "", &stats.latency);
     }

@@ -34,6 +34,7 @@ use crate::sink::{Sink, SinkStats, Snapshots};
 use crate::status::{StreamState, StreamStats};
 use crate::track::stream::Continuity;
 use crate::track::{StreamTracker, TrackerKind};
+use crate::visual::{Shown, Visualiser};
 use crate::zones::{RegionStats, Regions, StreamRegions};
 
 /// Summary of a finished run.
@@ -108,6 +109,8 @@ struct Runtime {
     signals: Signals,
     /// The model and labels files as the running detector read them.
     model_files: ModelFiles,
+    /// `[visualise]`, when configured: annotated frames to a file or RTSP mounts.
+    visualiser: Option<crate::visual::Visualiser>,
     /// Frames taken from the mailbox (reused list).
     frames: Vec<(usize, Frame)>,
     /// Frames taken from the mailbox whose events are not written yet (shutdown accounting).
@@ -181,7 +184,20 @@ impl Runtime {
     /// Runs the frames in `self.frames` through the detector as one batch and writes an event
     /// per frame.
     fn process(&mut self) -> Result<()> {
-        let Runtime { detector, sink, stats, mailbox, names, follows, clock, frames, in_flight, snapshots, .. } = self;
+        let Runtime {
+            detector,
+            sink,
+            stats,
+            mailbox,
+            names,
+            follows,
+            clock,
+            frames,
+            in_flight,
+            snapshots,
+            visualiser,
+            ..
+        } = self;
         in_flight.store(frames.len(), Ordering::SeqCst);
         stats.lock().unwrap_or_else(|p| p.into_inner()).batches += 1;
         let result = detector.detect_batch(frames.iter().map(|(_, f)| f), |i, found, labels, times| {
@@ -199,7 +215,21 @@ impl Runtime {
             let mut event = super::frame_event(name, frame, latency, found.reported(), ids, labels);
             event.snapshot = snapshot.as_deref();
             sink.emit(&event)?;
-            stats.lock().unwrap_or_else(|p| p.into_inner()).record(now, latency, times);
+            let shown = visualiser.as_mut().map(|v| {
+                let t = std::time::Instant::now();
+                (v.frame(name, frame, found.reported(), ids, labels), t.elapsed())
+            });
+            let mut s = stats.lock().unwrap_or_else(|p| p.into_inner());
+            s.record(now, latency, times);
+            match shown {
+                Some((Shown::Sent, took)) => {
+                    s.visualise.record(took);
+                    s.visual_frames.entry(name.clone()).or_default().0 += 1;
+                }
+                Some((Shown::Dropped, _)) => s.visual_frames.entry(name.clone()).or_default().1 += 1,
+                _ => {}
+            }
+            drop(s);
             mailbox.count_processed(*id);
             in_flight.fetch_sub(1, Ordering::SeqCst);
             Ok(())
@@ -404,6 +434,16 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
     let Some(opened) = started(assemble::open_streams(&wanted, &base, signals.terminate_flag()), &signals)? else {
         return Ok(not_started(engine));
     };
+    let visualiser = match &cfg.visualise {
+        Some(v) => {
+            let names: Vec<String> = wanted.iter().map(|s| s.name.clone()).collect();
+            match started(Visualiser::start(v, &names), &signals)? {
+                Some(v) => Some(v),
+                None => return Ok(not_started(engine)),
+            }
+        }
+        None => None,
+    };
     let heartbeat = Heartbeat::new(Arc::clone(&clock));
     heartbeat.beat();
     let mut rt = Runtime {
@@ -427,6 +467,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
         model_files,
         in_flight: Arc::new(AtomicUsize::new(0)),
         snapshots,
+        visualiser,
         config_path,
         cfg,
         clock,
@@ -557,6 +598,9 @@ fn shutdown(rt: &mut Runtime, signals: &Signals, cursor: &mut usize, failure: Op
         }
     }
     let flushed = rt.sink.flush();
+    if let Some(v) = rt.visualiser.as_mut() {
+        v.finish();
+    }
     let streams = rt.mailbox.stats();
     let engine = rt.detector.engine_name();
     let stats = std::mem::take(&mut *rt.stats());

@@ -105,6 +105,9 @@ pub fn plan(
     if old.model.onnxruntime_lib != new.model.onnxruntime_lib {
         restart_required.push("model.onnxruntime_lib");
     }
+    if old.visualise != new.visualise {
+        restart_required.push("visualise");
+    }
     ReloadPlan {
         model: ModelChange::between(&old.model, &new.model, files_changed),
         output: old.output != new.output,
