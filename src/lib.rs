@@ -19,6 +19,7 @@ pub mod config;
 pub mod detect;
 pub mod engine;
 pub mod error;
+pub mod font;
 pub mod fsutil;
 pub mod logging;
 pub mod metrics;
