@@ -552,24 +552,18 @@ mod tests {
     /// Lines and zones of a stream in /metrics and under the stream in /status.
     #[test]
     fn line_and_zone_counts_reach_metrics_and_status() {
-        use crate::zones::{Observation, Regions, StreamRegions};
+        use crate::zones::{Line, Observation, Regions, StreamRegions, Zone};
         let clock: SharedClock = Arc::new(SimClock::new());
-        let cfg = crate::zones::RegionsConfig {
-            lines: vec![crate::zones::LineSpec {
-                name: "gate".into(),
-                from: [0.0, 0.5],
-                to: [1.0, 0.5],
-                classes: vec![],
-            }],
-            zones: vec![crate::zones::ZoneSpec {
+        let regions = Regions {
+            lines: vec![Line { name: "gate".into(), from: [0.0, 0.5], to: [1.0, 0.5], classes: vec![] }],
+            zones: vec![Zone {
                 name: "bay".into(),
                 polygon: vec![[0.0, 0.6], [1.0, 0.6], [1.0, 1.0], [0.0, 1.0]],
                 classes: vec![],
                 inertia: 1,
-                loiter_s: None,
+                loiter_ms: None,
             }],
         };
-        let regions = Regions::resolve("cam", &cfg, &crate::detect::Labels::from_names(["person"])).expect("regions");
         let mut r = StreamRegions::new(regions, 1.0);
         // Down across the line into the zone (a 100 px frame).
         for (i, y) in [40.0, 70.0, 80.0].into_iter().enumerate() {

@@ -22,6 +22,7 @@ use crate::engine::{Engine, TensorInfo};
 use crate::error::{Error, Result};
 use crate::preprocess::{Accepts, CpuPreprocessor, FrameMemory, InputSpec, Pixels, Preprocessor};
 use crate::sink::{FanOut, FilePolicy, JsonlSink, MqttSink, Sink, SinkStats, Snapshots};
+use crate::zones::{Line, Regions, Zone};
 
 /// The engine `[model]` asks for. A GPU engine on a build without it is an error, never a
 /// silent CPU fallback.
@@ -103,16 +104,50 @@ fn class_id(labels: &Labels, key: &str, name: &str, labels_path: &str) -> Result
     })
 }
 
-/// The zones and lines of a stream with their labels resolved against the model's.
-pub fn regions(s: &StreamConfig, labels: &Labels) -> Result<crate::zones::Regions> {
-    crate::zones::Regions::resolve(&s.name, &s.regions, labels)
+/// Where the model's labels come from, for messages about label names.
+fn labels_origin(mc: &ModelConfig) -> String {
+    mc.labels.as_ref().map_or("no model.labels set".to_string(), |p| p.display().to_string())
+}
+
+/// The zones and lines of a stream with their label names resolved against the model's labels;
+/// a name the model does not have is a configuration error at its key.
+pub fn regions(s: &StreamConfig, mc: &ModelConfig, labels: &Labels) -> Result<Regions> {
+    let origin = labels_origin(mc);
+    let ids = |kind: &str, name: &str, classes: &[String]| -> Result<Vec<u32>> {
+        let key = format!("stream {:?}.{kind} {name:?}.classes", s.name);
+        classes.iter().map(|c| class_id(labels, &key, c, &origin)).collect()
+    };
+    let r = &s.regions;
+    Ok(Regions {
+        lines: r
+            .lines
+            .iter()
+            .map(|l| {
+                let classes = ids("line", &l.name, &l.classes)?;
+                Ok(Line { name: l.name.clone(), from: l.from, to: l.to, classes })
+            })
+            .collect::<Result<_>>()?,
+        zones: r
+            .zones
+            .iter()
+            .map(|z| {
+                Ok(Zone {
+                    name: z.name.clone(),
+                    polygon: z.polygon.clone(),
+                    classes: ids("zone", &z.name, &z.classes)?,
+                    inertia: z.inertia,
+                    loiter_ms: z.loiter_s.map(|s| (s * 1000.0).round() as u64),
+                })
+            })
+            .collect::<Result<_>>()?,
+    })
 }
 
 /// Thresholds, allow-list, NMS and cap from `[model]`, by label name. Fails on labels the model
 /// does not have.
 pub fn postprocess(mc: &ModelConfig, labels: &Labels) -> Result<PostProcess> {
     let mut policy = ClassPolicy::new(mc.score_threshold);
-    let labels_path = mc.labels.as_ref().map_or("no model.labels set".to_string(), |p| p.display().to_string());
+    let labels_path = labels_origin(mc);
     for (name, t) in &mc.class_thresholds {
         let id = class_id(labels, "model.class_thresholds", name, &labels_path)?;
         policy.set_threshold(id, *t);
@@ -137,7 +172,7 @@ pub fn snapshot_classes(
     if sc.classes.is_empty() {
         return Ok(None);
     }
-    let labels_path = mc.labels.as_ref().map_or("no model.labels set".to_string(), |p| p.display().to_string());
+    let labels_path = labels_origin(mc);
     sc.classes
         .iter()
         .map(|n| class_id(labels, "snapshots.classes", n, &labels_path))
@@ -519,7 +554,7 @@ pub fn check(loaded: &Loaded, opts: &CheckOptions) -> Checked {
         Ok(d) => {
             // Zone and line classes name the model's labels.
             for s in cfg.streams.iter().filter(|s| s.enabled) {
-                if let Err(e) = regions(s, d.labels()) {
+                if let Err(e) = regions(s, &cfg.model, d.labels()) {
                     errors.push(loaded.locate(e));
                 }
             }

@@ -271,12 +271,13 @@ impl Runtime {
             if plan.output { Some(assemble::sink(&new.output, Arc::clone(&self.sink_stats))?) } else { None };
         let to_open: Vec<StreamConfig> = wanted.into_iter().filter(|s| plan.streams.start.contains(&s.name)).collect();
         let labels = new_detector.as_ref().unwrap_or(&self.detector).labels();
-        let new_regions = to_open.iter().map(|s| assemble::regions(s, labels)).collect::<Result<Vec<_>>>()?;
+        let new_regions =
+            to_open.iter().map(|s| assemble::regions(s, &new.model, labels)).collect::<Result<Vec<_>>>()?;
         // Running streams whose zones or lines changed get new ones without a restart.
         let mut changed_regions = Vec::new();
         for r in self.runners.iter().filter(|r| plan.streams.keep.contains(&r.config.name)) {
             if let Some(s) = new.streams.iter().find(|s| s.name == r.config.name && s.regions != r.config.regions) {
-                changed_regions.push((r.id, assemble::regions(s, labels)?));
+                changed_regions.push((r.id, assemble::regions(s, &new.model, labels)?));
             }
         }
         let restart_snapshots =
@@ -428,7 +429,8 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
     let Some(sink) = started(assemble::sink(&cfg.output, Arc::clone(&sink_stats)), &signals)? else {
         return Ok(not_started(engine));
     };
-    let regions = wanted.iter().map(|s| assemble::regions(s, detector.labels())).collect::<Result<Vec<_>>>()?;
+    let regions =
+        wanted.iter().map(|s| assemble::regions(s, &cfg.model, detector.labels())).collect::<Result<Vec<_>>>()?;
     let snapshots = assemble::snapshots(&cfg, detector.labels(), Arc::clone(&sink_stats))?;
     let base = assemble::capture(detector.preprocessor(), &cfg.pipeline);
     let Some(opened) = started(assemble::open_streams(&wanted, &base, signals.terminate_flag()), &signals)? else {

@@ -96,7 +96,7 @@ fn settings(cfg: Option<&Config>, stream: Option<&str>) -> Result<(TrackerSettin
         None => Labels::from_names(["class0"]),
     };
     labels.cover(1);
-    let regions = super::assemble::regions(sc, &labels)?;
+    let regions = super::assemble::regions(sc, &c.model, &labels)?;
     Ok((settings, sc.fps_limit.or(c.pipeline.fps_limit), regions, labels))
 }
 

@@ -20,9 +20,6 @@ pub use stream::{LineCount, Observation, StreamRegions, ZoneCount};
 
 use geometry::Point;
 
-use crate::detect::Labels;
-use crate::error::{Error, Result};
-
 /// `[[stream.line]]` as configured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LineSpec {
@@ -64,7 +61,8 @@ pub struct Line {
     pub name: String,
     pub from: Point,
     pub to: Point,
-    classes: Vec<u32>,
+    /// Class ids counted; empty: all.
+    pub classes: Vec<u32>,
 }
 
 /// A zone with its classes as ids.
@@ -72,7 +70,8 @@ pub struct Line {
 pub struct Zone {
     pub name: String,
     pub polygon: Vec<Point>,
-    classes: Vec<u32>,
+    /// Class ids watched; empty: all.
+    pub classes: Vec<u32>,
     pub inertia: u32,
     pub loiter_ms: Option<u64>,
 }
@@ -89,60 +88,11 @@ impl Zone {
     }
 }
 
-/// The zones and lines of one stream, ready to run.
+/// The zones and lines of one stream, ready to run (labels resolved by `runtime::assemble`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Regions {
     pub lines: Vec<Line>,
     pub zones: Vec<Zone>,
-}
-
-impl Regions {
-    /// Resolves the label names of `cfg` for stream `stream`; a name the model does not have is
-    /// a configuration error naming the key and the closest label.
-    pub fn resolve(stream: &str, cfg: &RegionsConfig, labels: &Labels) -> Result<Regions> {
-        let ids = |kind: &str, name: &str, classes: &[String]| -> Result<Vec<u32>> {
-            classes
-                .iter()
-                .map(|c| {
-                    labels.id(c).ok_or_else(|| {
-                        let hint = crate::config::validate::closest(c, labels.names().iter().map(String::as_str))
-                            .map(|h| format!(" (did you mean {h:?}?)"))
-                            .unwrap_or_default();
-                        Error::config(format!(
-                            "stream {stream:?}.{kind} {name:?}.classes: {c:?} is not a class of the model's labels{hint}"
-                        ))
-                    })
-                })
-                .collect()
-        };
-        Ok(Regions {
-            lines: cfg
-                .lines
-                .iter()
-                .map(|l| {
-                    Ok(Line {
-                        name: l.name.clone(),
-                        from: l.from,
-                        to: l.to,
-                        classes: ids("line", &l.name, &l.classes)?,
-                    })
-                })
-                .collect::<Result<_>>()?,
-            zones: cfg
-                .zones
-                .iter()
-                .map(|z| {
-                    Ok(Zone {
-                        name: z.name.clone(),
-                        polygon: z.polygon.clone(),
-                        classes: ids("zone", &z.name, &z.classes)?,
-                        inertia: z.inertia,
-                        loiter_ms: z.loiter_s.map(|s| (s * 1000.0).round() as u64),
-                    })
-                })
-                .collect::<Result<_>>()?,
-        })
-    }
 }
 
 /// What happened at a line or in a zone in one frame. `t_ms` is stream time (the frame's
