@@ -1160,6 +1160,43 @@ mod tests {
     }
 
     #[test]
+    fn snapshot_and_visualise_keys_are_read_and_checked() {
+        const STREAM: &str = "[[stream]]\nname = \"gate\"\nuri = \"test://\"\n";
+        let parse = |extra: &str| parse_str(&format!("{MIN}{STREAM}{extra}"), Some(Path::new("/etc/e/a.toml")));
+        let s = parse("[snapshots]\ndir = \"snaps\"\nmax_total_mb = 2.5\nquality = 70\nmin_interval_s = 3\n")
+            .unwrap()
+            .snapshots
+            .expect("on");
+        assert_eq!(
+            (s.dir.as_path(), s.max_total_bytes, s.quality, s.min_interval),
+            (Path::new("/etc/e/snaps"), 2_500_000, 70, Duration::from_secs(3))
+        );
+        let s = parse("[snapshots]\n").unwrap().snapshots.expect("on");
+        assert_eq!((s.max_total_bytes, s.quality, s.min_interval), (500_000_000, 85, Duration::from_secs(10)));
+        assert_eq!(parse("[snapshots]\nenabled = false\n").unwrap().snapshots, None);
+        let v = parse("[visualise]\nrtsp_listen = \"127.0.0.1:8554\"\nwidth = 160\n").unwrap().visualise.expect("on");
+        assert_eq!((v.rtsp_listen.map(|a| a.port()), v.file, v.width), (Some(8554), None, Some(160)));
+        let v = parse("[visualise]\nfile = \"v.mkv\"\nstreams = [\"gate\"]\n").unwrap().visualise.expect("on");
+        assert_eq!(
+            (v.file.as_deref(), v.streams, v.fps, v.bitrate_kbps),
+            (Some(Path::new("/etc/e/v.mkv")), vec!["gate".to_string()], 10.0, 2000)
+        );
+        for (bad, want) in [
+            ("[visualise]\nfps = 5\n", "visualise: shows nothing"),
+            ("[visualise]\nfile = \"v.avi\"\n", "visualise.file: \"v.avi\" must end in .mp4 or .mkv"),
+            ("[visualise]\nfile = \"v.mkv\"\nwidth = 161\n", "visualise.width: 161 is odd"),
+            (
+                "[visualise]\nfile = \"v.mkv\"\nstreams = [\"yard\"]\n",
+                "visualise.streams: no [[stream]] is named \"yard\"",
+            ),
+            ("[visualise]\nrtsp_listen = \"8554\"\n", "visualise.rtsp_listen: \"8554\" is not an address:port"),
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains(want), "{bad}\n{e}");
+        }
+    }
+
+    #[test]
     fn the_default_device_is_a_usable_host_name() {
         assert_eq!(super::device_default(Some(" cam-7\n")), "cam-7");
         assert_eq!(super::device_default(Some("")), "edgesight");

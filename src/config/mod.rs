@@ -546,6 +546,22 @@ mod tests {
         assert_eq!(super::key_path("device"), ["device"]);
     }
 
+    #[test]
+    fn visualise_shows_every_stream_or_the_listed_ones() {
+        let all = super::VisualiseConfig {
+            rtsp_listen: None,
+            file: None,
+            streams: vec![],
+            fps: 10.0,
+            bitrate_kbps: 2000,
+            width: None,
+        };
+        assert!(all.shows("gate") && all.shows("yard"), "none listed: every stream");
+        let some = super::VisualiseConfig { streams: vec!["gate".into(), "dock".into()], ..all };
+        assert!(some.shows("gate") && some.shows("dock"));
+        assert!(!some.shows("yard"));
+    }
+
     /// `check` shows where events go when no JSON-lines output is configured.
     #[test]
     fn check_names_the_missing_event_file_by_what_replaces_it() {
