@@ -231,15 +231,20 @@ mod tests {
         best
     }
 
-    #[test]
-    fn optimal_against_brute_force_on_random_matrices() {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut rnd = || {
+    /// A seeded xorshift generator of numbers in [0, 1), steps of 1e-4.
+    fn uniform(seed: u64) -> impl FnMut() -> f64 {
+        let mut x = seed;
+        move || {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             (x % 10_000) as f64 / 10_000.0
-        };
+        }
+    }
+
+    #[test]
+    fn optimal_against_brute_force_on_random_matrices() {
+        let mut rnd = uniform(0x9e37_79b9_7f4a_7c15);
         let mut solver = Assignment::default();
         for case in 0..2000 {
             let rows = 1 + (rnd() * 6.0) as usize;
@@ -265,13 +270,7 @@ mod tests {
     /// shuffled: solved per component, the optimum is the sum of the groups' optima.
     #[test]
     fn components_solved_apart_give_the_joint_optimum() {
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut rnd = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % 10_000) as f64 / 10_000.0
-        };
+        let mut rnd = uniform(0x2545_f491_4f6c_dd1d);
         let mut solver = Assignment::default();
         for case in 0..300 {
             let limit = 0.3 + rnd() * 0.6;
