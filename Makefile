@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 BIN := target/release/edgesight
 
-.PHONY: all deps onnxruntime test-deps build demo test lint fmt clean soak references references-check
+.PHONY: all deps onnxruntime test-deps build demo test lint fmt clean soak references references-check bench-tracker
 
 all: build
 
@@ -28,7 +28,7 @@ demo: build onnxruntime
 ## systemd unit, and the CUDA builds' checks that need no GPU (scripts/cuda-check.sh).
 test: deps onnxruntime test-deps
 	$(CARGO) fmt --check
-	$(CARGO) test --release --locked
+	EDGESIGHT_REQUIRE_MOSQUITTO=1 $(CARGO) test --release --locked
 	scripts/packaging-check.sh
 	scripts/cuda-check.sh
 
@@ -47,6 +47,11 @@ references-check:
 MINUTES ?= 10
 soak: build onnxruntime
 	scripts/soak.sh $(MINUTES)
+
+## Tracker cost per frame (criterion; benches/tracker.rs): ByteTrack and OC-SORT at 50 and 200
+## objects. Figures in docs/perf/optimization_guide.md, "Tracker cost".
+bench-tracker: deps
+	$(CARGO) bench --locked --bench tracker
 
 lint: deps
 	$(CARGO) clippy --release --locked --all-targets -- -D warnings

@@ -45,7 +45,7 @@ if [ ! -x .cache/zigvenv/bin/cargo-zigbuild ]; then
 fi
 export PATH="$PWD/.cache/zigvenv/bin:$PATH"
 
-PKGS="libc6-dev,libgcc-s1,libstdc++6,libgstreamer1.0-dev,libgstreamer-plugins-base1.0-dev,gstreamer1.0-plugins-base,gstreamer1.0-plugins-good,gstreamer1.0-libav"
+PKGS="libc6-dev,libgcc-s1,libstdc++6,libgstreamer1.0-dev,libgstreamer-plugins-base1.0-dev,libgstrtspserver-1.0-dev,gstreamer1.0-plugins-base,gstreamer1.0-plugins-good,gstreamer1.0-libav"
 if [ "$(cat "$SYSROOT/.edgesight-packages" 2>/dev/null)" != "$PKGS" ]; then
     say "building the arm64 sysroot (Debian 12, about 700 MB)"
     rm -rf "$SYSROOT"

@@ -51,7 +51,7 @@ version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -1)" = "$2" ]; 
 
 build_deps() {
     apt_install ca-certificates curl gcc pkg-config python3 python3-pip python3-venv \
-        libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
+        libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev \
         gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
         gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
     local have=""
@@ -117,8 +117,9 @@ test_deps() {
     # CUDA kernel's host emulation the tests build (feature kernel-emulation, kernels/emulate.cpp).
     # vlc-bin, vlc-plugin-base: VLC's RTSP server, the second server implementation of
     # tests/camera_interop.rs; iptables, iproute2: UDP dropped in a network namespace there (root only).
+    # mosquitto, mosquitto-clients: the real MQTT broker tests/mqtt.rs starts per test.
     apt_install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly curl systemd procps g++ iproute2 \
-        vlc-bin vlc-plugin-base iptables
+        vlc-bin vlc-plugin-base iptables mosquitto mosquitto-clients
     venv
 }
 

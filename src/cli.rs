@@ -13,6 +13,7 @@ use crate::runtime::assemble::{self, CheckOptions};
 use crate::runtime::detect_files::{DetectArgs, detect_files};
 use crate::runtime::pipeline;
 use crate::runtime::signals::Signals;
+use crate::runtime::track_mot::{TrackArgs, track_mot};
 use crate::sink::{FilePolicy, JsonlSink};
 
 fn long_version() -> String {
@@ -116,7 +117,7 @@ enum Command {
         /// Frame rate of the sequence, for the frames' timestamps.
         #[arg(long, default_value_t = 30.0, value_parser = parse_fps)]
         fps: f64,
-        /// Where the tracks go (default standard output).
+        /// Where the tracks go (default standard output; with zones or lines in the stream, only here).
         #[arg(long, value_name = "OUT")]
         tracks: Option<PathBuf>,
     },
@@ -179,54 +180,6 @@ fn parse_fps(s: &str) -> std::result::Result<f64, String> {
     }
 }
 
-/// `edgesight track`.
-fn track(
-    mot_det: &Path,
-    size: (u32, u32),
-    config: Option<&Path>,
-    stream: Option<&str>,
-    fps: f64,
-    tracks: Option<&Path>,
-) -> Result<crate::track::mot::Summary> {
-    use crate::track::mot;
-    let cfg = config.map(config::load_file).transpose()?;
-    let settings = cfg.as_ref().map_or_else(Default::default, |c| c.tracking.clone());
-    if settings.kind == crate::track::TrackerKind::None {
-        return Err(Error::config(
-            "tracking.tracker is \"none\" in the configuration: there is no tracker to run; use a configuration with \
-             tracker = \"bytetrack\"",
-        ));
-    }
-    let score_threshold = cfg.as_ref().map_or(config::defaults::SCORE_THRESHOLD, |c| c.model.score_threshold);
-    let limit = match (stream, &cfg) {
-        (Some(name), Some(c)) => {
-            let Some(sc) = c.streams.iter().find(|s| s.name == name) else {
-                let names: Vec<&str> = c.streams.iter().map(|s| s.name.as_str()).collect();
-                return Err(Error::config(format!(
-                    "--stream {name:?} is not in the configuration; its streams: {names:?}"
-                )));
-            };
-            sc.fps_limit.or(c.pipeline.fps_limit)
-        }
-        _ => None,
-    };
-    let mut limiter = limit.map(crate::runtime::streams::FpsLimiter::new);
-    let mut admit = |t: f64| limiter.as_mut().is_none_or(|l| l.admit(t));
-    let text = std::fs::read_to_string(mot_det).map_err(|e| {
-        Error::source(format!("cannot read detections {}: {e}; check the --mot-det path", mot_det.display()))
-    })?;
-    let mut dets = mot::parse(&text, mot_det)?;
-    let run = mot::MotRun { size, fps, settings: &settings, score_threshold, admit: &mut admit };
-    match tracks {
-        Some(p) => {
-            let f = std::fs::File::create(p)
-                .map_err(|e| Error::output(format!("cannot create {}: {e}; check the --tracks path", p.display())))?;
-            mot::run(&mut dets, run, &mut std::io::BufWriter::new(f))
-        }
-        None => mot::run(&mut dets, run, &mut std::io::stdout().lock()),
-    }
-}
-
 fn parse_precision(s: &str) -> std::result::Result<crate::engine::engine_cache::Precision, String> {
     crate::engine::engine_cache::Precision::from_name(s)
         .ok_or_else(|| format!("unknown precision {s:?}; expected fp32, fp16, int8 or as-exported"))
@@ -263,6 +216,9 @@ fn detect_config(
                 output: config::OutputConfig::stdout(),
                 metrics: Default::default(),
                 tracking: Default::default(),
+                counts_interval: None,
+                snapshots: None,
+                visualise: None,
             }
         }
         (None, None) => {
@@ -307,6 +263,9 @@ fn check(path: &Path, opts: &CheckOptions, schema_only: bool, quiet: bool) -> Re
         }
         for (name, answer) in &checked.answers {
             println!("# stream {name:?} answered: {}", crate::text::printable(answer));
+        }
+        if let Some(m) = &loaded.config.output.mqtt {
+            println!("# {}", crate::sink::mqtt::not_contacted(m));
         }
     }
     let mut errors = checked.errors;
@@ -370,7 +329,8 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Track { mot_det, size, config, stream, fps, tracks } => {
             crate::logging::init(log::LevelFilter::Warn);
-            let s = track(&mot_det, size, config.as_deref(), stream.as_deref(), fps, tracks.as_deref())?;
+            let args = TrackArgs { mot_det: &mot_det, size, config: config.as_deref(), stream: stream.as_deref(), fps };
+            let s = track_mot(&args, tracks.as_deref())?;
             eprintln!(
                 "edgesight track: {} frames, {} detections, {} tracks, {} track boxes",
                 s.frames, s.detections, s.tracks, s.boxes

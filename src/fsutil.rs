@@ -297,3 +297,20 @@ pub fn cache_dir() -> Option<std::path::PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
     Some(base.join("edgesight"))
 }
+
+/// edgesight's state folder: systemd's `StateDirectory` (the unit sets `/var/lib/edgesight`),
+/// else `$XDG_STATE_HOME/edgesight` or `~/.local/state/edgesight`, else `/var/lib/edgesight`.
+/// The MQTT spool lives here.
+pub fn state_dir() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    if let Some(d) = std::env::var_os("STATE_DIRECTORY") {
+        let first = d.to_string_lossy().split(':').next().unwrap_or_default().to_string();
+        if !first.is_empty() {
+            return PathBuf::from(first);
+        }
+    }
+    std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .map_or_else(|| PathBuf::from("/var/lib/edgesight"), |b| b.join("edgesight"))
+}

@@ -19,6 +19,7 @@ pub mod config;
 pub mod detect;
 pub mod engine;
 pub mod error;
+pub mod font;
 pub mod fsutil;
 pub mod logging;
 pub mod metrics;
@@ -29,5 +30,7 @@ pub mod sink;
 pub mod status;
 pub mod text;
 pub mod track;
+pub mod visual;
+pub mod zones;
 
 pub use error::{Error, ExitKind, Result};

@@ -15,7 +15,7 @@ fn x86_dev_config_is_complete_and_self_contained() {
     assert!(cfg.model.path.exists(), "model {} exists", cfg.model.path.display());
     assert!(cfg.model.labels.as_ref().is_some_and(|l| l.exists()), "labels exist");
     assert_eq!(cfg.model.family, Family::Nanodet);
-    assert_eq!(cfg.output.jsonl, EventTarget::Stdout);
+    assert_eq!(cfg.output.jsonl, Some(EventTarget::Stdout));
     assert_eq!(cfg.streams.len(), 1);
     match &cfg.streams[0].source {
         edgesight::capture::SourceSpec::File { path } => {

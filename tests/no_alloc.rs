@@ -200,15 +200,22 @@ fn decode_and_nms_reuse_their_buffers() {
     }
 }
 
-/// The tracker in steady state: a scene of people walking (some scored low, as under occlusion),
-/// clutter that starts tentative tracks and loses them, a post-processing with the tracker's low
-/// floor. After a warm-up that sizes the buffers, further frames allocate nothing.
+/// Each tracker in steady state: a scene of people walking (some scored low, as under
+/// occlusion), clutter that starts tentative tracks and loses them, a post-processing with the
+/// tracker's low floor. After a warm-up that sizes the buffers, further frames allocate nothing.
 #[test]
 fn tracking_allocates_nothing_per_frame() {
+    use edgesight::track::TrackerKind;
+    for kind in [TrackerKind::ByteTrack, TrackerKind::OcSort] {
+        tracker_allocates_nothing(kind);
+    }
+}
+
+fn tracker_allocates_nothing(kind: edgesight::track::TrackerKind) {
     use edgesight::detect::Detection;
     use edgesight::track::{StreamTracker, TrackerSettings, stream::Continuity};
 
-    let mut tracker = StreamTracker::new(&TrackerSettings::default(), 0.35);
+    let mut tracker = StreamTracker::new(&TrackerSettings::defaults(kind), 0.35);
     let at = Continuity { session: 0, width: 1280, height: 720 };
     let mut dets: Vec<Detection> = Vec::with_capacity(64);
     let jitter = noise(100_000, 3);
@@ -238,11 +245,11 @@ fn tracking_allocates_nothing_per_frame() {
     for f in 0..300 {
         frame(&mut tracker, f, &mut dets);
     }
-    assert!(tracker.ids().iter().flatten().count() > 10, "the scene must have confirmed tracks");
+    assert!(tracker.ids().iter().flatten().count() > 10, "{kind:?}: the scene must have confirmed tracks");
     let allocs = allocations(|| {
         for f in 300..400 {
             frame(&mut tracker, f, &mut dets);
         }
     });
-    assert_eq!(allocs, 0, "the tracker allocated in steady state");
+    assert_eq!(allocs, 0, "{kind:?}: the tracker allocated in steady state");
 }

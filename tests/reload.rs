@@ -278,3 +278,79 @@ fn a_refused_reload_that_would_restart_the_metrics_listener_leaves_it_serving() 
     assert!(http_get(&addr, "/status").contains("\"device\":\"gate-2\""));
     svc.stop();
 }
+
+/// A reload that changes a stream's zones and lines keeps the stream and its tracker running:
+/// the stays in the old zones end (`reason: "reconfigured"`), the line kept by name keeps
+/// counting from where it was, the new line appears in the counts, and no track ends.
+#[test]
+fn a_reload_of_zones_and_lines_keeps_the_stream_and_its_counts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = dir.path().join("events.jsonl");
+    let zones = |polygon: &str, extra_line: &str| {
+        ConfigBuilder::nanodet(dir.path())
+            .labels()
+            .threads(2)
+            .stream(
+                "clip",
+                &format!("file://{}", clip().display()),
+                &format!(
+                    "realtime = true\nloop = true\n[[stream.line]]\nname = \"mid\"\nfrom = [0.0, 0.5]\nto = [1.0, 0.5]\n\
+                     [[stream.zone]]\nname = \"floor\"\npolygon = {polygon}\n{extra_line}"
+                ),
+            )
+            .events(&events)
+            .text()
+            + "\n[tracking]\ncounts_interval_s = 1\n"
+    };
+    let cfg = dir.path().join("edgesight.toml");
+    std::fs::write(&cfg, zones("[[0.1, 0.3], [0.9, 0.3], [0.9, 0.95], [0.1, 0.95]]", "")).expect("config");
+    let mut svc = Service::start(&cfg);
+    let read = || -> Vec<Value> {
+        std::fs::read_to_string(&events)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    wait_for("a zone entry and a counts event", Duration::from_secs(120), || {
+        let e = read();
+        e.iter().any(|e| e["kind"] == "zone_enter") && e.iter().any(|e| e["kind"] == "counts")
+    });
+    let new = "[[stream.line]]\nname = \"low\"\nfrom = [0.0, 0.8]\nto = [1.0, 0.8]\n";
+    std::fs::write(&cfg, zones("[[0.2, 0.5], [0.8, 0.5], [0.8, 0.9], [0.2, 0.9]]", new)).expect("config");
+    let answer = svc.reload();
+    assert!(answer.contains("1 stream(s) kept, 0 stopped, 0 started"), "{answer}");
+    let before = read();
+    wait_for("counts with the new line", Duration::from_secs(60), || {
+        read().iter().skip(before.len()).any(|e| e["kind"] == "counts" && e["lines"].get("low").is_some())
+    });
+    svc.stop();
+    let all = read();
+    let at = before.len();
+    let (old, after) = all.split_at(at);
+    // Every stay open at the reload ended then, as "reconfigured" (or earlier, as usual).
+    let mut open = std::collections::BTreeSet::new();
+    for e in old.iter().chain(after) {
+        match e["kind"].as_str() {
+            Some("zone_enter") => assert!(open.insert(e["stay_id"].as_u64().expect("stay")), "{e}"),
+            Some("zone_exit") => assert!(open.remove(&e["stay_id"].as_u64().expect("stay")), "{e}"),
+            _ => {}
+        }
+    }
+    assert!(open.is_empty(), "stays never closed: {open:?}");
+    let reconfigured = all.iter().filter(|e| e["reason"] == "reconfigured").count();
+    let resets = all.iter().filter(|e| e["kind"] == "track_end" && e["reason"] == "reset").count();
+    let last_before = old.iter().rev().find(|e| e["kind"] == "counts").expect("counts before");
+    let last = all.iter().rev().find(|e| e["kind"] == "counts").expect("counts after");
+    let crossings =
+        |c: &Value| c["lines"]["mid"]["a_to_b"].as_u64().unwrap() + c["lines"]["mid"]["b_to_a"].as_u64().unwrap();
+    assert!(crossings(last) >= crossings(last_before), "the kept line counts on: {last_before} → {last}");
+    assert!(last["zones"]["floor"].is_object() && last["lines"]["low"].is_object(), "{last}");
+    // The tracks went on: the only resets are those of the final stop, after the last frame.
+    let last_frame = all.iter().rposition(|e| e.get("kind").is_none()).expect("frame events");
+    assert!(
+        all.iter().enumerate().all(|(i, e)| !(e["kind"] == "track_end" && e["reason"] == "reset") || i > last_frame),
+        "a track was reset before the stop"
+    );
+    println!("reload of zones: {reconfigured} stays ended as reconfigured, {resets} resets at the stop");
+}

@@ -8,14 +8,16 @@ use std::time::Duration;
 
 use super::tree::{Node, Value};
 use super::{
-    Config, DeviceConfig, EngineKind, EventTarget, Issue, Issues, Layers, MetricsConfig, ModelConfig, OutputConfig,
-    PipelineConfig, PreprocessKind, ResizeAt, StreamConfig, defaults,
+    Config, DeviceConfig, EngineKind, EventTarget, Issue, Issues, Layers, MetricsConfig, ModelConfig, MqttConfig,
+    MqttTls, OutputConfig, PipelineConfig, PreprocessKind, ResizeAt, StreamConfig, VisualiseConfig, defaults,
 };
 use crate::capture::{SourceSpec, Transport};
 use crate::detect::Family;
 use crate::detect::family::{DecodeOptions, InputOverrides};
 use crate::preprocess::{ChannelOrder, FrameMemory, Layout, Letterbox, Pad};
 use crate::track::{TrackerKind, TrackerSettings};
+use crate::zones::geometry::{MIN_LINE_LENGTH, Point, polygon_problem};
+use crate::zones::{LineSpec, RegionsConfig, ZoneSpec};
 
 fn str_of(n: Option<&Node>) -> Option<&str> {
     match n.map(|n| &n.value) {
@@ -226,11 +228,11 @@ pub fn name_problem(name: &str) -> Option<String> {
 
 /// `[output.jsonl]`: where events go and how the file is written. Rotation applies to a file;
 /// the total cap needs a file size to rotate at and holds at least one file.
-fn output(j: Option<&Node>, jsonl: EventTarget, is: &mut Issues) -> OutputConfig {
+fn output(j: Option<&Node>, jsonl: Option<EventTarget>, is: &mut Issues) -> OutputConfig {
     let get = |k: &str| j.and_then(|j| j.get(k));
     let mb = |n: Option<&Node>| num_of(n).map(|v| (v * 1_000_000.0).round() as u64);
     let (max_file, max_total) = (mb(get("max_file_mb")), mb(get("max_total_mb")));
-    if jsonl == EventTarget::Stdout
+    if jsonl == Some(EventTarget::Stdout)
         && let Some(n) = get("max_file_mb").or(get("max_total_mb"))
     {
         is.push(Issue::at(&n.origin, "output.jsonl", "max_file_mb and max_total_mb apply to an event file, not \"-\""));
@@ -245,10 +247,101 @@ fn output(j: Option<&Node>, jsonl: EventTarget, is: &mut Issues) -> OutputConfig
     }
     OutputConfig {
         jsonl,
+        mqtt: None,
         max_file_bytes: max_file,
         max_total_bytes: max_file.map(|f| max_total.unwrap_or(f * defaults::ROTATED_FILES)),
         flush_interval: secs(get("flush_interval_s"), defaults::FLUSH_INTERVAL_S),
     }
+}
+
+/// This machine's host name (the default MQTT device name), "edgesight" when unknown.
+fn host_name() -> String {
+    device_default(std::fs::read_to_string("/proc/sys/kernel/hostname").ok().as_deref())
+}
+
+/// The device name a host name gives: itself when it is a usable name, else "edgesight".
+fn device_default(host: Option<&str>) -> String {
+    host.map(str::trim)
+        .filter(|h| !h.is_empty() && name_problem(h).is_none())
+        .map_or_else(|| "edgesight".to_string(), str::to_string)
+}
+
+/// `[output.mqtt]`; ranges were checked by the schema stage, files are read by `check`'s stage b.
+fn mqtt(m: &Node, layers: &Layers, is: &mut Issues) -> Option<MqttConfig> {
+    use super::defaults as d;
+    let get = |k: &str| m.get(k);
+    let host = str_of(get("host"))?.trim().to_string();
+    if host.is_empty()
+        && let Some(n) = get("host")
+    {
+        is.push(Issue::at(&n.origin, "output.mqtt.host", "is empty; expected the broker's host name or IP address"));
+    }
+    let device = match (get("device"), str_of(get("device"))) {
+        (Some(n), Some(dev)) => {
+            if let Some(p) = name_problem(dev.trim()) {
+                is.push(Issue::at(&n.origin, "output.mqtt.device", p));
+            }
+            dev.trim().to_string()
+        }
+        _ => host_name(),
+    };
+    let prefix = str_of(get("topic_prefix")).unwrap_or(d::MQTT_PREFIX).to_string();
+    if let Some(n) = get("topic_prefix")
+        // An empty level covers "", a leading or trailing '/' and "a//b".
+        && (prefix.split('/').any(str::is_empty) || prefix.contains(['+', '#', '\0']))
+    {
+        is.push(Issue::at(
+            &n.origin,
+            "output.mqtt.topic_prefix",
+            "must be one or more non-empty topic levels separated by '/', without '+', '#' or a leading or trailing '/'",
+        ));
+    }
+    let tls = m.get("tls").and_then(|t| {
+        let (cert, key) = (path_of(t.get("cert_file"), layers), path_of(t.get("key_file"), layers));
+        if cert.is_some() != key.is_some()
+            && let Some(n) = t.get("cert_file").or(t.get("key_file"))
+        {
+            is.push(Issue::at(
+                &n.origin,
+                "output.mqtt.tls",
+                "cert_file and key_file go together (a client certificate and its key)",
+            ));
+        }
+        Some(MqttTls { ca_file: path_of(t.get("ca_file"), layers)?, cert_file: cert, key_file: key })
+    });
+    let username = str_of(get("username")).map(str::to_string);
+    let password_file = path_of(get("password_file"), layers);
+    if let (None, Some(n)) = (&username, get("password_file")) {
+        is.push(Issue::at(&n.origin, "output.mqtt.password_file", "needs output.mqtt.username"));
+    }
+    let (rmin, rmax) =
+        (secs(get("reconnect_min_s"), d::MQTT_RECONNECT_MIN_S), secs(get("reconnect_max_s"), d::MQTT_RECONNECT_MAX_S));
+    if rmax < rmin
+        && let Some(n) = get("reconnect_max_s")
+    {
+        is.push(Issue::at(&n.origin, "output.mqtt.reconnect_max_s", "is below reconnect_min_s"));
+    }
+    let default_port = if tls.is_some() { d::MQTT_TLS_PORT } else { d::MQTT_PORT };
+    Some(MqttConfig {
+        host,
+        // 1..=65535 by the schema stage.
+        port: int_of(get("port")).and_then(|p| u16::try_from(p).ok()).unwrap_or(default_port),
+        device,
+        topic_prefix: prefix,
+        qos: int_of(get("qos")).map_or(d::MQTT_QOS, |q| u8::from(q >= 1)),
+        username,
+        password_file,
+        tls,
+        keep_alive: secs(get("keep_alive_s"), d::MQTT_KEEP_ALIVE_S),
+        connect_timeout: secs(get("connect_timeout_s"), d::MQTT_CONNECT_TIMEOUT_S),
+        stats_interval: secs(get("stats_interval_s"), d::MQTT_STATS_INTERVAL_S),
+        spool_dir: path_of(get("spool_dir"), layers).unwrap_or_else(|| crate::fsutil::state_dir().join("spool")),
+        // At least 0.1 by the schema stage.
+        spool_max_bytes: num_of(get("spool_max_mb"))
+            .map_or((d::MQTT_SPOOL_MAX_MB * 1e6) as u64, |v| (v * 1e6).round() as u64),
+        reconnect_min: rmin,
+        reconnect_max: rmax.max(rmin),
+    })
 }
 
 fn stream(s: &Node, layers: &Layers, is: &mut Issues, names: &mut HashSet<String>) -> Option<StreamConfig> {
@@ -310,7 +403,9 @@ fn stream(s: &Node, layers: &Layers, is: &mut Issues, names: &mut HashSet<String
             None
         }
     }?;
+    let regions = regions(s, &label, is);
     Some(StreamConfig {
+        regions,
         name: name?,
         source,
         enabled: bool_of(s.get("enabled")).unwrap_or(true),
@@ -332,6 +427,90 @@ fn stream(s: &Node, layers: &Layers, is: &mut Issues, names: &mut HashSet<String
             _ => FrameMemory::System,
         },
     })
+}
+
+fn point(n: &Node) -> Option<Point> {
+    match list_of(Some(n))? {
+        [x, y] => Some([num_of(Some(x))?, num_of(Some(y))?]),
+        _ => None,
+    }
+}
+
+fn names_of(n: Option<&Node>) -> Vec<String> {
+    list_of(n).unwrap_or(&[]).iter().filter_map(|c| str_of(Some(c)).map(str::to_string)).collect()
+}
+
+/// `[[stream.zone]]` and `[[stream.line]]` of one stream: unique names, usable polygons and
+/// lines. Types and ranges were checked by the schema stage; what fails here is skipped.
+fn regions(s: &Node, label: &str, is: &mut Issues) -> RegionsConfig {
+    let mut out = RegionsConfig::default();
+    let mut seen = HashSet::new();
+    for (kind, list) in [("zone", s.get("zone")), ("line", s.get("line"))] {
+        seen.clear();
+        for el in list_of(list).unwrap_or(&[]) {
+            let Some(name_node) = el.get("name") else { continue };
+            let Some(name) = str_of(Some(name_node)).map(|n| n.trim().to_string()) else { continue };
+            let key = format!("{label}.{kind} {name:?}");
+            if let Some(problem) = name_problem(&name) {
+                is.push(Issue::at(&name_node.origin, &format!("{key}.name"), problem));
+                continue;
+            }
+            if !seen.insert(name.clone()) {
+                is.push(Issue::at(
+                    &name_node.origin,
+                    &format!("{key}.name"),
+                    format!("is used by another [[stream.{kind}]] of this stream; names must be unique"),
+                ));
+                continue;
+            }
+            let classes = names_of(el.get("classes"));
+            if kind == "zone" {
+                let Some(pn) = el.get("polygon") else { continue };
+                let Some(polygon) = list_of(Some(pn)).unwrap_or(&[]).iter().map(point).collect::<Option<Vec<_>>>()
+                else {
+                    continue;
+                };
+                if let Some(p) = polygon_problem(&polygon) {
+                    is.push(Issue::at(&pn.origin, &format!("{key}.polygon"), p.describe(polygon.len())));
+                    continue;
+                }
+                out.zones.push(ZoneSpec {
+                    name,
+                    polygon,
+                    classes,
+                    inertia: int_of(el.get("inertia")).map_or(defaults::ZONE_INERTIA, |v| v.clamp(1, 100) as u32),
+                    loiter_s: num_of(el.get("loiter_s")),
+                });
+            } else {
+                let (Some(from_node), Some(to_node)) = (el.get("from"), el.get("to")) else { continue };
+                let (Some(from), Some(to)) = (point(from_node), point(to_node)) else { continue };
+                if (to[0] - from[0]).hypot(to[1] - from[1]) < MIN_LINE_LENGTH {
+                    is.push(Issue::at(
+                        &to_node.origin,
+                        &format!("{key}.to"),
+                        format!(
+                            "is {from:?}, the same point as `from` (a line needs two ends at least {MIN_LINE_LENGTH} \
+                             of the frame apart); give the line's other end"
+                        ),
+                    ));
+                    continue;
+                }
+                // Anchors (box bottom-centres) stay inside the frame: a line along its border
+                // can never be crossed.
+                if (0..2).any(|k| from[k] == to[k] && (from[k] == 0.0 || from[k] == 1.0)) {
+                    is.push(Issue::at(
+                        &to_node.origin,
+                        &format!("{key}.to"),
+                        "puts the line on the frame's border, where no object can cross it; move it inside the \
+                         frame (e.g. 0.02 instead of 0)",
+                    ));
+                    continue;
+                }
+                out.lines.push(LineSpec { name, from, to, classes });
+            }
+        }
+    }
+    out
 }
 
 /// NVMM surfaces live in GPU memory that only the CUDA kernel reads: a stream that keeps its
@@ -400,19 +579,25 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
         }
     }
     let path = root.get("output").and_then(|o| o.get("jsonl")).and_then(|j| j.get("path"));
+    let out_node = root.get("output");
+    let mqtt_node = out_node.and_then(|o| o.get("mqtt"));
+    let jsonl_node = out_node.and_then(|o| o.get("jsonl"));
     let jsonl = match (path, str_of(path)) {
-        (_, None) | (_, Some("-")) => EventTarget::Stdout,
+        // Only another output configured: no JSON lines.
+        (None, _) if jsonl_node.is_none() && mqtt_node.is_some() => None,
+        (_, None) | (_, Some("-")) => Some(EventTarget::Stdout),
         (Some(n), Some(s)) if s.trim().is_empty() => {
             is.push(Issue::at(
                 &n.origin,
                 "output.jsonl.path",
                 "is empty; expected a file path or \"-\" for standard output",
             ));
-            EventTarget::Stdout
+            Some(EventTarget::Stdout)
         }
-        (n, Some(_)) => EventTarget::File(path_of(n, layers)?),
+        (n, Some(_)) => Some(EventTarget::File(path_of(n, layers)?)),
     };
-    let output = output(root.get("output").and_then(|o| o.get("jsonl")), jsonl, is);
+    let mut output = output(jsonl_node, jsonl, is);
+    output.mqtt = mqtt_node.and_then(|m| mqtt(m, layers, is));
     let listen = root.get("metrics").and_then(|m| m.get("listen"));
     if let (Some(n), Some(a)) = (listen, str_of(listen))
         && a.parse::<std::net::SocketAddr>().is_err()
@@ -427,7 +612,13 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
         listen: str_of(listen).map(str::to_string),
         max_frame_age: secs(root.get("health").and_then(|h| h.get("max_frame_age_s")), 30.0),
     };
-    let tracking = tracking(root.get("tracking"));
+    let tracking_node = root.get("tracking");
+    let tracking = tracking(tracking_node);
+    zones_need_a_tracker(root, &tracking, layers, is);
+    let counts_interval =
+        num_of(tracking_node.and_then(|t| t.get("counts_interval_s"))).unwrap_or(defaults::COUNTS_INTERVAL_S);
+    let counts_interval = (counts_interval > 0.0).then(|| Duration::from_secs_f64(counts_interval));
+    let visualise = root.get("visualise").map(|v| visualise(v, &streams, layers, is));
     Some(Config {
         origin: origin.map(Path::to_path_buf),
         device,
@@ -437,18 +628,162 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
         output,
         metrics,
         tracking,
+        counts_interval,
+        snapshots: root.get("snapshots").and_then(|n| snapshots(n, layers, is)),
+        visualise,
     })
+}
+
+/// `[snapshots]`: on when the section is present, unless `enabled = false`.
+fn snapshots(n: &Node, layers: &Layers, is: &mut Issues) -> Option<super::SnapshotConfig> {
+    use super::defaults as d;
+    if bool_of(n.get("enabled")) == Some(false) {
+        return None;
+    }
+    if let Some(p) = n.get("dir")
+        && str_of(Some(p)).is_some_and(|s| s.trim().is_empty())
+    {
+        is.push(Issue::at(&p.origin, "snapshots.dir", "is empty; expected a directory path"));
+    }
+    let mut classes = Vec::new();
+    let mut seen = HashSet::new();
+    for c in list_of(n.get("classes")).unwrap_or(&[]) {
+        let Some(name) = str_of(Some(c)) else { continue };
+        if name.trim().is_empty() {
+            is.push(Issue::at(&c.origin, "snapshots.classes", "contains an empty name"));
+        } else if !seen.insert(name.to_string()) {
+            is.push(Issue::at(&c.origin, "snapshots.classes", format!("lists \"{name}\" twice")));
+        } else {
+            classes.push(name.to_string());
+        }
+    }
+    if let Some(c) = n.get("classes")
+        && list_of(Some(c)).is_some_and(|l| l.is_empty())
+    {
+        is.push(Issue::at(
+            &c.origin,
+            "snapshots.classes",
+            "is empty, so nothing would trigger a snapshot; list labels, or leave it out for all classes",
+        ));
+    }
+    Some(super::SnapshotConfig {
+        dir: path_of(n.get("dir"), layers).unwrap_or_else(|| crate::fsutil::state_dir().join("snapshots")),
+        classes,
+        min_score: num_of(n.get("min_score")).map_or(0.0, |v| v as f32),
+        min_interval: secs(n.get("min_interval_s"), d::SNAPSHOT_MIN_INTERVAL_S),
+        // At least 0.01 by the schema stage.
+        max_total_bytes: num_of(n.get("max_total_mb"))
+            .map_or((d::SNAPSHOT_MAX_TOTAL_MB * 1e6) as u64, |v| (v * 1e6).round() as u64),
+        quality: int_of(n.get("quality")).map_or(d::SNAPSHOT_QUALITY, |q| q.clamp(1, 100) as u8),
+    })
+}
+
+/// `[visualise]`: an RTSP address and/or a file, streams that exist; ranges were checked by the
+/// schema stage.
+fn visualise(v: &Node, streams: &[StreamConfig], layers: &Layers, is: &mut Issues) -> VisualiseConfig {
+    let listen = v.get("rtsp_listen");
+    let rtsp_listen = match (listen, str_of(listen)) {
+        (Some(n), Some(a)) => match a.parse::<std::net::SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                is.push(Issue::at(
+                    &n.origin,
+                    "visualise.rtsp_listen",
+                    format!("\"{a}\" is not an address:port such as \"127.0.0.1:8554\""),
+                ));
+                None
+            }
+        },
+        _ => None,
+    };
+    let file_node = v.get("file");
+    let file = path_of(file_node, layers);
+    if let (Some(n), Some(f)) = (file_node, &file) {
+        let ext = f.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        if !matches!(ext.as_deref(), Some("mp4" | "mkv")) {
+            is.push(Issue::at(
+                &n.origin,
+                "visualise.file",
+                format!(
+                    "\"{}\" must end in .mp4 or .mkv (the container is chosen by the extension)",
+                    str_of(Some(n)).unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    if listen.is_none() && file_node.is_none() {
+        is.push(Issue::at(
+            &v.origin,
+            "visualise",
+            "shows nothing: set rtsp_listen (e.g. \"127.0.0.1:8554\") and/or file, or remove [visualise] (off)",
+        ));
+    }
+    let mut names = Vec::new();
+    for n in list_of(v.get("streams")).unwrap_or(&[]) {
+        let Some(name) = str_of(Some(n)) else { continue };
+        if !streams.iter().any(|s| s.name == name) {
+            let known: Vec<&str> = streams.iter().map(|s| s.name.as_str()).collect();
+            is.push(Issue::at(
+                &n.origin,
+                "visualise.streams",
+                format!("no [[stream]] is named \"{name}\" (streams: {})", known.join(", ")),
+            ));
+        }
+        names.push(name.to_string());
+    }
+    let width = int_of(v.get("width")).map(|w| w as u32);
+    if let (Some(n), Some(w)) = (v.get("width"), width)
+        && w % 2 != 0
+    {
+        is.push(Issue::at(&n.origin, "visualise.width", format!("{w} is odd; H.264 needs an even width")));
+    }
+    VisualiseConfig {
+        rtsp_listen,
+        file,
+        streams: names,
+        fps: num_of(v.get("fps")).unwrap_or(10.0),
+        bitrate_kbps: int_of(v.get("bitrate_kbps")).map_or(2000, |b| b as u32),
+        width,
+    }
+}
+
+/// Zones and lines follow tracks: with `tracking.tracker = "none"` they would count nothing.
+fn zones_need_a_tracker(root: &Node, tracking: &TrackerSettings, layers: &Layers, is: &mut Issues) {
+    if tracking.kind != TrackerKind::None {
+        return;
+    }
+    let off = match root.get("tracking").and_then(|t| t.get("tracker")) {
+        Some(n) => format!("tracking.tracker = \"none\" at {}", layers.position(&n.origin)),
+        None => "tracking.tracker is \"none\"".to_string(),
+    };
+    for s in list_of(root.get("stream")).unwrap_or(&[]) {
+        let label = str_of(s.get("name")).map_or_else(|| "stream".to_string(), |n| format!("stream {:?}", n.trim()));
+        for kind in ["zone", "line"] {
+            if let Some(first) = list_of(s.get(kind)).and_then(|l| l.first()) {
+                is.push(Issue::at(
+                    &first.origin,
+                    &format!("{label}.{kind}"),
+                    format!(
+                        "zones and lines follow tracks, and {off}: set tracking.tracker = \"bytetrack\", or remove \
+                         the stream's [[stream.{kind}]] entries"
+                    ),
+                ));
+            }
+        }
+    }
 }
 
 /// `[tracking]`; ranges were checked by the schema stage.
 fn tracking(t: Option<&Node>) -> TrackerSettings {
-    let d = TrackerSettings::default();
     let get = |k: &str| t.and_then(|t| t.get(k));
+    let kind = match str_of(get("tracker")) {
+        Some("none") => TrackerKind::None,
+        Some("ocsort") => TrackerKind::OcSort,
+        _ => TrackerKind::ByteTrack,
+    };
+    let d = TrackerSettings::defaults(kind);
     TrackerSettings {
-        kind: match str_of(get("tracker")) {
-            Some("none") => TrackerKind::None,
-            _ => TrackerKind::ByteTrack,
-        },
+        kind,
         low_score: num_of(get("low_score")).map_or(d.low_score, |v| v as f32),
         new_track_score: num_of(get("new_track_score")).map(|v| v as f32),
         match_iou: num_of(get("match_iou")).map_or(d.match_iou, |v| v as f32),
@@ -471,7 +806,7 @@ mod tests {
         let c = parse_str(MIN, Some(Path::new("/etc/edgesight/edgesight.toml"))).unwrap();
         assert_eq!(c.model.path, Path::new("/etc/edgesight/m.onnx"));
         assert_eq!(c.model.score_threshold, 0.35);
-        assert_eq!(c.output.jsonl, EventTarget::Stdout);
+        assert_eq!(c.output.jsonl, Some(EventTarget::Stdout));
         assert_eq!(c.pipeline.shutdown_timeout.as_secs(), 5);
         assert!(c.streams.is_empty());
     }
@@ -656,6 +991,9 @@ mod tests {
                 min_hits: 4
             }
         );
+        let t = parse_str(&format!("{MIN}[tracking]\ntracker = \"ocsort\"\n"), Some(Path::new("a.toml"))).unwrap();
+        assert_eq!(t.tracking, TrackerSettings::defaults(TrackerKind::OcSort));
+        assert_eq!(t.tracking.match_iou, 0.3, "OC-SORT's own iou_threshold");
         for (bad, want) in [
             ("tracker = \"sort\"", "a.toml:5:11: tracking.tracker: found \"sort\", expected one of"),
             ("lost_s = -1", "a.toml:5:10: tracking.lost_s: found -1"),
@@ -666,6 +1004,204 @@ mod tests {
             let e = parse_str(&format!("{MIN}[tracking]\n{bad}\n"), Some(Path::new("a.toml"))).unwrap_err().to_string();
             assert!(e.starts_with(want), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn zones_and_lines_are_read_and_checked() {
+        use crate::zones::{LineSpec, ZoneSpec};
+        const STREAM: &str = "[[stream]]\nname = \"gate\"\nuri = \"test://\"\n";
+        let parse = |extra: &str| parse_str(&format!("{MIN}{STREAM}{extra}"), Some(Path::new("a.toml")));
+        let c = parse(
+            "[[stream.line]]\nname = \"mid\"\nfrom = [0.0, 0.5]\nto = [1.0, 0.5]\nclasses = [\"person\"]\n\
+             [[stream.line]]\nname = \"short\"\nfrom = [0.0, 0.5]\nto = [0.001, 0.5]\n\
+             [[stream.zone]]\nname = \"mid\"\npolygon = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]\ninertia = 5\nloiter_s = 30\n\
+             [[stream.zone]]\nname = \"b\"\npolygon = [[0, 0], [1, 0], [1, 1]]\nclasses = [\"car\", \"truck\"]\n\
+             [tracking]\ncounts_interval_s = 0\n",
+        )
+        .unwrap();
+        let r = &c.streams[0].regions;
+        let line = |name: &str, to: [f64; 2], classes: &[&str]| LineSpec {
+            name: name.into(),
+            from: [0.0, 0.5],
+            to,
+            classes: classes.iter().map(|c| c.to_string()).collect(),
+        };
+        assert_eq!(r.lines, vec![line("mid", [1.0, 0.5], &["person"]), line("short", [0.001, 0.5], &[])]);
+        assert_eq!(
+            r.zones,
+            vec![
+                ZoneSpec {
+                    name: "mid".into(),
+                    polygon: vec![[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]],
+                    classes: vec![],
+                    inertia: 5,
+                    loiter_s: Some(30.0)
+                },
+                ZoneSpec {
+                    name: "b".into(),
+                    polygon: vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]],
+                    classes: vec!["car".into(), "truck".into()],
+                    inertia: 3,
+                    loiter_s: None
+                },
+            ]
+        );
+        assert_eq!(c.counts_interval, None, "0: no counts events");
+        assert_eq!(parse("").unwrap().counts_interval, Some(Duration::from_secs(60)));
+        assert_eq!(
+            parse("[tracking]\ncounts_interval_s = 2.5\n").unwrap().counts_interval,
+            Some(Duration::from_millis(2500))
+        );
+        let line = |from: &str, to: &str| format!("[[stream.line]]\nname = \"l\"\nfrom = {from}\nto = {to}\n");
+        let zone = |name: &str, poly: &str| format!("[[stream.zone]]\nname = \"{name}\"\npolygon = {poly}\n");
+        for (bad, want) in [
+            (
+                line("[0.0, 0.2]", "[0.0, 0.8]"),
+                "a.toml:10:6: stream \"gate\".line \"l\".to: puts the line on the frame's border",
+            ),
+            (line("[1.0, 0.2]", "[1.0, 0.8]"), "stream \"gate\".line \"l\".to: puts the line on the frame's border"),
+            (line("[0.2, 0.0]", "[0.8, 0.0]"), "stream \"gate\".line \"l\".to: puts the line on the frame's border"),
+            (line("[0.2, 1.0]", "[0.8, 1.0]"), "stream \"gate\".line \"l\".to: puts the line on the frame's border"),
+            (
+                line("[0.3, 0.3]", "[0.3, 0.3]"),
+                "stream \"gate\".line \"l\".to: is [0.3, 0.3], the same point as `from`",
+            ),
+            (line("[0.3, 0.3]", "[0.3009, 0.3]"), "the same point as `from`"),
+            (zone("z", "[[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]"), "zone \"z\".polygon: intersects itself"),
+            (zone("z", "[[0.1, 0.1], [0.9, 0.9]]"), "zone \"z\".polygon: has 2 corner(s)"),
+            (zone("z/1", "[[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]"), "zone \"z/1\".name: contains '/'"),
+            (
+                zone("z", "[[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]") + &zone("z", "[[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]"),
+                "a.toml:11:8: stream \"gate\".zone \"z\".name: is used by another [[stream.zone]] of this stream",
+            ),
+            (
+                line("[0.2, 0.5]", "[0.8, 0.5]") + "[tracking]\ntracker = \"none\"\n",
+                "a.toml:7:1: stream \"gate\".line: zones and lines follow tracks, and tracking.tracker = \"none\" at a.toml:12:11",
+            ),
+        ] {
+            let e = parse(&bad).unwrap_err().to_string();
+            assert!(e.contains(want), "{bad}\n{e}");
+        }
+        // With a tracker, no such error.
+        parse(&line("[0.2, 0.5]", "[0.8, 0.5]")).unwrap();
+    }
+
+    #[test]
+    fn mqtt_keys_are_read_and_checked() {
+        use super::super::{MqttConfig, MqttTls};
+        let parse = |extra: &str| parse_str(&format!("{MIN}{extra}"), Some(Path::new("/etc/e/a.toml")));
+        let full = "[output.mqtt]\nhost = \" broker.local \"\nport = 1884\ndevice = \"cam-7\"\ntopic_prefix = \"site1/es\"\n\
+                    qos = 0\nusername = \"u\"\npassword_file = \"pw\"\nkeep_alive_s = 20\nconnect_timeout_s = 5\n\
+                    stats_interval_s = 0\nspool_dir = \"/var/spool/es\"\nspool_max_mb = 2.5\nreconnect_min_s = 2\n\
+                    reconnect_max_s = 2\n[output.mqtt.tls]\nca_file = \"ca.pem\"\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n";
+        let c = parse(full).unwrap();
+        assert_eq!(c.output.jsonl, None, "only MQTT configured: no JSON lines");
+        let s = Duration::from_secs;
+        assert_eq!(
+            c.output.mqtt,
+            Some(MqttConfig {
+                host: "broker.local".into(),
+                port: 1884,
+                device: "cam-7".into(),
+                topic_prefix: "site1/es".into(),
+                qos: 0,
+                username: Some("u".into()),
+                password_file: Some("/etc/e/pw".into()),
+                tls: Some(MqttTls {
+                    ca_file: "/etc/e/ca.pem".into(),
+                    cert_file: Some("/etc/e/c.pem".into()),
+                    key_file: Some("/etc/e/k.pem".into()),
+                }),
+                keep_alive: s(20),
+                connect_timeout: s(5),
+                stats_interval: s(0),
+                spool_dir: "/var/spool/es".into(),
+                spool_max_bytes: 2_500_000,
+                reconnect_min: s(2),
+                reconnect_max: s(2),
+            })
+        );
+        let m = parse("[output.mqtt]\nhost = \"b\"\n").unwrap().output.mqtt.unwrap();
+        assert_eq!((m.port, m.qos, m.topic_prefix.as_str(), m.spool_max_bytes), (1883, 1, "edgesight", 100_000_000));
+        assert_eq!((m.keep_alive, m.reconnect_min, m.reconnect_max, m.stats_interval), (s(30), s(1), s(60), s(60)));
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
+        assert_eq!(m.device, super::device_default(host.as_deref()), "the host name by default");
+        assert!(!m.device.is_empty());
+        let tls = parse("[output.mqtt]\nhost = \"b\"\n[output.mqtt.tls]\nca_file = \"ca\"\n").unwrap();
+        assert_eq!(tls.output.mqtt.unwrap().port, 8883, "TLS's port by default");
+        let both = parse("[output.jsonl]\npath = \"-\"\n[output.mqtt]\nhost = \"b\"\n").unwrap();
+        assert_eq!(both.output.jsonl, Some(EventTarget::Stdout), "both outputs");
+        assert_eq!(parse("").unwrap().output.mqtt, None);
+        for (bad, want) in [
+            ("host = \"  \"", "output.mqtt.host: is empty"),
+            ("host = \"b\"\ndevice = \"a/b\"", "output.mqtt.device: contains '/'"),
+            ("host = \"b\"\ntopic_prefix = \"\"", "output.mqtt.topic_prefix: must be"),
+            ("host = \"b\"\ntopic_prefix = \"/a\"", "output.mqtt.topic_prefix: must be"),
+            ("host = \"b\"\ntopic_prefix = \"a/\"", "output.mqtt.topic_prefix: must be"),
+            ("host = \"b\"\ntopic_prefix = \"a//b\"", "output.mqtt.topic_prefix: must be"),
+            ("host = \"b\"\ntopic_prefix = \"a/+\"", "output.mqtt.topic_prefix: must be"),
+            ("host = \"b\"\ntopic_prefix = \"a#\"", "output.mqtt.topic_prefix: must be"),
+            ("host = \"b\"\npassword_file = \"pw\"", "output.mqtt.password_file: needs output.mqtt.username"),
+            ("host = \"b\"\nreconnect_min_s = 5\nreconnect_max_s = 4.9", "output.mqtt.reconnect_max_s: is below"),
+            (
+                "host = \"b\"\n[output.mqtt.tls]\nca_file = \"c\"\ncert_file = \"x\"",
+                "cert_file and key_file go together",
+            ),
+            (
+                "host = \"b\"\n[output.mqtt.tls]\nca_file = \"c\"\nkey_file = \"x\"",
+                "cert_file and key_file go together",
+            ),
+        ] {
+            let e = parse(&format!("[output.mqtt]\n{bad}\n")).unwrap_err().to_string();
+            assert!(e.contains(want), "{bad}\n{e}");
+        }
+        // A deep prefix is fine.
+        parse("[output.mqtt]\nhost = \"b\"\ntopic_prefix = \"a/b/c\"\n").unwrap();
+    }
+
+    #[test]
+    fn snapshot_and_visualise_keys_are_read_and_checked() {
+        const STREAM: &str = "[[stream]]\nname = \"gate\"\nuri = \"test://\"\n";
+        let parse = |extra: &str| parse_str(&format!("{MIN}{STREAM}{extra}"), Some(Path::new("/etc/e/a.toml")));
+        let s = parse("[snapshots]\ndir = \"snaps\"\nmax_total_mb = 2.5\nquality = 70\nmin_interval_s = 3\n")
+            .unwrap()
+            .snapshots
+            .expect("on");
+        assert_eq!(
+            (s.dir.as_path(), s.max_total_bytes, s.quality, s.min_interval),
+            (Path::new("/etc/e/snaps"), 2_500_000, 70, Duration::from_secs(3))
+        );
+        let s = parse("[snapshots]\n").unwrap().snapshots.expect("on");
+        assert_eq!((s.max_total_bytes, s.quality, s.min_interval), (500_000_000, 85, Duration::from_secs(10)));
+        assert_eq!(parse("[snapshots]\nenabled = false\n").unwrap().snapshots, None);
+        let v = parse("[visualise]\nrtsp_listen = \"127.0.0.1:8554\"\nwidth = 160\n").unwrap().visualise.expect("on");
+        assert_eq!((v.rtsp_listen.map(|a| a.port()), v.file, v.width), (Some(8554), None, Some(160)));
+        let v = parse("[visualise]\nfile = \"v.mkv\"\nstreams = [\"gate\"]\n").unwrap().visualise.expect("on");
+        assert_eq!(
+            (v.file.as_deref(), v.streams, v.fps, v.bitrate_kbps),
+            (Some(Path::new("/etc/e/v.mkv")), vec!["gate".to_string()], 10.0, 2000)
+        );
+        for (bad, want) in [
+            ("[visualise]\nfps = 5\n", "visualise: shows nothing"),
+            ("[visualise]\nfile = \"v.avi\"\n", "visualise.file: \"v.avi\" must end in .mp4 or .mkv"),
+            ("[visualise]\nfile = \"v.mkv\"\nwidth = 161\n", "visualise.width: 161 is odd"),
+            (
+                "[visualise]\nfile = \"v.mkv\"\nstreams = [\"yard\"]\n",
+                "visualise.streams: no [[stream]] is named \"yard\"",
+            ),
+            ("[visualise]\nrtsp_listen = \"8554\"\n", "visualise.rtsp_listen: \"8554\" is not an address:port"),
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains(want), "{bad}\n{e}");
+        }
+    }
+
+    #[test]
+    fn the_default_device_is_a_usable_host_name() {
+        assert_eq!(super::device_default(Some(" cam-7\n")), "cam-7");
+        assert_eq!(super::device_default(Some("")), "edgesight");
+        assert_eq!(super::device_default(Some("a/b")), "edgesight", "a name MQTT topics cannot hold");
+        assert_eq!(super::device_default(None), "edgesight");
     }
 
     #[test]

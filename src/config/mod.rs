@@ -39,6 +39,21 @@ pub mod defaults {
     pub const FLUSH_INTERVAL_S: f64 = 1.0;
     /// `max_total_mb` when only `max_file_mb` is set: this many files' worth.
     pub const ROTATED_FILES: u64 = 10;
+    pub const ZONE_INERTIA: u32 = 3;
+    pub const COUNTS_INTERVAL_S: f64 = 60.0;
+    pub const MQTT_PORT: u16 = 1883;
+    pub const MQTT_TLS_PORT: u16 = 8883;
+    pub const MQTT_PREFIX: &str = "edgesight";
+    pub const MQTT_QOS: u8 = 1;
+    pub const MQTT_KEEP_ALIVE_S: f64 = 30.0;
+    pub const MQTT_CONNECT_TIMEOUT_S: f64 = 10.0;
+    pub const MQTT_STATS_INTERVAL_S: f64 = 60.0;
+    pub const MQTT_SPOOL_MAX_MB: f64 = 100.0;
+    pub const MQTT_RECONNECT_MIN_S: f64 = 1.0;
+    pub const MQTT_RECONNECT_MAX_S: f64 = 60.0;
+    pub const SNAPSHOT_MIN_INTERVAL_S: f64 = 10.0;
+    pub const SNAPSHOT_MAX_TOTAL_MB: f64 = 500.0;
+    pub const SNAPSHOT_QUALITY: u8 = 85;
 }
 
 /// Where the service's configuration lives on a device.
@@ -128,6 +143,47 @@ pub struct Config {
     pub output: OutputConfig,
     pub metrics: MetricsConfig,
     pub tracking: crate::track::TrackerSettings,
+    /// `tracking.counts_interval_s`: how often streams with zones or lines report their counts.
+    pub counts_interval: Option<Duration>,
+    /// `[snapshots]`: JPEG pictures of frames with detections; None = off.
+    pub snapshots: Option<SnapshotConfig>,
+    /// `[visualise]`: absent = off.
+    pub visualise: Option<VisualiseConfig>,
+}
+
+/// `[snapshots]`: a JPEG of a frame with its boxes drawn when it has a detection of `classes`,
+/// at most one per `min_interval` of stream time per stream, in `dir` capped at `max_total_bytes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotConfig {
+    pub dir: PathBuf,
+    /// Labels that trigger a snapshot (resolved against the model's labels at start); empty = all.
+    pub classes: Vec<String>,
+    /// Least score of a triggering detection (reported detections only).
+    pub min_score: f32,
+    pub min_interval: Duration,
+    pub max_total_bytes: u64,
+    /// JPEG quality, 1..=100.
+    pub quality: u8,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisualiseConfig {
+    /// The RTSP server's address: mounts `/<stream>`.
+    pub rtsp_listen: Option<std::net::SocketAddr>,
+    /// An .mp4 or .mkv file (one per stream, named after it, when several are visualised).
+    pub file: Option<PathBuf>,
+    /// The visualised streams; empty = every enabled stream.
+    pub streams: Vec<String>,
+    pub fps: f64,
+    pub bitrate_kbps: u32,
+    pub width: Option<u32>,
+}
+
+impl VisualiseConfig {
+    /// Whether stream `name` is visualised.
+    pub fn shows(&self, name: &str) -> bool {
+        self.streams.is_empty() || self.streams.iter().any(|s| s == name)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -301,6 +357,18 @@ pub struct StreamConfig {
     /// Where decoded frames live: `System`, or `Nvmm` (Jetson GPU memory, read in place by the
     /// CUDA preprocessor). Never `Cuda`: no source produces it from the configuration.
     pub memory: FrameMemory,
+    /// `[[stream.zone]]` and `[[stream.line]]`: applied to the stream's tracks; changing them
+    /// keeps the stream running (`same_capture`).
+    pub regions: crate::zones::RegionsConfig,
+}
+
+impl StreamConfig {
+    /// Whether `other` captures the same way: everything but the zones and lines, which a reload
+    /// applies without reopening the source.
+    pub fn same_capture(&self, other: &StreamConfig) -> bool {
+        let strip = |s: &StreamConfig| StreamConfig { regions: Default::default(), ..s.clone() };
+        strip(self) == strip(other)
+    }
 }
 
 /// Where JSONL events go.
@@ -310,9 +378,42 @@ pub enum EventTarget {
     File(PathBuf),
 }
 
+/// `[output.mqtt]` (src/sink/mqtt.rs). Holds the password file's path, never the password.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttConfig {
+    pub host: String,
+    pub port: u16,
+    /// The topic level after the prefix; also the client ID (`edgesight-<device>`).
+    pub device: String,
+    pub topic_prefix: String,
+    /// 0 or 1.
+    pub qos: u8,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub tls: Option<MqttTls>,
+    pub keep_alive: Duration,
+    pub connect_timeout: Duration,
+    /// Zero: no stats messages.
+    pub stats_interval: Duration,
+    pub spool_dir: PathBuf,
+    pub spool_max_bytes: u64,
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+}
+
+/// `[output.mqtt.tls]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttTls {
+    pub ca_file: PathBuf,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutputConfig {
-    pub jsonl: EventTarget,
+    /// None when only other outputs are configured (`[output.mqtt]` without `[output.jsonl]`).
+    pub jsonl: Option<EventTarget>,
+    pub mqtt: Option<MqttConfig>,
     /// `max_file_mb`: rotate the event file when it would pass this size.
     pub max_file_bytes: Option<u64>,
     /// `max_total_mb`: the event file and its rotated files together (10 × max_file_mb if unset).
@@ -325,7 +426,8 @@ impl OutputConfig {
     /// Events to standard output, written at once (`detect` and built-in defaults).
     pub fn stdout() -> OutputConfig {
         OutputConfig {
-            jsonl: EventTarget::Stdout,
+            jsonl: Some(EventTarget::Stdout),
+            mqtt: None,
             max_file_bytes: None,
             max_total_bytes: None,
             flush_interval: Duration::from_secs_f64(defaults::FLUSH_INTERVAL_S),
@@ -349,7 +451,7 @@ impl Loaded {
         let Some((key, _)) = msg.split_once(": ") else {
             return e;
         };
-        let path: Vec<&str> = key.split('.').collect();
+        let path = key_path(key);
         let Some(node) = validate::origin_node(&self.tree, &path) else {
             return e;
         };
@@ -366,6 +468,25 @@ impl Loaded {
         };
         Error::Config(format!("{}: {msg}", self.layers.position(origin)))
     }
+}
+
+/// The parts of a dotted key (`stream "a.b".zone "z".classes`): dots inside quotes (names may
+/// hold them) do not split.
+fn key_path(key: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, c) in key.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '.' if !quoted => {
+                parts.push(&key[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&key[start..]);
+    parts
 }
 
 /// Reads `main` and its drop-ins, validates all of them and returns the typed configuration,
@@ -414,4 +535,46 @@ pub fn parse_str(text: &str, origin: Option<&Path>) -> Result<Config> {
 /// Reads a config file and its drop-ins and returns the typed configuration.
 pub fn load_file(path: &Path) -> Result<Config> {
     load(path).map(|l| l.config)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn key_paths_split_at_dots_outside_quotes() {
+        assert_eq!(super::key_path("model.classes"), ["model", "classes"]);
+        assert_eq!(super::key_path("stream \"a.b\".zone \"z\".classes"), ["stream \"a.b\"", "zone \"z\"", "classes"]);
+        assert_eq!(super::key_path("device"), ["device"]);
+    }
+
+    #[test]
+    fn visualise_shows_every_stream_or_the_listed_ones() {
+        let all = super::VisualiseConfig {
+            rtsp_listen: None,
+            file: None,
+            streams: vec![],
+            fps: 10.0,
+            bitrate_kbps: 2000,
+            width: None,
+        };
+        assert!(all.shows("gate") && all.shows("yard"), "none listed: every stream");
+        let some = super::VisualiseConfig { streams: vec!["gate".into(), "dock".into()], ..all };
+        assert!(some.shows("gate") && some.shows("dock"));
+        assert!(!some.shows("yard"));
+    }
+
+    /// `check` shows where events go when no JSON-lines output is configured.
+    #[test]
+    fn check_names_the_missing_event_file_by_what_replaces_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let show = |out: &str| {
+            let path = dir.path().join("e.toml");
+            std::fs::write(&path, format!("[model]\npath = \"m.onnx\"\nfamily = \"nanodet\"\n{out}")).expect("write");
+            super::report::resolved(&super::load(&path).expect("valid"))
+        };
+        let line = |text: &str| text.lines().find(|l| l.starts_with("# path")).expect("path line").to_string();
+        assert!(line(&show("")).ends_with("# default: standard output"), "{}", show(""));
+        let mqtt = show("[output.mqtt]\nhost = \"b\"\n");
+        assert!(line(&mqtt).ends_with("# default: none (only [output.mqtt])"), "{mqtt}");
+        assert!(mqtt.contains("[output.mqtt]"), "{mqtt}");
+    }
 }

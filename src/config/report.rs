@@ -74,8 +74,19 @@ pub fn resolved(loaded: &Loaded) -> String {
                     let jsonl = node.and_then(|n| n.get("jsonl"));
                     match jsonl {
                         Some(_) => table(&mut out, super::schema::JSONL, jsonl, &loaded.layers),
+                        None if node.and_then(|n| n.get("mqtt")).is_some() => {
+                            let _ = writeln!(out, "# {:<54} # default: none (only [output.mqtt])", "path");
+                        }
                         None => {
                             let _ = writeln!(out, "# {:<54} # default: standard output", "path");
+                        }
+                    }
+                    if let Some(mqtt) = node.and_then(|n| n.get("mqtt")) {
+                        let _ = writeln!(out, "\n[output.mqtt]");
+                        table(&mut out, super::schema::MQTT, Some(mqtt), &loaded.layers);
+                        if let Some(tls) = mqtt.get("tls") {
+                            let _ = writeln!(out, "\n[output.mqtt.tls]");
+                            table(&mut out, super::schema::MQTT_TLS, Some(tls), &loaded.layers);
                         }
                     }
                     continue;

@@ -239,6 +239,39 @@ pub static STREAM: &[Field] = &[
         "0",
         "reopen attempts in a row before giving up (0 = forever)",
     ),
+    opt("zone", Kind::TableArray(ZONE), "none", "[[stream.zone]]: an area whose tracks are followed in and out"),
+    opt("line", Kind::TableArray(LINE), "none", "[[stream.line]]: a line whose crossings are counted"),
+];
+
+const POINT: Kind = Kind::List { item: &UNIT, len: Some(2) };
+
+pub static ZONE: &[Field] = &[
+    req("name", Kind::Str, "unique among the stream's zones, in every zone event"),
+    req(
+        "polygon",
+        Kind::List { item: &POINT, len: None },
+        "corners [x, y] in order around the zone, as fractions of the frame (0-1, from the top-left corner)",
+    ),
+    opt("classes", Kind::List { item: &STR, len: None }, "all", "labels this zone watches"),
+    opt(
+        "inertia",
+        Kind::Int { min: 1, max: 100 },
+        "3",
+        "observations in a row inside (outside) before an object counts as entered (left)",
+    ),
+    opt(
+        "loiter_s",
+        Kind::Float { min: 0.1, max: 86_400.0 },
+        "none (off)",
+        "a zone_loiter event when a stay lasts this long",
+    ),
+];
+
+pub static LINE: &[Field] = &[
+    req("name", Kind::Str, "unique among the stream's lines, in every line_cross event"),
+    req("from", POINT, "one end [x, y], fractions of the frame (0-1)"),
+    req("to", POINT, "the other end; side a is on the left walking from `from` to `to`, as seen on the screen"),
+    opt("classes", Kind::List { item: &STR, len: None }, "all", "labels this line counts"),
 ];
 
 pub static JSONL: &[Field] = &[
@@ -264,7 +297,79 @@ pub static JSONL: &[Field] = &[
     ),
 ];
 
-pub static OUTPUT: &[Field] = &[opt("jsonl", Kind::Table(JSONL), "standard output", "events as JSON lines")];
+pub static MQTT_TLS: &[Field] = &[
+    req("ca_file", Kind::Path, "the CA certificate(s) that signed the broker's certificate (PEM)"),
+    opt("cert_file", Kind::Path, "none", "client certificate (PEM) for brokers that require one; needs key_file"),
+    opt("key_file", Kind::Path, "none", "the client certificate's private key (PEM); needs cert_file"),
+];
+
+pub static MQTT: &[Field] = &[
+    req("host", Kind::Str, "the broker's host name or IP address"),
+    opt("port", Kind::Int { min: 1, max: 65_535 }, "1883, or 8883 with [output.mqtt.tls]", "the broker's port"),
+    opt(
+        "device",
+        Kind::Str,
+        "the host name",
+        "this device in the topics (<prefix>/<device>/...) and the client ID (edgesight-<device>)",
+    ),
+    opt("topic_prefix", Kind::Str, "\"edgesight\"", "first topic level(s), e.g. \"site1/edgesight\""),
+    opt(
+        "qos",
+        Kind::Int { min: 0, max: 1 },
+        "1",
+        "1: at least once (acknowledged, resent when unsure: duplicates possible); 0: at most once",
+    ),
+    opt("username", Kind::Str, "none", "user name for the broker (with password_file)"),
+    opt(
+        "password_file",
+        Kind::Path,
+        "none",
+        "file whose first line is the broker password (never logged nor printed); needs username",
+    ),
+    opt("tls", Kind::Table(MQTT_TLS), "off (plain TCP)", "TLS to the broker"),
+    opt(
+        "keep_alive_s",
+        Kind::Float { min: 5.0, max: 3600.0 },
+        "30",
+        "MQTT keep-alive: a dead link is noticed within 1.5 x this",
+    ),
+    opt(
+        "connect_timeout_s",
+        Kind::Float { min: 1.0, max: 300.0 },
+        "10",
+        "a connection attempt (TCP, TLS and CONNACK) that takes longer fails and is retried",
+    ),
+    opt(
+        "stats_interval_s",
+        Kind::Float { min: 0.0, max: 86_400.0 },
+        "60",
+        "publish the /status document to <prefix>/<device>/stats this often (0 = never)",
+    ),
+    opt(
+        "spool_dir",
+        Kind::Path,
+        "<state folder>/spool (/var/lib/edgesight/spool under systemd)",
+        "on-disk spool: every event waits here until the broker acknowledges it",
+    ),
+    opt(
+        "spool_max_mb",
+        Kind::Float { min: 0.1, max: 1_000_000.0 },
+        "100",
+        "the spool never passes this size: when full, the oldest unsent events are dropped and counted",
+    ),
+    opt(
+        "reconnect_min_s",
+        Kind::Float { min: 0.1, max: 3600.0 },
+        "1",
+        "first delay before reconnecting to the broker; doubles each failed attempt",
+    ),
+    opt("reconnect_max_s", Kind::Float { min: 0.1, max: 3600.0 }, "60", "longest delay between reconnection attempts"),
+];
+
+pub static OUTPUT: &[Field] = &[
+    opt("jsonl", Kind::Table(JSONL), "standard output (when no output is configured)", "events as JSON lines"),
+    opt("mqtt", Kind::Table(MQTT), "off", "events to an MQTT broker (docs/ops/ops_runbook.md, MQTT output)"),
+];
 
 pub static METRICS: &[Field] = &[opt(
     "listen",
@@ -280,20 +385,49 @@ pub static HEALTH: &[Field] = &[opt(
     "/healthz fails when no frame was processed, or the inference loop did not move, for this long",
 )];
 
-pub const TRACKERS: &[&str] = &["bytetrack", "none"];
+pub static VISUALISE: &[Field] = &[
+    opt(
+        "rtsp_listen",
+        Kind::Str,
+        "off",
+        "address:port of edgesight's own RTSP server for the annotated streams, one mount per stream: rtsp://<address>/<stream> (e.g. \"0.0.0.0:8554\")",
+    ),
+    opt(
+        "file",
+        Kind::Path,
+        "off",
+        "write the annotated video (H.264) to this .mp4 or .mkv file; with several streams, one file each: <name>-<stream>.<ext>",
+    ),
+    opt("streams", Kind::List { item: &STR, len: None }, "all enabled streams", "names of the streams to visualise"),
+    opt(
+        "fps",
+        Kind::Float { min: 0.1, max: 120.0 },
+        "10",
+        "at most this many annotated frames per second per stream (processed frames above it are not drawn)",
+    ),
+    opt("bitrate_kbps", Kind::Int { min: 100, max: 100_000 }, "2000", "H.264 bit rate of the annotated video"),
+    opt(
+        "width",
+        Kind::Int { min: 64, max: 7680 },
+        "the source width",
+        "scale the annotated video down to this width (even; height keeps the aspect ratio)",
+    ),
+];
+
+pub const TRACKERS: &[&str] = &["bytetrack", "ocsort", "none"];
 
 pub static TRACKING: &[Field] = &[
     opt(
         "tracker",
         Kind::Enum(TRACKERS),
         "\"bytetrack\"",
-        "per-stream tracker giving detections a track_id (none = off: no track_id, no track_end events)",
+        "per-stream tracker giving detections a track_id: bytetrack, ocsort (OC-SORT), or none = off (no track_id, no track_end events)",
     ),
     opt(
         "low_score",
         UNIT,
         "0.1",
-        "detections above this but not above the score threshold help keep tracks (ByteTrack's second association); never reported",
+        "detections above this but not above the score threshold help keep tracks (ByteTrack's second association, OC-SORT's BYTE stage; 1 = off); never reported",
     ),
     opt(
         "new_track_score",
@@ -304,8 +438,8 @@ pub static TRACKING: &[Field] = &[
     opt(
         "match_iou",
         UNIT,
-        "0.2",
-        "first association: least IoU x score between a track's predicted box and a detection (ByteTrack's match_thresh 0.8 = 1 - 0.2)",
+        "0.2 (ocsort: 0.3)",
+        "first association: least IoU x score between a track's predicted box and a detection (ByteTrack's match_thresh 0.8 = 1 - 0.2); ocsort: least plain IoU in its first association and OCR (OC-SORT's iou_threshold)",
     ),
     opt(
         "lost_s",
@@ -319,6 +453,37 @@ pub static TRACKING: &[Field] = &[
         "2",
         "frames in a row a new track must be matched before it is confirmed and gets an ID",
     ),
+    opt(
+        "counts_interval_s",
+        Kind::Float { min: 0.0, max: 86_400.0 },
+        "60",
+        "streams with zones or lines: a counts event this often, in stream time (0: never)",
+    ),
+];
+
+pub static SNAPSHOTS: &[Field] = &[
+    opt("enabled", Kind::Bool, "true (when [snapshots] is present)", "false turns snapshots off and keeps the section"),
+    opt(
+        "dir",
+        Kind::Path,
+        "<state folder>/snapshots (/var/lib/edgesight/snapshots under systemd)",
+        "where snapshots go: <dir>/<stream>/<stream>-<frame>-<pts_ms>.jpg",
+    ),
+    opt("classes", Kind::List { item: &STR, len: None }, "all", "labels whose detections trigger a snapshot"),
+    opt("min_score", UNIT, "0 (every reported detection)", "a triggering detection scores at least this"),
+    opt(
+        "min_interval_s",
+        Kind::Float { min: 0.0, max: 86_400.0 },
+        "10",
+        "per stream, snapshots are at least this far apart in stream time (0: every triggering frame)",
+    ),
+    opt(
+        "max_total_mb",
+        Kind::Float { min: 0.01, max: 10_000_000.0 },
+        "500",
+        "the snapshot folder never passes this size: the oldest snapshots are removed first",
+    ),
+    opt("quality", Kind::Int { min: 1, max: 100 }, "85", "JPEG quality"),
 ];
 
 pub static ROOT: &[Field] = &[
@@ -330,6 +495,18 @@ pub static ROOT: &[Field] = &[
     opt("metrics", Kind::Table(METRICS), "", "Prometheus metrics and status over HTTP"),
     opt("health", Kind::Table(HEALTH), "", "what /healthz calls healthy"),
     opt("tracking", Kind::Table(TRACKING), "", "object tracking per stream (docs/ops/ops_runbook.md, Tracking)"),
+    opt(
+        "snapshots",
+        Kind::Table(SNAPSHOTS),
+        "off",
+        "JPEG pictures of frames with detections (docs/ops/ops_runbook.md, Snapshots)",
+    ),
+    opt(
+        "visualise",
+        Kind::Table(VISUALISE),
+        "off",
+        "the streams with boxes drawn, over RTSP or to a file, for installation and demos; off in production (docs/ops/ops_runbook.md, Visualisation)",
+    ),
 ];
 
 /// Every key as a dotted path (`model.score_threshold`, `stream.uri`), for documentation checks.

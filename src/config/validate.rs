@@ -189,11 +189,21 @@ pub fn check(root: &Node, fields: &[Field], issues: &mut Issues) {
     check_table("", fields, root, issues);
 }
 
-/// The node of a dotted key path, for messages of later stages.
+/// The node of a dotted key path, for messages of later stages. A part `key "name"` is the
+/// element of the `[[key]]` array with that name (`stream "gate".zone "door".classes`).
 pub fn origin_node<'a>(node: &'a Node, path: &[&str]) -> Option<&'a Node> {
     let mut n = node;
     for p in path {
-        n = n.get(p)?;
+        n = match p.split_once(" \"") {
+            Some((key, rest)) => {
+                let name = rest.strip_suffix('"')?;
+                let Value::Array(items) = &n.get(key)?.value else { return None };
+                items
+                    .iter()
+                    .find(|it| matches!(it.get("name").map(|v| &v.value), Some(Value::Str(s)) if s.trim() == name))?
+            }
+            None => n.get(p)?,
+        };
     }
     Some(n)
 }
@@ -213,6 +223,12 @@ mod tests {
         assert!(mean.origin.span.start > path.origin.span.start, "{:?} {:?}", mean.origin, path.origin);
         assert!(origin_node(&root, &["model", "nope"]).is_none());
         assert!(origin_node(&root, &["model", "path", "deeper"]).is_none());
+        let text =
+            "[[stream]]\nname = \"a\"\n[[stream]]\nname = \"b\"\n[[stream.zone]]\nname = \"z\"\nclasses = [\"x\"]\n";
+        let (root, _) = parse(text, 0);
+        let classes = origin_node(&root, &["stream \"b\"", "zone \"z\"", "classes"]).expect("by name");
+        assert_eq!(&text[classes.origin.span.clone()], "[\"x\"]");
+        assert!(origin_node(&root, &["stream \"c\"", "zone \"z\""]).is_none());
     }
 
     #[test]

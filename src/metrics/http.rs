@@ -13,8 +13,9 @@ use super::listener::{response, serve};
 use super::stats::{Histogram, RunStats};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
-use crate::sink::{SinkDrop, SinkStats};
+use crate::sink::{MqttDrop, SinkDrop, SinkStats};
 use crate::status::{Heartbeat, RetryReason, StreamState, StreamStatus};
+use crate::zones::{RegionStats, StreamCounts};
 
 /// What the endpoints read: snapshots, never the runtime itself.
 #[derive(Clone)]
@@ -28,6 +29,8 @@ pub struct Sources {
     pub max_frame_age: Duration,
     /// The event output's counters.
     pub sinks: Arc<SinkStats>,
+    /// The line and zone counts of each stream.
+    pub regions: Arc<RegionStats>,
 }
 
 pub struct MetricsServer {
@@ -117,21 +120,103 @@ pub fn render_metrics(src: &Sources) -> String {
         histogram(&mut out, "edgesight_stage_seconds", "stage=\"preprocess\",", &stats.preprocess);
         histogram(&mut out, "edgesight_stage_seconds", "stage=\"inference\",", &stats.inference);
         histogram(&mut out, "edgesight_stage_seconds", "stage=\"decode\",", &stats.decode);
+        if stats.visualise.count() > 0 {
+            histogram(&mut out, "edgesight_stage_seconds", "stage=\"visualise\",", &stats.visualise);
+        }
+        if !stats.visual_frames.is_empty() {
+            family(
+                &mut out,
+                "edgesight_visualise_frames_total",
+                "counter",
+                "Annotated frames per stream: sent to an encoder, or dropped because it was behind.",
+            );
+            for (n, (sent, dropped)) in &stats.visual_frames {
+                let n = esc(n);
+                let _ = writeln!(out, "edgesight_visualise_frames_total{{stream=\"{n}\",result=\"sent\"}} {sent}");
+                let _ =
+                    writeln!(out, "edgesight_visualise_frames_total{{stream=\"{n}\",result=\"dropped\"}} {dropped}");
+            }
+        }
         family(&mut out, "edgesight_latency_seconds", "histogram", "From the frame leaving capture to its event.");
         histogram(&mut out, "edgesight_latency_seconds", "", &stats.latency);
     }
     let k = &src.sinks;
+    let m = &k.mqtt;
+    let mqtt = m.enabled.load(std::sync::atomic::Ordering::Relaxed);
+    // Per family: the JSON-lines value and the MQTT one (when the MQTT output is configured).
     let sink_counters = [
-        ("edgesight_sink_events_total", "counter", "Events written to the output.", &k.written),
-        ("edgesight_sink_errors_total", "counter", "Failed writes to the output (events kept in memory).", &k.errors),
-        ("edgesight_sink_rotations_total", "counter", "Event files rotated away by size.", &k.rotations),
-        ("edgesight_sink_reopens_total", "counter", "Event file opened again (removed or replaced).", &k.reopens),
-        ("edgesight_sink_bytes_on_disk", "gauge", "Bytes of the event file and its rotated files.", &k.bytes_on_disk),
-        ("edgesight_sink_pending_bytes", "gauge", "Bytes of events waiting in memory.", &k.pending_bytes),
+        (
+            "edgesight_sink_events_total",
+            "counter",
+            "Events written to the output (MQTT: acknowledged by the broker).",
+            Some(&k.written),
+            Some(&m.sent),
+        ),
+        (
+            "edgesight_sink_errors_total",
+            "counter",
+            "Failed writes to the output (MQTT: failed or lost connections).",
+            Some(&k.errors),
+            Some(&m.errors),
+        ),
+        ("edgesight_sink_rotations_total", "counter", "Event files rotated away by size.", Some(&k.rotations), None),
+        (
+            "edgesight_sink_reopens_total",
+            "counter",
+            "Event file opened again (removed or replaced).",
+            Some(&k.reopens),
+            None,
+        ),
+        (
+            "edgesight_sink_bytes_on_disk",
+            "gauge",
+            "Bytes of the event file and its rotated files (MQTT: of the spool).",
+            Some(&k.bytes_on_disk),
+            Some(&m.spool_bytes),
+        ),
+        ("edgesight_sink_pending_bytes", "gauge", "Bytes of events waiting in memory.", Some(&k.pending_bytes), None),
+        (
+            "edgesight_sink_spooled_total",
+            "counter",
+            "Events stored in the spool while the broker was not connected.",
+            None,
+            Some(&m.spooled),
+        ),
+        (
+            "edgesight_sink_replayed_total",
+            "counter",
+            "Spooled events sent after a reconnection or a restart.",
+            None,
+            Some(&m.replayed),
+        ),
+        (
+            "edgesight_sink_spool_events",
+            "gauge",
+            "Events in the spool not yet acknowledged by the broker.",
+            None,
+            Some(&m.spool_events),
+        ),
+        (
+            "edgesight_sink_connects_total",
+            "counter",
+            "Connections to the broker (CONNACK accepted).",
+            None,
+            Some(&m.connects),
+        ),
+        ("edgesight_sink_connected", "gauge", "1 while connected to the broker.", None, Some(&m.connected)),
     ];
-    for (name, kind, help, counter) in sink_counters {
+    for (name, kind, help, jsonl, mq) in sink_counters {
+        let mq = mq.filter(|_| mqtt);
+        if jsonl.is_none() && mq.is_none() {
+            continue;
+        }
         family(&mut out, name, kind, help);
-        let _ = writeln!(out, "{name}{{sink=\"jsonl\"}} {}", SinkStats::get(counter));
+        if let Some(c) = jsonl {
+            let _ = writeln!(out, "{name}{{sink=\"jsonl\"}} {}", SinkStats::get(c));
+        }
+        if let Some(c) = mq {
+            let _ = writeln!(out, "{name}{{sink=\"mqtt\"}} {}", SinkStats::get(c));
+        }
     }
     family(&mut out, "edgesight_sink_dropped_total", "counter", "Events that never reached the output, per reason.");
     for why in SinkDrop::ALL {
@@ -142,9 +227,72 @@ pub fn render_metrics(src: &Sources) -> String {
             k.dropped(why)
         );
     }
+    region_metrics(&mut out, &src.regions.snapshot());
+    let snaps = &k.snapshots;
+    if snaps.enabled.load(std::sync::atomic::Ordering::Relaxed) {
+        family(
+            &mut out,
+            "edgesight_snapshots_total",
+            "counter",
+            "Snapshots per result (written, dropped_busy, failed).",
+        );
+        for (result, c) in
+            [("written", &snaps.written), ("dropped_busy", &snaps.dropped_busy), ("failed", &snaps.failed)]
+        {
+            let _ = writeln!(out, "edgesight_snapshots_total{{result=\"{result}\"}} {}", SinkStats::get(c));
+        }
+        family(&mut out, "edgesight_snapshot_bytes_on_disk", "gauge", "Bytes of the snapshot files in snapshots.dir.");
+        let _ = writeln!(out, "edgesight_snapshot_bytes_on_disk {}", SinkStats::get(&snaps.bytes_on_disk));
+    }
+    if mqtt {
+        for why in MqttDrop::ALL {
+            let _ = writeln!(
+                out,
+                "edgesight_sink_dropped_total{{sink=\"mqtt\",reason=\"{}\"}} {}",
+                why.as_str(),
+                m.dropped(why)
+            );
+        }
+    }
     family(&mut out, "edgesight_inference_heartbeat_age_seconds", "gauge", "Time since the inference loop last moved.");
     let _ = writeln!(out, "edgesight_inference_heartbeat_age_seconds {}", src.heartbeat.age().as_secs_f64());
     out
+}
+
+/// Line crossings per direction and zone occupancy and traffic, per stream (streams without
+/// zones or lines have none).
+fn region_metrics(out: &mut String, counts: &[StreamCounts]) {
+    let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+    family(out, "edgesight_line_crossings_total", "counter", "Objects that crossed a line, per line and direction.");
+    for c in counts {
+        for (line, n) in &c.lines {
+            for (dir, v) in [("a_to_b", n.a_to_b), ("b_to_a", n.b_to_a)] {
+                let _ = writeln!(
+                    out,
+                    "edgesight_line_crossings_total{{stream=\"{}\",line=\"{}\",direction=\"{dir}\"}} {v}",
+                    esc(&c.stream),
+                    esc(line)
+                );
+            }
+        }
+    }
+    let zone_families = [
+        ("edgesight_zone_occupancy", "gauge", "Tracked objects inside a zone now."),
+        ("edgesight_zone_entries_total", "counter", "Objects seen entering a zone from outside."),
+        ("edgesight_zone_appeared_total", "counter", "Tracks that started inside a zone (not seen coming in)."),
+        ("edgesight_zone_exits_total", "counter", "Stays in a zone that ended (left, or the track ended inside)."),
+    ];
+    for (i, (name, kind, help)) in zone_families.into_iter().enumerate() {
+        family(out, name, kind, help);
+        for c in counts {
+            for (zone, n) in &c.zones {
+                let v = [n.occupancy, n.entered, n.appeared, n.exited][i];
+                let _ = writeln!(out, "{name}{{stream=\"{}\",zone=\"{}\"}} {v}", esc(&c.stream), esc(zone));
+            }
+        }
+    }
 }
 
 /// (healthy, reason).
@@ -168,19 +316,25 @@ pub fn health(src: &Sources) -> (bool, String) {
 }
 
 pub fn render_status(src: &Sources) -> String {
+    let regions = src.regions.snapshot();
     let streams: Vec<serde_json::Value> = src
         .streams
         .streams()
         .iter()
         .map(|s| {
-            serde_json::json!({
+            let mut v = serde_json::json!({
                 "name": s.name,
                 "state": s.state.name(),
                 "frames": s.processed,
                 "dropped": {"busy": s.dropped_busy, "fps_limit": s.dropped_fps_limit},
                 "retries": RetryReason::ALL.iter().map(|r| (r.as_str().to_string(), serde_json::json!(s.retries(*r)))).collect::<serde_json::Map<_, _>>(),
                 "reconnects": s.reconnects,
-            })
+            });
+            if let Some(c) = regions.iter().find(|c| c.stream == s.name) {
+                v["lines"] = c.lines.iter().map(|(name, n)| (name.clone(), serde_json::json!(n))).collect();
+                v["zones"] = c.zones.iter().map(|(name, n)| (name.clone(), serde_json::json!(n))).collect();
+            }
+            v
         })
         .collect();
     let (healthy, reason) = health(src);
@@ -192,9 +346,26 @@ pub fn render_status(src: &Sources) -> String {
         "frames": frames,
         "fps": (fps * 10.0).round() / 10.0,
         "streams": streams,
-        "sinks": {"jsonl": sink_status(&src.sinks)},
+        "sinks": sinks_status(&src.sinks),
     })
     .to_string()
+}
+
+fn sinks_status(k: &SinkStats) -> serde_json::Value {
+    let mut sinks = serde_json::json!({"jsonl": sink_status(k)});
+    if k.mqtt.enabled.load(std::sync::atomic::Ordering::Relaxed) {
+        sinks["mqtt"] = crate::sink::mqtt::mqtt_status(k);
+    }
+    let snaps = &k.snapshots;
+    if snaps.enabled.load(std::sync::atomic::Ordering::Relaxed) {
+        sinks["snapshots"] = serde_json::json!({
+            "written": SinkStats::get(&snaps.written),
+            "dropped_busy": SinkStats::get(&snaps.dropped_busy),
+            "failed": SinkStats::get(&snaps.failed),
+            "bytes_on_disk": SinkStats::get(&snaps.bytes_on_disk),
+        });
+    }
+    sinks
 }
 
 fn sink_status(k: &SinkStats) -> serde_json::Value {
@@ -359,6 +530,7 @@ mod tests {
             heartbeat: Heartbeat::new(clock),
             max_frame_age: Duration::from_secs(30),
             sinks: Arc::default(),
+            regions: Arc::default(),
         };
         let text = render_metrics(&src);
         let escaped = format!("stream=\"{}\"", esc(name));
@@ -375,6 +547,55 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Lines and zones of a stream in /metrics and under the stream in /status.
+    #[test]
+    fn line_and_zone_counts_reach_metrics_and_status() {
+        use crate::zones::{Line, Observation, Regions, StreamRegions, Zone};
+        let clock: SharedClock = Arc::new(SimClock::new());
+        let regions = Regions {
+            lines: vec![Line { name: "gate".into(), from: [0.0, 0.5], to: [1.0, 0.5], classes: vec![] }],
+            zones: vec![Zone {
+                name: "bay".into(),
+                polygon: vec![[0.0, 0.6], [1.0, 0.6], [1.0, 1.0], [0.0, 1.0]],
+                classes: vec![],
+                inertia: 1,
+                loiter_ms: None,
+            }],
+        };
+        let mut r = StreamRegions::new(regions, 1.0);
+        // Down across the line into the zone (a 100 px frame).
+        for (i, y) in [40.0, 70.0, 80.0].into_iter().enumerate() {
+            let o = Observation { track_id: 1, class_id: 0, bbox: [40.0, y - 20.0, 60.0, y] };
+            r.frame(i as u64 * 40, 100, 100, &[], &[o]);
+        }
+        let stats = Arc::new(crate::zones::RegionStats::default());
+        stats.publish("cam", &r);
+        let src = Sources {
+            device: "dev".into(),
+            clock: Arc::clone(&clock),
+            stats: Arc::new(Mutex::new(RunStats::default())),
+            streams: Arc::new(Fixed(vec![StreamStats::new("cam")])),
+            heartbeat: Heartbeat::new(clock),
+            max_frame_age: Duration::from_secs(30),
+            sinks: Arc::default(),
+            regions: stats,
+        };
+        let text = render_metrics(&src);
+        for line in [
+            "edgesight_line_crossings_total{stream=\"cam\",line=\"gate\",direction=\"a_to_b\"} 1",
+            "edgesight_line_crossings_total{stream=\"cam\",line=\"gate\",direction=\"b_to_a\"} 0",
+            "edgesight_zone_occupancy{stream=\"cam\",zone=\"bay\"} 1",
+            "edgesight_zone_entries_total{stream=\"cam\",zone=\"bay\"} 1",
+            "edgesight_zone_exits_total{stream=\"cam\",zone=\"bay\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
+        }
+        let status: serde_json::Value = serde_json::from_str(&render_status(&src)).expect("json");
+        let cam = &status["streams"][0];
+        assert_eq!(cam["lines"]["gate"], serde_json::json!({"a_to_b": 1, "b_to_a": 0}));
+        assert_eq!(cam["zones"]["bay"], serde_json::json!({"occupancy": 1, "entered": 1, "appeared": 0, "exited": 0}));
     }
 
     /// Every verdict of /healthz the runbook documents, on a simulated clock: healthy; no stream
@@ -402,6 +623,7 @@ mod tests {
                 heartbeat: Heartbeat::new(Arc::clone(&clock)),
                 max_frame_age: Duration::from_secs(30),
                 sinks: Arc::default(),
+                regions: Arc::default(),
             }
         };
         let fresh = || {

@@ -99,6 +99,10 @@ pub struct RunStats {
     pub preprocess: Histogram,
     pub inference: Histogram,
     pub decode: Histogram,
+    /// Drawing a visualised frame and handing it to its encoder (`[visualise]` only).
+    pub visualise: Histogram,
+    /// Visualised frames per stream: (sent, dropped because an encoder was behind).
+    pub visual_frames: std::collections::BTreeMap<String, (u64, u64)>,
     /// Frames and start of the current FPS window, and the rate of the last complete window.
     window: Option<(Instant, u64)>,
     last_window_fps: f64,

@@ -21,7 +21,8 @@ use crate::engine::onnx::{OnnxEngine, OnnxOptions};
 use crate::engine::{Engine, TensorInfo};
 use crate::error::{Error, Result};
 use crate::preprocess::{Accepts, CpuPreprocessor, FrameMemory, InputSpec, Pixels, Preprocessor};
-use crate::sink::{FilePolicy, JsonlSink, Sink, SinkStats};
+use crate::sink::{FanOut, FilePolicy, JsonlSink, MqttSink, Sink, SinkStats, Snapshots};
+use crate::zones::{Line, Regions, Zone};
 
 /// The engine `[model]` asks for. A GPU engine on a build without it is an error, never a
 /// silent CPU fallback.
@@ -103,11 +104,50 @@ fn class_id(labels: &Labels, key: &str, name: &str, labels_path: &str) -> Result
     })
 }
 
+/// Where the model's labels come from, for messages about label names.
+fn labels_origin(mc: &ModelConfig) -> String {
+    mc.labels.as_ref().map_or("no model.labels set".to_string(), |p| p.display().to_string())
+}
+
+/// The zones and lines of a stream with their label names resolved against the model's labels;
+/// a name the model does not have is a configuration error at its key.
+pub fn regions(s: &StreamConfig, mc: &ModelConfig, labels: &Labels) -> Result<Regions> {
+    let origin = labels_origin(mc);
+    let ids = |kind: &str, name: &str, classes: &[String]| -> Result<Vec<u32>> {
+        let key = format!("stream {:?}.{kind} {name:?}.classes", s.name);
+        classes.iter().map(|c| class_id(labels, &key, c, &origin)).collect()
+    };
+    let r = &s.regions;
+    Ok(Regions {
+        lines: r
+            .lines
+            .iter()
+            .map(|l| {
+                let classes = ids("line", &l.name, &l.classes)?;
+                Ok(Line { name: l.name.clone(), from: l.from, to: l.to, classes })
+            })
+            .collect::<Result<_>>()?,
+        zones: r
+            .zones
+            .iter()
+            .map(|z| {
+                Ok(Zone {
+                    name: z.name.clone(),
+                    polygon: z.polygon.clone(),
+                    classes: ids("zone", &z.name, &z.classes)?,
+                    inertia: z.inertia,
+                    loiter_ms: z.loiter_s.map(|s| (s * 1000.0).round() as u64),
+                })
+            })
+            .collect::<Result<_>>()?,
+    })
+}
+
 /// Thresholds, allow-list, NMS and cap from `[model]`, by label name. Fails on labels the model
 /// does not have.
 pub fn postprocess(mc: &ModelConfig, labels: &Labels) -> Result<PostProcess> {
     let mut policy = ClassPolicy::new(mc.score_threshold);
-    let labels_path = mc.labels.as_ref().map_or("no model.labels set".to_string(), |p| p.display().to_string());
+    let labels_path = labels_origin(mc);
     for (name, t) in &mc.class_thresholds {
         let id = class_id(labels, "model.class_thresholds", name, &labels_path)?;
         policy.set_threshold(id, *t);
@@ -121,6 +161,30 @@ pub fn postprocess(mc: &ModelConfig, labels: &Labels) -> Result<PostProcess> {
         policy.allow_only(&ids);
     }
     Ok(PostProcess::new(policy, mc.nms_iou, mc.max_detections))
+}
+
+/// `snapshots.classes` as class ids of the model's labels (None = every class).
+pub fn snapshot_classes(
+    sc: &crate::config::SnapshotConfig,
+    mc: &ModelConfig,
+    labels: &Labels,
+) -> Result<Option<Vec<u32>>> {
+    if sc.classes.is_empty() {
+        return Ok(None);
+    }
+    let labels_path = labels_origin(mc);
+    sc.classes
+        .iter()
+        .map(|n| class_id(labels, "snapshots.classes", n, &labels_path))
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// The snapshot writer `cfg` asks for, started (None when `[snapshots]` is off).
+pub fn snapshots(cfg: &crate::config::Config, labels: &Labels, stats: Arc<SinkStats>) -> Result<Option<Snapshots>> {
+    let Some(sc) = &cfg.snapshots else { return Ok(None) };
+    let classes = snapshot_classes(sc, &cfg.model, labels)?;
+    Snapshots::start(sc.clone(), classes, stats).map(Some)
 }
 
 /// Width and height of an image input with static spatial dimensions, NCHW or NHWC.
@@ -217,27 +281,42 @@ pub fn batch_policy(mc: &ModelConfig) -> BatchPolicy {
     BatchPolicy { max: mc.batch, fill: mc.batch_timeout }
 }
 
-/// The event output; `stats` are the run's sink counters (kept across reloads).
+/// The event outputs; `stats` are the run's sink counters (kept across reloads). Several
+/// configured outputs are fanned out; none configured is JSON lines to standard output.
 pub fn sink(out: &OutputConfig, stats: Arc<SinkStats>) -> Result<Box<dyn Sink>> {
     let policy = FilePolicy {
         max_file_bytes: out.max_file_bytes,
         max_total_bytes: out.max_total_bytes,
         flush_interval: out.flush_interval,
     };
-    Ok(match &out.jsonl {
-        EventTarget::Stdout => Box::new(JsonlSink::stdout(policy, stats)),
-        EventTarget::File(p) => Box::new(JsonlSink::file(p, policy, stats)?),
-    })
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    match (&out.jsonl, &out.mqtt) {
+        (Some(EventTarget::File(p)), _) => sinks.push(Box::new(JsonlSink::file(p, policy, Arc::clone(&stats))?)),
+        (Some(EventTarget::Stdout), _) | (None, None) => {
+            sinks.push(Box::new(JsonlSink::stdout(policy, Arc::clone(&stats))))
+        }
+        (None, Some(_)) => {}
+    }
+    if let Some(m) = &out.mqtt {
+        sinks.push(Box::new(MqttSink::start(m, stats)?));
+    }
+    Ok(if sinks.len() == 1 { sinks.pop().expect("one sink") } else { Box::new(FanOut { sinks }) })
 }
 
-/// Opens the event output as `run` would and closes it again; a file the probe created is
-/// removed, so `check` leaves nothing behind.
+/// Checks the event outputs as `run` would open them and leaves nothing behind: an event file
+/// the probe created is removed; the MQTT output's files are read and its spool directory
+/// written to, without contacting the broker (field devices may be offline at `check`).
 pub fn probe_sink(out: &OutputConfig) -> Result<()> {
-    let created = match &out.jsonl {
+    if let Some(m) = &out.mqtt {
+        crate::sink::mqtt::probe(m)?;
+    }
+    let Some(jsonl) = &out.jsonl else { return Ok(()) };
+    let created = match jsonl {
         EventTarget::File(p) if !p.exists() => Some(p.clone()),
         _ => None,
     };
-    let opened = sink(out, Arc::default());
+    let jsonl_only = OutputConfig { mqtt: None, ..out.clone() };
+    let opened = sink(&jsonl_only, Arc::default());
     if let Some(p) = created
         && opened.is_ok()
     {
@@ -472,13 +551,31 @@ pub fn check(loaded: &Loaded, opts: &CheckOptions) -> Checked {
     let mut pipelines = Vec::new();
     let mut answers = Vec::new();
     let base = match detector(&cfg.model) {
-        Ok(d) => capture(d.preprocessor(), &cfg.pipeline),
+        Ok(d) => {
+            // Zone and line classes name the model's labels.
+            for s in cfg.streams.iter().filter(|s| s.enabled) {
+                if let Err(e) = regions(s, &cfg.model, d.labels()) {
+                    errors.push(loaded.locate(e));
+                }
+            }
+            if let Some(sc) = &cfg.snapshots
+                && let Err(e) = snapshot_classes(sc, &cfg.model, d.labels())
+            {
+                errors.push(loaded.locate(e));
+            }
+            capture(d.preprocessor(), &cfg.pipeline)
+        }
         Err(e) => {
             errors.push(loaded.locate(e));
             capture_without_model(&cfg.model, &cfg.pipeline)
         }
     };
     if let Err(e) = probe_sink(&cfg.output) {
+        errors.push(e);
+    }
+    if let Some(sc) = &cfg.snapshots
+        && let Err(e) = crate::sink::snapshot::probe(&sc.dir)
+    {
         errors.push(e);
     }
     // The rule `run` applies before anything else.

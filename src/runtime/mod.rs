@@ -6,6 +6,7 @@ pub mod assemble;
 pub mod calibration;
 pub mod detect_files;
 pub mod detector;
+pub mod follow;
 pub mod mailbox;
 pub mod notify;
 pub mod pipeline;
@@ -13,6 +14,7 @@ pub mod plan;
 pub mod signals;
 pub mod streams;
 pub mod supervise;
+pub mod track_mot;
 
 pub use detector::Detector;
 
@@ -42,5 +44,6 @@ pub(crate) fn frame_event<'a>(
         detections,
         track_ids,
         labels,
+        snapshot: None,
     }
 }

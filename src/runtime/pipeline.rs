@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::assemble;
 use super::detector::Detector;
+use super::follow::Follow;
 use super::mailbox::{BatchPolicy, Mailbox, Take};
 use super::notify::{Heartbeat, Notifier};
 use super::plan::{self, ModelChange, ModelFiles};
@@ -26,14 +27,15 @@ use super::streams::Runner;
 use crate::capture::{CaptureOptions, Frame, GstCapture};
 use crate::clock::{RealClock, SharedClock};
 use crate::config::{self, Config, StreamConfig};
-use crate::detect::Labels;
 use crate::error::{Error, ExitKind, Result};
 use crate::metrics::RunStats;
 use crate::metrics::http::{MetricsServer, Sources};
-use crate::sink::{Sink, SinkStats, TrackEndEvent};
+use crate::sink::{Sink, SinkStats, Snapshots};
 use crate::status::{StreamState, StreamStats};
 use crate::track::stream::Continuity;
 use crate::track::{StreamTracker, TrackerKind};
+use crate::visual::{Shown, Visualiser};
+use crate::zones::{RegionStats, Regions, StreamRegions};
 
 /// Summary of a finished run.
 pub struct RunReport {
@@ -94,8 +96,10 @@ struct Runtime {
     retired: Vec<Runner>,
     /// Stream name by mailbox id.
     names: Vec<String>,
-    /// The tracker of each stream, by mailbox id.
-    trackers: Vec<StreamTracker>,
+    /// The tracker, zones and lines of each stream, by mailbox id.
+    follows: Vec<Follow>,
+    /// Every stream's line and zone counts, for the metrics endpoints.
+    region_stats: Arc<RegionStats>,
     /// The next track ID of streams whose tracker was replaced or retired, by name: a stream
     /// restarted by a reload continues its numbering (IDs are never reused while the process lives).
     next_ids: HashMap<String, u32>,
@@ -105,10 +109,14 @@ struct Runtime {
     signals: Signals,
     /// The model and labels files as the running detector read them.
     model_files: ModelFiles,
+    /// `[visualise]`, when configured: annotated frames to a file or RTSP mounts.
+    visualiser: Option<crate::visual::Visualiser>,
     /// Frames taken from the mailbox (reused list).
     frames: Vec<(usize, Frame)>,
     /// Frames taken from the mailbox whose events are not written yet (shutdown accounting).
     in_flight: Arc<AtomicUsize>,
+    /// `[snapshots]`, when on.
+    snapshots: Option<Snapshots>,
 }
 
 impl Runtime {
@@ -124,19 +132,29 @@ impl Runtime {
             streams: Arc::clone(&self.mailbox) as _,
             heartbeat: self.notifier.heartbeat().clone(),
             sinks: Arc::clone(&self.sink_stats),
+            regions: Arc::clone(&self.region_stats),
             max_frame_age: cfg.metrics.max_frame_age,
         }
     }
 
-    fn start_streams(&mut self, opened: Vec<(StreamConfig, GstCapture)>) -> Result<()> {
-        for (sc, cap) in opened {
+    /// What follows the objects of a stream: a tracker from the current settings and `regions`.
+    fn follow(&self, regions: Regions) -> Follow {
+        let tracker = StreamTracker::new(&self.cfg.tracking, self.cfg.model.score_threshold);
+        let regions = StreamRegions::new(regions, self.cfg.tracking.lost_s);
+        Follow::new(tracker, regions, self.cfg.counts_interval, Arc::clone(&self.region_stats))
+    }
+
+    /// Starts `opened`, with their zones and lines (resolved in the same order).
+    fn start_streams(&mut self, opened: Vec<(StreamConfig, GstCapture)>, regions: Vec<Regions>) -> Result<()> {
+        for ((sc, cap), regions) in opened.into_iter().zip(regions) {
             let id = self.mailbox.add(&sc.name);
             self.names.push(sc.name.clone());
-            let mut tracker = StreamTracker::new(&self.cfg.tracking, self.cfg.model.score_threshold);
+            let mut follow = self.follow(regions);
             if let Some(&next) = self.next_ids.get(&sc.name) {
-                tracker.continue_ids(next);
+                follow.tracker.continue_ids(next);
             }
-            self.trackers.push(tracker);
+            follow.publish(&sc.name);
+            self.follows.push(follow);
             self.runners.push(Runner::spawn(
                 id,
                 sc,
@@ -166,23 +184,52 @@ impl Runtime {
     /// Runs the frames in `self.frames` through the detector as one batch and writes an event
     /// per frame.
     fn process(&mut self) -> Result<()> {
-        let Runtime { detector, sink, stats, mailbox, names, trackers, clock, frames, in_flight, .. } = self;
+        let Runtime {
+            detector,
+            sink,
+            stats,
+            mailbox,
+            names,
+            follows,
+            clock,
+            frames,
+            in_flight,
+            snapshots,
+            visualiser,
+            ..
+        } = self;
         in_flight.store(frames.len(), Ordering::SeqCst);
         stats.lock().unwrap_or_else(|p| p.into_inner()).batches += 1;
         let result = detector.detect_batch(frames.iter().map(|(_, f)| f), |i, found, labels, times| {
             let (id, frame) = &frames[i];
             // Every processed frame of a stream passes its tracker, in order (one inference loop).
-            let tracker = &mut trackers[*id];
-            let t_ms = tracker.stream_ms(frame.pts_ms, frame.captured);
+            let follow = &mut follows[*id];
             let at = Continuity { session: frame.session, width: frame.source_width, height: frame.source_height };
-            tracker.frame(at, t_ms, found.all, found.reported);
-            emit_ends(sink.as_mut(), &names[*id], tracker, labels)?;
-            let ids = tracker.ids();
+            let name = &names[*id];
+            follow.frame(sink.as_mut(), name, at, frame.pts_ms, frame.captured, found.all, found.reported, labels)?;
+            let ids = follow.ids();
             let ids = &ids[..ids.len().min(found.reported)];
             let now = clock.now();
             let latency = now.saturating_duration_since(frame.captured);
-            sink.emit(&super::frame_event(&names[*id], frame, latency, found.reported(), ids, labels))?;
-            stats.lock().unwrap_or_else(|p| p.into_inner()).record(now, latency, times);
+            let snapshot = snapshots.as_mut().and_then(|s| s.offer(name, frame, found.reported(), labels));
+            let mut event = super::frame_event(name, frame, latency, found.reported(), ids, labels);
+            event.snapshot = snapshot.as_deref();
+            sink.emit(&event)?;
+            let shown = visualiser.as_mut().map(|v| {
+                let t = std::time::Instant::now();
+                (v.frame(name, frame, found.reported(), ids, labels), t.elapsed())
+            });
+            let mut s = stats.lock().unwrap_or_else(|p| p.into_inner());
+            s.record(now, latency, times);
+            match shown {
+                Some((Shown::Sent, took)) => {
+                    s.visualise.record(took);
+                    s.visual_frames.entry(name.clone()).or_default().0 += 1;
+                }
+                Some((Shown::Dropped, _)) => s.visual_frames.entry(name.clone()).or_default().1 += 1,
+                _ => {}
+            }
+            drop(s);
             mailbox.count_processed(*id);
             in_flight.fetch_sub(1, Ordering::SeqCst);
             Ok(())
@@ -223,6 +270,22 @@ impl Runtime {
         let new_sink =
             if plan.output { Some(assemble::sink(&new.output, Arc::clone(&self.sink_stats))?) } else { None };
         let to_open: Vec<StreamConfig> = wanted.into_iter().filter(|s| plan.streams.start.contains(&s.name)).collect();
+        let labels = new_detector.as_ref().unwrap_or(&self.detector).labels();
+        let new_regions =
+            to_open.iter().map(|s| assemble::regions(s, &new.model, labels)).collect::<Result<Vec<_>>>()?;
+        // Running streams whose zones or lines changed get new ones without a restart.
+        let mut changed_regions = Vec::new();
+        for r in self.runners.iter().filter(|r| plan.streams.keep.contains(&r.config.name)) {
+            if let Some(s) = new.streams.iter().find(|s| s.name == r.config.name && s.regions != r.config.regions) {
+                changed_regions.push((r.id, assemble::regions(s, &new.model, labels)?));
+            }
+        }
+        let restart_snapshots =
+            new.snapshots != self.cfg.snapshots || (change == ModelChange::Reload && new.snapshots.is_some());
+        if restart_snapshots && let Some(sc) = &new.snapshots {
+            assemble::snapshot_classes(sc, &new.model, labels)?;
+            crate::sink::snapshot::probe(&sc.dir)?;
+        }
         let opened = assemble::open_streams(&to_open, &new_base, self.signals.terminate_flag())?;
         // Last of the preparations: on the running listener's address it must close that one.
         let new_metrics = if plan.metrics { Some(self.prepare_metrics(&new)?) } else { None };
@@ -237,9 +300,10 @@ impl Runtime {
             } else {
                 r.stop();
                 self.mailbox.retire(r.id);
-                if let Some(t) = self.trackers.get_mut(r.id) {
-                    self.next_ids.insert(r.config.name.clone(), t.next_id());
-                    end_tracks(self.sink.as_mut(), &self.names[r.id], t, self.detector.labels())?;
+                if let Some(f) = self.follows.get_mut(r.id) {
+                    self.next_ids.insert(r.config.name.clone(), f.tracker.next_id());
+                    f.finish(self.sink.as_mut(), &self.names[r.id], self.detector.labels())?;
+                    self.region_stats.remove(&r.config.name);
                 }
                 self.retired.push(r);
             }
@@ -259,24 +323,48 @@ impl Runtime {
         if let Some(m) = new_metrics {
             self.metrics = m;
         }
+        if restart_snapshots {
+            // The old writer finishes its queue and stops first: two writers would share the folder.
+            self.snapshots = None;
+            self.snapshots = assemble::snapshots(&new, self.detector.labels(), Arc::clone(&self.sink_stats))
+                .unwrap_or_else(|e| {
+                    log::error!("snapshots stay off until the next reload or restart: {e}");
+                    None
+                });
+        }
         if let Some(level) = plan.log_level {
             crate::logging::set_level(level);
         }
         self.base = new_base;
         self.batch = assemble::batch_policy(&new.model);
-        if new.tracking != self.cfg.tracking || new.model.score_threshold != self.cfg.model.score_threshold {
+        let retrack = new.tracking != self.cfg.tracking
+            || new.model.score_threshold != self.cfg.model.score_threshold
+            || new.counts_interval != self.cfg.counts_interval;
+        self.cfg = new;
+        for (id, regions) in changed_regions {
+            let fresh = StreamRegions::new(regions, self.cfg.tracking.lost_s);
+            self.follows[id].replace_regions(fresh, self.sink.as_mut(), &self.names[id], self.detector.labels())?;
+        }
+        if retrack {
             // New tracker settings start from a clean slate: the running tracks end.
-            for (id, t) in self.trackers.iter_mut().enumerate() {
-                end_tracks(self.sink.as_mut(), &self.names[id], t, self.detector.labels())?;
-                let next = t.next_id();
-                *t = StreamTracker::new(&new.tracking, new.model.score_threshold);
-                t.continue_ids(next);
+            for id in 0..self.follows.len() {
+                let name = &self.names[id];
+                self.follows[id].finish(self.sink.as_mut(), name, self.detector.labels())?;
+                let next = self.follows[id].tracker.next_id();
+                let regions = self.follows[id].regions.regions().clone();
+                let mut f = self.follow(regions);
+                f.regions.continue_counts(&self.follows[id].regions);
+                f.tracker.continue_ids(next);
+                self.follows[id] = f;
             }
         }
-        self.detector.set_low_floor(low_floor(&new));
-        self.cfg = new;
-        self.start_streams(opened)?;
-        Ok(plan.summary())
+        self.detector.set_low_floor(low_floor(&self.cfg));
+        self.start_streams(opened, new_regions)?;
+        let mut summary = plan.summary();
+        if restart_snapshots {
+            summary += if self.snapshots.is_some() { "; snapshots (re)started" } else { "; snapshots off" };
+        }
+        Ok(summary)
     }
 
     /// The listener `new` asks for. One on the address the running listener holds can only bind
@@ -307,21 +395,6 @@ impl Runtime {
 /// The post-processing's extra floor for the tracker's low-score association.
 fn low_floor(cfg: &Config) -> Option<f32> {
     (cfg.tracking.kind != TrackerKind::None).then_some(cfg.tracking.low_score)
-}
-
-/// Ends every confirmed track of a stream (it stops, or its tracker is replaced) and writes
-/// their `track_end` events.
-fn end_tracks(sink: &mut dyn Sink, stream: &str, tracker: &mut StreamTracker, labels: &Labels) -> Result<()> {
-    tracker.finish();
-    emit_ends(sink, stream, tracker, labels)
-}
-
-/// Writes the `track_end` events of the tracker's latest frame or finish.
-fn emit_ends(sink: &mut dyn Sink, stream: &str, tracker: &StreamTracker, labels: &Labels) -> Result<()> {
-    for end in tracker.ended() {
-        sink.emit_track_end(&TrackEndEvent { ts: std::time::SystemTime::now(), stream, end, labels })?;
-    }
-    Ok(())
 }
 
 /// A stop requested during start-up ends the run cleanly, whatever the step was doing: a
@@ -356,9 +429,22 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
     let Some(sink) = started(assemble::sink(&cfg.output, Arc::clone(&sink_stats)), &signals)? else {
         return Ok(not_started(engine));
     };
+    let regions =
+        wanted.iter().map(|s| assemble::regions(s, &cfg.model, detector.labels())).collect::<Result<Vec<_>>>()?;
+    let snapshots = assemble::snapshots(&cfg, detector.labels(), Arc::clone(&sink_stats))?;
     let base = assemble::capture(detector.preprocessor(), &cfg.pipeline);
     let Some(opened) = started(assemble::open_streams(&wanted, &base, signals.terminate_flag()), &signals)? else {
         return Ok(not_started(engine));
+    };
+    let visualiser = match &cfg.visualise {
+        Some(v) => {
+            let names: Vec<String> = wanted.iter().map(|s| s.name.clone()).collect();
+            match started(Visualiser::start(v, &names), &signals)? {
+                Some(v) => Some(v),
+                None => return Ok(not_started(engine)),
+            }
+        }
+        None => None,
     };
     let heartbeat = Heartbeat::new(Arc::clone(&clock));
     heartbeat.beat();
@@ -373,7 +459,8 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
         runners: Vec::new(),
         retired: Vec::new(),
         names: Vec::new(),
-        trackers: Vec::new(),
+        follows: Vec::new(),
+        region_stats: Arc::new(RegionStats::default()),
         next_ids: HashMap::new(),
         notifier: Notifier::start(heartbeat, Arc::clone(&clock)),
         stats: Arc::new(Mutex::new(RunStats::default())),
@@ -381,6 +468,8 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
         signals: signals.clone(),
         model_files,
         in_flight: Arc::new(AtomicUsize::new(0)),
+        snapshots,
+        visualiser,
         config_path,
         cfg,
         clock,
@@ -388,7 +477,10 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
     if let Some(listen) = rt.cfg.metrics.listen.clone() {
         rt.metrics = Some(MetricsServer::start(&listen, rt.metrics_sources(&rt.cfg))?);
     }
-    rt.start_streams(opened)?;
+    // The MQTT output's periodic stats message is the /status document.
+    let sources = rt.metrics_sources(&rt.cfg);
+    rt.sink_stats.set_status(Arc::new(move || crate::metrics::http::render_status(&sources)));
+    rt.start_streams(opened, regions)?;
     log::info!("running {} stream(s) with engine {}", rt.runners.len(), rt.detector.engine_name());
     rt.notifier.ready();
     let now = rt.clock.now();
@@ -500,14 +592,17 @@ fn shutdown(rt: &mut Runtime, signals: &Signals, cursor: &mut usize, failure: Op
     }
     // The streams ended: their confirmed tracks end too.
     if failure.is_none() {
-        for (id, t) in rt.trackers.iter_mut().enumerate() {
-            if let Err(e) = end_tracks(rt.sink.as_mut(), &rt.names[id], t, rt.detector.labels()) {
+        for (id, f) in rt.follows.iter_mut().enumerate() {
+            if let Err(e) = f.finish(rt.sink.as_mut(), &rt.names[id], rt.detector.labels()) {
                 failure = Some(e);
                 break;
             }
         }
     }
     let flushed = rt.sink.flush();
+    if let Some(v) = rt.visualiser.as_mut() {
+        v.finish();
+    }
     let streams = rt.mailbox.stats();
     let engine = rt.detector.engine_name();
     let stats = std::mem::take(&mut *rt.stats());

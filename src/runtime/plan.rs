@@ -89,7 +89,7 @@ pub fn plan(
     let restart_all = old_capture != new_capture;
     let mut streams = StreamPlan::default();
     for s in enabled(old) {
-        let same = enabled(new).any(|n| n == s);
+        let same = enabled(new).any(|n| n.same_capture(s));
         if same && !restart_all {
             streams.keep.push(s.name.clone());
         } else {
@@ -104,6 +104,9 @@ pub fn plan(
     let mut restart_required = Vec::new();
     if old.model.onnxruntime_lib != new.model.onnxruntime_lib {
         restart_required.push("model.onnxruntime_lib");
+    }
+    if old.visualise != new.visualise {
+        restart_required.push("visualise");
     }
     ReloadPlan {
         model: ModelChange::between(&old.model, &new.model, files_changed),
@@ -160,6 +163,23 @@ mod tests {
         assert_eq!(p.streams.start, names(&["b", "d"]), "changed and new streams start");
         assert_eq!((p.model, p.output, p.metrics, p.log_level), (ModelChange::None, false, false, None));
         assert_eq!(p.summary(), "1 stream(s) kept, 2 stopped, 2 started; model unchanged");
+    }
+
+    #[test]
+    fn new_zones_and_lines_keep_the_stream_running() {
+        let old = cfg("", &[("a", "test://"), ("b", "test://")], "");
+        let mut new = old.clone();
+        new.streams[0].regions.lines.push(crate::zones::LineSpec {
+            name: "l".into(),
+            from: [0.1, 0.5],
+            to: [0.9, 0.5],
+            classes: vec![],
+        });
+        new.streams[1].fps_limit = Some(2.0);
+        let cap = CaptureOptions::default();
+        let p = plan(&old, &new, &cap, &cap, false);
+        assert_eq!((p.streams.keep, p.streams.start), (names(&["a"]), names(&["b"])), "zones only: kept");
+        assert!(new.streams[0].same_capture(&old.streams[0]) && !new.streams[1].same_capture(&old.streams[1]));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use serde::{Serialize, Serializer};
 
 use crate::detect::{Detection, Labels};
 use crate::track::TrackEnd;
+use crate::zones::{RegionEvent, Regions, StreamRegions};
 
 pub struct Event<'a> {
     pub ts: SystemTime,
@@ -29,6 +30,47 @@ pub struct Event<'a> {
     /// Track ID per detection, same order; empty without a tracker (no `track_id` key then).
     pub track_ids: &'a [Option<u32>],
     pub labels: &'a Labels,
+    /// The snapshot taken of this frame, relative to `snapshots.dir` (`"snapshot"` key, only when one was).
+    pub snapshot: Option<&'a str>,
+}
+
+/// An event that is not a frame's: it carries its own `"kind"`, and on MQTT goes to its own topic
+/// (`<prefix>/<device>/<stream>/<kind>`).
+pub enum KindEvent<'a> {
+    TrackEnd(TrackEndEvent<'a>),
+    /// `line_cross`, `zone_enter`, `zone_exit`, `zone_loiter`.
+    Region(RegionEventOut<'a>),
+    /// `counts`: the stream's line and zone counts, periodically.
+    Counts(CountsEvent<'a>),
+}
+
+impl KindEvent<'_> {
+    /// The `"kind"` field and the topic's last level.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            KindEvent::TrackEnd(_) => "track_end",
+            KindEvent::Region(e) => e.event.kind(),
+            KindEvent::Counts(_) => "counts",
+        }
+    }
+
+    pub fn stream(&self) -> &str {
+        match self {
+            KindEvent::TrackEnd(e) => e.stream,
+            KindEvent::Region(e) => e.stream,
+            KindEvent::Counts(e) => e.stream,
+        }
+    }
+}
+
+impl Serialize for KindEvent<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            KindEvent::TrackEnd(e) => e.serialize(s),
+            KindEvent::Region(e) => e.serialize(s),
+            KindEvent::Counts(e) => e.serialize(s),
+        }
+    }
 }
 
 /// The end of a confirmed track (`"kind": "track_end"`).
@@ -54,6 +96,101 @@ impl Serialize for TrackEndEvent<'_> {
         m.serialize_entry("frames", &e.hits)?;
         m.serialize_entry("bbox", &BBox(&e.bbox))?;
         m.serialize_entry("reason", e.reason.as_str())?;
+        m.end()
+    }
+}
+
+/// A zone or line event of one stream.
+pub struct RegionEventOut<'a> {
+    pub ts: SystemTime,
+    pub stream: &'a str,
+    pub event: &'a RegionEvent,
+    pub regions: &'a Regions,
+    pub labels: &'a Labels,
+}
+
+impl Serialize for RegionEventOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("kind", self.event.kind())?;
+        m.serialize_entry("ts", &humantime::format_rfc3339_millis(self.ts).to_string())?;
+        m.serialize_entry("stream", self.stream)?;
+        let (track_id, class_id, t_ms) = match *self.event {
+            RegionEvent::LineCross { line, track_id, class_id, t_ms, direction } => {
+                m.serialize_entry("line", &self.regions.lines[line].name)?;
+                m.serialize_entry("direction", direction.as_str())?;
+                (track_id, class_id, t_ms)
+            }
+            RegionEvent::ZoneEnter { zone, track_id, stay_id, class_id, t_ms, appeared } => {
+                m.serialize_entry("zone", &self.regions.zones[zone].name)?;
+                m.serialize_entry("appeared_inside", &appeared)?;
+                m.serialize_entry("stay_id", &stay_id)?;
+                (track_id, class_id, t_ms)
+            }
+            RegionEvent::ZoneExit { zone, track_id, stay_id, class_id, t_ms, dwell_ms, reason } => {
+                m.serialize_entry("zone", &self.regions.zones[zone].name)?;
+                m.serialize_entry("dwell_ms", &dwell_ms)?;
+                m.serialize_entry("reason", reason.as_str())?;
+                m.serialize_entry("stay_id", &stay_id)?;
+                (track_id, class_id, t_ms)
+            }
+            RegionEvent::ZoneLoiter { zone, track_id, stay_id, class_id, t_ms, dwell_ms } => {
+                m.serialize_entry("zone", &self.regions.zones[zone].name)?;
+                m.serialize_entry("dwell_ms", &dwell_ms)?;
+                m.serialize_entry("stay_id", &stay_id)?;
+                (track_id, class_id, t_ms)
+            }
+        };
+        m.serialize_entry("pts_ms", &t_ms)?;
+        m.serialize_entry("track_id", &track_id)?;
+        m.serialize_entry("label", self.labels.name(class_id))?;
+        m.serialize_entry("class_id", &class_id)?;
+        m.end()
+    }
+}
+
+/// The counts of a stream's lines and zones (`"kind": "counts"`).
+pub struct CountsEvent<'a> {
+    pub ts: SystemTime,
+    pub stream: &'a str,
+    pub pts_ms: u64,
+    pub regions: &'a StreamRegions,
+}
+
+struct LineCounts<'a>(&'a StreamRegions);
+struct ZoneCounts<'a>(&'a StreamRegions);
+
+impl Serialize for LineCounts<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let mut m = s.serialize_map(Some(r.line_counts().len()))?;
+        for (l, c) in r.regions().lines.iter().zip(r.line_counts()) {
+            m.serialize_entry(&l.name, c)?;
+        }
+        m.end()
+    }
+}
+
+impl Serialize for ZoneCounts<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let mut m = s.serialize_map(Some(r.zone_counts().len()))?;
+        for (z, c) in r.regions().zones.iter().zip(r.zone_counts()) {
+            m.serialize_entry(&z.name, c)?;
+        }
+        m.end()
+    }
+}
+
+impl Serialize for CountsEvent<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(6))?;
+        m.serialize_entry("kind", "counts")?;
+        m.serialize_entry("ts", &humantime::format_rfc3339_millis(self.ts).to_string())?;
+        m.serialize_entry("stream", self.stream)?;
+        m.serialize_entry("pts_ms", &self.pts_ms)?;
+        m.serialize_entry("lines", &LineCounts(self.regions))?;
+        m.serialize_entry("zones", &ZoneCounts(self.regions))?;
         m.end()
     }
 }
@@ -115,6 +252,9 @@ impl Serialize for Event<'_> {
         m.serialize_entry("height", &self.height)?;
         m.serialize_entry("latency_ms", &round(self.latency_ms, 2))?;
         m.serialize_entry("detections", &Dets(self.detections, self.track_ids, self.labels))?;
+        if let Some(name) = self.snapshot {
+            m.serialize_entry("snapshot", name)?;
+        }
         m.end()
     }
 }
@@ -138,6 +278,7 @@ mod tests {
             detections: &dets,
             track_ids: &[],
             labels: &labels,
+            snapshot: None,
         };
         let v: serde_json::Value = serde_json::from_str(&serde_json::to_string(&ev).unwrap()).unwrap();
         assert_eq!(v["ts"], "1970-01-01T00:00:00.000Z");
@@ -170,8 +311,12 @@ mod tests {
             detections: &dets,
             track_ids: &[Some(3), None],
             labels: &labels,
+            snapshot: None,
         };
         let v: serde_json::Value = serde_json::to_value(&ev).unwrap();
+        assert!(v.get("snapshot").is_none(), "no snapshot key without a snapshot");
+        let with = serde_json::to_value(&Event { snapshot: Some("gate/gate-x.jpg"), ..ev }).unwrap();
+        assert_eq!(with["snapshot"], "gate/gate-x.jpg");
         assert_eq!(v["detections"][0]["track_id"], 3);
         assert!(v["detections"][1]["track_id"].is_null() && v["detections"][1].get("track_id").is_some());
         let end = TrackEnd {

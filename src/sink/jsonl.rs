@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::rotate;
 use super::stats::{SinkDrop, SinkStats};
-use super::{Event, Sink, TrackEndEvent};
+use super::{Event, KindEvent, Sink};
 use crate::error::{Error, Result};
 
 /// Events kept in memory while the output cannot be written.
@@ -398,7 +398,7 @@ impl Sink for JsonlSink {
         self.queue(event)
     }
 
-    fn emit_track_end(&mut self, event: &TrackEndEvent<'_>) -> Result<()> {
+    fn emit_kind(&mut self, event: &KindEvent<'_>) -> Result<()> {
         self.queue(event)
     }
 
@@ -448,6 +448,7 @@ mod tests {
             detections: &[],
             track_ids: &[],
             labels,
+            snapshot: None,
         }
     }
 

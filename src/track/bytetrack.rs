@@ -75,17 +75,19 @@ impl Track {
     }
 }
 
-/// A confirmed track matched in the latest frame, as `ByteTrack::active` lists it.
+/// A confirmed track matched in the latest frame, as `ByteTrack::active` and `OcSort::active`
+/// list it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ActiveTrack {
     pub track_id: u32,
     pub class_id: u32,
     pub score: f32,
-    /// The filter's box after the update (what the reference code reports).
+    /// The box the reference code reports: ByteTrack's filter box after the update, OC-SORT's
+    /// latest observation.
     pub bbox: [f32; 4],
 }
 
-fn iou(a: &[f32; 4], b: &[f32; 4]) -> f64 {
+pub(super) fn iou(a: &[f32; 4], b: &[f32; 4]) -> f64 {
     let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0) as f64;
     let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0) as f64;
     let inter = iw * ih;
@@ -94,7 +96,7 @@ fn iou(a: &[f32; 4], b: &[f32; 4]) -> f64 {
     if union > 0.0 { inter / union } else { 0.0 }
 }
 
-fn finite(d: &Detection) -> bool {
+pub(super) fn finite(d: &Detection) -> bool {
     d.score.is_finite() && d.bbox.iter().all(|v| v.is_finite()) && d.bbox[2] > d.bbox[0] && d.bbox[3] > d.bbox[1]
 }
 

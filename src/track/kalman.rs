@@ -78,7 +78,7 @@ pub fn predict(mean: &mut Mean, cov: &mut Cov, frames: f64) {
 
 /// Solves the 4×4 symmetric positive-definite `s · x = b` in place (Cholesky); false when `s` is
 /// not positive definite (a degenerate box), and the update is then skipped.
-fn cholesky_solve(s: &[[f64; 4]; 4], b: &mut [f64; 4]) -> bool {
+pub(super) fn cholesky_solve(s: &[[f64; 4]; 4], b: &mut [f64; 4]) -> bool {
     let mut l = [[0.0; 4]; 4];
     for i in 0..4 {
         for j in 0..=i {

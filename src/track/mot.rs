@@ -4,12 +4,13 @@
 //!
 //! In: `frame,id,x,y,w,h,conf[,...]` per line, frames from 1, `id` ignored (-1 in detection
 //! files), boxes in pixels with `x,y` the top-left corner. Out: `frame,id,x,y,w,h,score,-1,-1,-1`
-//! for each confirmed track matched in a frame (the filter's box, as ByteTrack's own output).
+//! for each confirmed track matched in a frame, with the box each tracker's reference code reports
+//! (ByteTrack: the filter's box; OC-SORT: the matched detection's).
 
 use std::io::Write;
 use std::path::Path;
 
-use super::{ByteTrack, TrackerSettings};
+use super::{TrackEnd, Tracker, TrackerSettings};
 use crate::detect::Detection;
 use crate::error::{Error, Result};
 
@@ -66,6 +67,18 @@ pub struct Summary {
     pub boxes: usize,
 }
 
+/// What the tracker did in one processed frame, for `MotRun::on_frame` (zones and lines).
+pub struct FrameView<'a> {
+    pub t_ms: u64,
+    pub size: (u32, u32),
+    /// Track ID of each of `dets` (None: on no confirmed track).
+    pub ids: &'a [Option<u32>],
+    pub dets: &'a [Detection],
+    pub ended: &'a [TrackEnd],
+    /// The call after the last frame: the sequence ended and every track with it.
+    pub last: bool,
+}
+
 /// What `run` needs besides the detections.
 pub struct MotRun<'a> {
     /// Frame size in pixels (boxes are clipped to it, as the post-processing does).
@@ -78,11 +91,13 @@ pub struct MotRun<'a> {
     /// Whether the frame at this stream time is processed (a stream's fps_limit); skipped
     /// frames are neither tracked nor written.
     pub admit: &'a mut dyn FnMut(f64) -> bool,
+    /// Called after each processed frame and once at the end.
+    pub on_frame: &'a mut dyn FnMut(FrameView<'_>) -> Result<()>,
 }
 
 /// Runs the tracker over `dets`, writing tracks to `out`.
 pub fn run(dets: &mut [MotDetection], r: MotRun<'_>, out: &mut dyn Write) -> Result<Summary> {
-    let MotRun { size, fps, settings, score_threshold, admit } = r;
+    let MotRun { size, fps, settings, score_threshold, admit, on_frame } = r;
     // Per frame: high-score boxes first, each part best first, as the post-processing hands them.
     let high = |d: &Detection| d.score > score_threshold;
     dets.sort_by(|a, b| {
@@ -90,11 +105,14 @@ pub fn run(dets: &mut [MotDetection], r: MotRun<'_>, out: &mut dyn Write) -> Res
     });
     let (w, h) = (size.0 as f32, size.1 as f32);
     let last = dets.last().map_or(0, |d| d.frame);
-    let mut tracker = ByteTrack::new(settings.clone(), score_threshold);
+    let Some(mut tracker) = Tracker::new(settings, score_threshold) else {
+        return Err(Error::config("tracking.tracker is \"none\": there is no tracker to run"));
+    };
     let mut frame_dets: Vec<Detection> = Vec::with_capacity(256);
     let mut s = Summary { frames: last, ..Summary::default() };
     let write_err = |e: std::io::Error| Error::output(format!("cannot write tracks: {e}; check the --tracks path"));
     let mut i = 0;
+    let mut last_ms = 0;
     // Every frame up to the last, also those without detections: time passes in them too.
     for frame in 1..=last {
         frame_dets.clear();
@@ -114,6 +132,9 @@ pub fn run(dets: &mut [MotDetection], r: MotRun<'_>, out: &mut dyn Write) -> Res
         let n_high = frame_dets.iter().take_while(|d| high(d)).count();
         let t_ms = t.round() as u64;
         tracker.update(t_ms, &frame_dets, n_high);
+        last_ms = t_ms;
+        let ids = tracker.ids();
+        on_frame(FrameView { t_ms, size, ids, dets: &frame_dets, ended: tracker.ended(), last: false })?;
         for t in tracker.active() {
             let b = t.bbox;
             writeln!(
@@ -132,6 +153,8 @@ pub fn run(dets: &mut [MotDetection], r: MotRun<'_>, out: &mut dyn Write) -> Res
         }
     }
     out.flush().map_err(write_err)?;
+    tracker.reset();
+    on_frame(FrameView { t_ms: last_ms, size, ids: &[], dets: &[], ended: tracker.ended(), last: true })?;
     Ok(s)
 }
 
@@ -156,11 +179,23 @@ mod tests {
             parse("1,-1,10,20,30,40,0.9\n2,-1,11,20,30,40,0.9\n3,-1,12,20,30,40,0.9\n", Path::new("d")).unwrap();
         let mut out = Vec::new();
         let settings = TrackerSettings::default();
-        let r = MotRun { size: (640, 480), fps: 30.0, settings: &settings, score_threshold: 0.5, admit: &mut |_| true };
+        let mut ends = 0;
+        let mut on_frame = |v: FrameView<'_>| {
+            ends += v.ended.len();
+            Ok(())
+        };
+        let r = MotRun {
+            size: (640, 480),
+            fps: 30.0,
+            settings: &settings,
+            score_threshold: 0.5,
+            admit: &mut |_| true,
+            on_frame: &mut on_frame,
+        };
         let s = run(&mut d, r, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 2, "{text}");
         assert!(text.starts_with("2,1,"), "{text}");
-        assert_eq!((s.frames, s.tracks, s.boxes), (3, 1, 2));
+        assert_eq!((s.frames, s.tracks, s.boxes, ends), (3, 1, 2, 1));
     }
 }

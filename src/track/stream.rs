@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use super::{ByteTrack, TrackEnd, TrackerKind, TrackerSettings};
+use super::{TrackEnd, Tracker, TrackerSettings};
 use crate::detect::Detection;
 
 /// What identifies one continuous picture: the source's session (reopen count) and frame size.
@@ -17,7 +17,7 @@ pub struct Continuity {
 }
 
 pub struct StreamTracker {
-    inner: Option<ByteTrack>,
+    inner: Option<Tracker>,
     last: Option<Continuity>,
     ended: Vec<TrackEnd>,
     /// Where stream time starts for sources without timestamps.
@@ -29,16 +29,13 @@ pub struct StreamTracker {
 impl StreamTracker {
     /// `high_score`: the reporting threshold (model.score_threshold).
     pub fn new(settings: &TrackerSettings, high_score: f32) -> StreamTracker {
-        let inner = match settings.kind {
-            TrackerKind::ByteTrack => Some(ByteTrack::new(settings.clone(), high_score)),
-            TrackerKind::None => None,
-        };
+        let inner = Tracker::new(settings, high_score);
         StreamTracker { inner, last: None, ended: Vec::with_capacity(64), epoch: None, next_id: 1 }
     }
 
     /// The ID the next confirmed track of this stream gets.
     pub fn next_id(&self) -> u32 {
-        self.inner.as_ref().map_or(self.next_id, ByteTrack::next_id)
+        self.inner.as_ref().map_or(self.next_id, Tracker::next_id)
     }
 
     /// Continues the numbering of the tracker this one replaces (a reload), so that the stream
@@ -101,7 +98,7 @@ impl StreamTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::track::EndReason;
+    use crate::track::{EndReason, TrackerKind};
 
     fn det(x: f32) -> Detection {
         Detection { class_id: 0, score: 0.9, bbox: [x, 0.0, x + 20.0, 50.0] }

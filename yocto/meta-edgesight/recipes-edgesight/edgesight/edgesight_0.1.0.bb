@@ -9,7 +9,8 @@ LICENSE = "Apache-2.0"
 LIC_FILES_CHKSUM = "file://LICENSE;md5=3b83ef96387f14655fc854ddc3c6bd57"
 CVE_PRODUCT = "edgesight"
 
-DEPENDS += "gstreamer1.0 gstreamer1.0-plugins-base"
+# gstreamer1.0-rtsp-server: libgstrtspserver, linked for the [visualise] RTSP mounts.
+DEPENDS += "gstreamer1.0 gstreamer1.0-plugins-base gstreamer1.0-rtsp-server"
 
 # The source: override EDGESIGHT_GIT_URI / SRCREV in local.conf or the kas file for a fork.
 EDGESIGHT_GIT_URI ?= "git://github.com/edgesight/edgesight.git;protocol=https;branch=main"
@@ -95,6 +96,11 @@ RDEPENDS:${PN} = "\
     gstreamer1.0-plugins-good-video4linux2 \
     onnxruntime-bin \
 "
+
+# [visualise] (off in production) encodes with x264enc (plugins-ugly: an image that wants it accepts
+# LICENSE_FLAGS "commercial") and writes .mkv with matroskamux; without them it reports the missing
+# element when configured.
+RRECOMMENDS:${PN} = "gstreamer1.0-plugins-ugly-x264 gstreamer1.0-plugins-good-matroska"
 
 SYSTEMD_SERVICE:${PN} = "edgesight.service"
 SYSTEMD_AUTO_ENABLE:${PN} = "enable"
