@@ -410,6 +410,7 @@ fn stream(s: &Node, layers: &Layers, is: &mut Issues, names: &mut HashSet<String
         source,
         enabled: bool_of(s.get("enabled")).unwrap_or(true),
         fps_limit: num_of(s.get("fps_limit")),
+        fps_target: num_of(s.get("fps_target")),
         realtime: bool_of(s.get("realtime")).unwrap_or(false),
         transport: match str_of(s.get("transport")) {
             Some("udp") => Transport::Udp,
@@ -562,6 +563,7 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
     let p = root.get("pipeline");
     let pipeline = PipelineConfig {
         fps_limit: num_of(p.and_then(|p| p.get("fps_limit"))),
+        fps_target: num_of(p.and_then(|p| p.get("fps_target"))),
         resize: match str_of(p.and_then(|p| p.get("resize"))) {
             Some("capture") => ResizeAt::Capture,
             _ => ResizeAt::Preprocess,
@@ -827,6 +829,23 @@ mod tests {
             let text = format!("{MIN}{stream}{key} = -3\n");
             let e = parse_str(&text, Some(Path::new("a.toml"))).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn fps_targets_are_read_per_stream_and_for_the_pipeline() {
+        let c = parse_str(MIN, None).unwrap();
+        assert_eq!(c.pipeline.fps_target, None);
+        let text = format!(
+            "{MIN}[pipeline]\nfps_target = 24.5\n[[stream]]\nname = \"a\"\nuri = \"test://\"\nfps_target = 12\n\
+             [[stream]]\nname = \"b\"\nuri = \"test://\"\n"
+        );
+        let c = parse_str(&text, None).unwrap();
+        assert_eq!(c.pipeline.fps_target, Some(24.5));
+        assert_eq!((c.streams[0].fps_target, c.streams[1].fps_target), (Some(12.0), None));
+        for v in ["0", "-1", "1001"] {
+            let e = parse_str(&format!("{MIN}[pipeline]\nfps_target = {v}\n"), None).unwrap_err().to_string();
+            assert!(e.contains("pipeline.fps_target: found"), "{v}: {e}");
         }
     }
 

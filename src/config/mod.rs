@@ -320,6 +320,8 @@ impl ModelConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineConfig {
     pub fps_limit: Option<f64>,
+    /// What `bench` judges the pipeline against (frames per second, all streams); no effect on `run`.
+    pub fps_target: Option<f64>,
     pub resize: ResizeAt,
     /// Largest frame (width × height) a source may deliver.
     pub max_frame_pixels: u64,
@@ -330,6 +332,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             fps_limit: None,
+            fps_target: None,
             resize: ResizeAt::Preprocess,
             max_frame_pixels: crate::capture::reader::DEFAULT_MAX_PIXELS,
             shutdown_timeout: Duration::from_secs_f64(defaults::SHUTDOWN_TIMEOUT_S),
@@ -343,6 +346,8 @@ pub struct StreamConfig {
     pub source: SourceSpec,
     pub enabled: bool,
     pub fps_limit: Option<f64>,
+    /// What `bench` judges this stream against; no effect on `run`.
+    pub fps_target: Option<f64>,
     pub realtime: bool,
     pub transport: Transport,
     pub latency_ms: u32,
@@ -364,9 +369,9 @@ pub struct StreamConfig {
 
 impl StreamConfig {
     /// Whether `other` captures the same way: everything but the zones and lines, which a reload
-    /// applies without reopening the source.
+    /// applies without reopening the source, and `fps_target`, which only `bench` reads.
     pub fn same_capture(&self, other: &StreamConfig) -> bool {
-        let strip = |s: &StreamConfig| StreamConfig { regions: Default::default(), ..s.clone() };
+        let strip = |s: &StreamConfig| StreamConfig { regions: Default::default(), fps_target: None, ..s.clone() };
         strip(self) == strip(other)
     }
 }

@@ -173,6 +173,12 @@ pub static PIPELINE: &[Field] = &[
         "at most this many frames per second through the engine, all streams together",
     ),
     opt(
+        "fps_target",
+        Kind::Float { min: 0.01, max: 1000.0 },
+        "none",
+        "frames per second the pipeline must reach, all streams together; `edgesight bench` judges against it",
+    ),
+    opt(
         "resize",
         Kind::Enum(&["preprocess", "capture"]),
         "\"preprocess\"",
@@ -201,6 +207,12 @@ pub static STREAM: &[Field] = &[
         Kind::Float { min: 0.01, max: 1000.0 },
         "none",
         "at most this many frames per second from this stream",
+    ),
+    opt(
+        "fps_target",
+        Kind::Float { min: 0.01, max: 1000.0 },
+        "none",
+        "frames per second this stream must reach; `edgesight bench` judges against it",
     ),
     opt(
         "memory",
