@@ -256,6 +256,16 @@ impl Report {
             }
         }
         let _ = writeln!(s, "drops: {} (engine busy), {} (fps_limit)", p.drops.busy, p.drops.fps_limit);
+        if let Some(v) = st.visualise {
+            // Issue 12: the visualisation's price, so that it is switched off in production.
+            let encode = self.system.threads.iter().find(|g| g.name == "encode").map_or(0.0, |g| g.cpu_pct);
+            let _ = writeln!(
+                s,
+                "visualisation cost: {:.2} ms per frame on the inference loop, its encoder threads {:.0}% of a core; \
+                 keep [visualise] off in production",
+                v.mean, encode
+            );
+        }
         for st in &self.streams {
             let _ = writeln!(
                 s,
