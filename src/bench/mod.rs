@@ -1,7 +1,8 @@
 //! `edgesight bench`: the optimisation guide made executable. Runs the configured pipeline,
-//! measures it (`measure`), the machine (`system`) and the engine alone, applies the guide's
-//! decision rules (`verdict`) and reports (`report`, docs/perf/bench_report.md).
+//! measures it (`measure`), the process and the machine (`system`, `gpu`) and the engine alone,
+//! applies the guide's decision rules (`verdict`) and reports (`report`, docs/perf/bench_report.md).
 
+pub mod gpu;
 pub mod measure;
 pub mod report;
 pub mod run;

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::gpu::GpuReport;
 use super::measure::{Series, Windows};
 use super::system::SystemReport;
 use super::verdict::{Alternative, Device, Verdict};
@@ -316,22 +317,51 @@ impl Report {
 
 /// The system figures as text lines.
 fn system_text(s: &mut String, sys: &SystemReport) {
+    let opt = |v: Option<f64>, unit: &str| v.map_or("n/a".to_string(), |v| format!("{v:.0}{unit}"));
     let per_core: Vec<String> = sys.cpu_per_core_pct.iter().map(|c| format!("{c:.0}%")).collect();
     let _ = writeln!(
         s,
-        "CPU: process {:.0}% of one core ({} cores; each core busy, whole machine: {})",
-        sys.cpu_process_pct,
-        sys.cores,
+        "CPU: process {} of one core ({} cores; each core busy, whole machine: {})",
+        opt(sys.cpu_process_pct, "%"),
+        sys.cores.map_or("?".to_string(), |c| c.to_string()),
         if per_core.is_empty() { "n/a".to_string() } else { per_core.join(" ") }
     );
     let groups: Vec<String> = sys.threads.iter().map(|g| format!("{} {:.0}%", g.name, g.cpu_pct)).collect();
-    let _ = writeln!(s, "CPU by thread group: {}", groups.join(", "));
+    let _ =
+        writeln!(s, "CPU by thread group: {}", if groups.is_empty() { "n/a".to_string() } else { groups.join(", ") });
     let _ = writeln!(
         s,
-        "memory: RSS steady {:.0} MB (max {:.0}), peak {:.0} MB",
-        sys.rss_steady_mb, sys.rss_max_steady_mb, sys.rss_peak_mb
+        "memory: RSS steady {} (max {}), peak {}",
+        opt(sys.rss_steady_mb, " MiB"),
+        opt(sys.rss_max_steady_mb, " MiB"),
+        opt(sys.rss_peak_mb, " MiB")
     );
-    let _ = writeln!(s, "GPU: {}", serde_json::to_string(&sys.gpu).unwrap_or_default());
+    let _ = match &sys.gpu {
+        GpuReport::Nvml { devices } => {
+            let d: Vec<String> = devices
+                .iter()
+                .map(|d| {
+                    format!(
+                        "GPU {} ({}): busy mean {}, max {}; memory used {} of {}",
+                        d.index,
+                        d.name.as_deref().unwrap_or("?"),
+                        opt(d.busy_mean_pct, "%"),
+                        opt(d.busy_max_pct, "%"),
+                        opt(d.memory_used_mb_max, " MiB"),
+                        opt(d.memory_total_mb, " MiB")
+                    )
+                })
+                .collect();
+            writeln!(s, "GPU (NVML): {}", d.join("; "))
+        }
+        GpuReport::Tegra { busy_mean_pct, busy_max_pct, .. } => {
+            writeln!(s, "GPU (Tegra load): busy mean {}, max {}", opt(*busy_mean_pct, "%"), opt(*busy_max_pct, "%"))
+        }
+        GpuReport::None { reason } => writeln!(s, "GPU: n/a ({reason})"),
+    };
+    for n in &sys.notes {
+        let _ = writeln!(s, "note: {n}");
+    }
 }
 
 #[cfg(test)]
