@@ -134,6 +134,19 @@ pub fn smaller_input(size: (u32, u32)) -> Option<(u32, u32)> {
     (s.0 < size.0 || s.1 < size.1).then_some(s)
 }
 
+/// How busy the machine was with other processes (% of all its cores), when that was more than
+/// a quarter of it: the cores' busy share less this process's.
+pub fn others_share(sys: &SystemReport) -> Option<f64> {
+    let cores = sys.cpu_per_core_pct.len();
+    let process = sys.cpu_process_pct?;
+    if cores == 0 {
+        return None;
+    }
+    let machine = sys.cpu_per_core_pct.iter().sum::<f64>() / cores as f64;
+    let other = machine - process / cores as f64;
+    (other > 25.0).then_some(other)
+}
+
 /// Measures `alt` through the pipeline with the same streams and limits.
 fn run_alternative(
     cfg: &Config,
@@ -280,6 +293,12 @@ pub fn bench(cfg: &Config, path: &Path, args: &BenchArgs, signals: &Signals) -> 
                 .to_string(),
         );
     }
+    if let Some(other) = others_share(&system) {
+        notes.push(format!(
+            "other processes kept the machine {other:.0}% busy during the measurement: these figures understate \
+             what it can do; bench on a quiet machine"
+        ));
+    }
     let verdict = verdict::decide(&figures(&alternatives));
     Ok(Report {
         schema: SCHEMA,
@@ -336,6 +355,29 @@ mod tests {
         std::fs::write(dir.path().join("det_int8.onnx"), b"x").unwrap();
         assert_eq!(int8_sibling(&m), Some(dir.path().join("det_int8.onnx")));
         assert_eq!(int8_sibling(&dir.path().join("det_int8.onnx")), None, "an INT8 model has no INT8 sibling");
+    }
+
+    #[test]
+    fn a_machine_busy_with_other_work_is_noticed() {
+        let sys = |per_core: Vec<f64>, process: Option<f64>| SystemReport {
+            cores: Some(per_core.len()),
+            window_s: 10.0,
+            samples: 40,
+            cpu_process_pct: process,
+            cpu_per_core_pct: per_core,
+            threads: vec![],
+            threads_raw: vec![],
+            rss_peak_mb: None,
+            rss_steady_mb: None,
+            rss_max_steady_mb: None,
+            gpu: crate::bench::gpu::GpuReport::None { reason: String::new() },
+            notes: vec![],
+        };
+        assert_eq!(others_share(&sys(vec![100.0, 100.0], Some(40.0))), Some(80.0));
+        assert_eq!(others_share(&sys(vec![100.0, 100.0], Some(150.0))), None, "25% of the machine is tolerated");
+        assert_eq!(others_share(&sys(vec![100.0, 90.0], Some(130.0))), Some(30.0));
+        assert_eq!(others_share(&sys(vec![], Some(40.0))), None);
+        assert_eq!(others_share(&sys(vec![100.0], None)), None);
     }
 
     #[test]
