@@ -155,3 +155,17 @@ fn int8_model_checksum_matches_models_md() {
          regenerated? (scripts/quantize_int8.py) Re-run this test file and update MODELS.md"
     );
 }
+
+/// The quantiser's imports (onnxruntime.quantization, onnx, OpenCV) work in the test venv; the
+/// model itself is committed, regenerating it takes a minute.
+#[test]
+fn quantiser_script_runs() {
+    let py = python();
+    let o = std::process::Command::new(&py)
+        .arg(root().join("scripts/quantize_int8.py"))
+        .arg("--help")
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}; run `make test-deps` or set EDGESIGHT_PYTHON", py.display()));
+    assert!(o.status.success(), "scripts/quantize_int8.py --help: {}", stderr(&o));
+    assert!(stdout(&o).contains("--exclude-op-types"), "{}", stdout(&o));
+}
