@@ -3,7 +3,7 @@
 //! its sources for (`Pixels`, `FrameMemory`, `Accepts`).
 
 use super::spec::ChannelOrder;
-use super::yuv::{ChromaRows, YuvConversion};
+use super::yuv::{ChromaRows, YuvCoefficients, YuvConversion};
 
 /// Pixel format of a frame handed to the preprocessor.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -251,6 +251,34 @@ impl<'a> FrameView<'a> {
                 conv.row_to_bgr(self.plane_row(0, y, w), u, v, &mut scratch.pixels);
                 (scratch.pixels.as_slice(), ChannelOrder::Bgr)
             }
+        }
+    }
+}
+
+impl<'a> FrameView<'a> {
+    /// Row `y` of a YUV frame converted the swscale way, unconverted: its coefficients and its
+    /// luma, U and V rows (NV12 chroma de-interleaved into `scratch`), for a preprocessor that
+    /// converts with its own kernels. `None` for the other formats. Callers have passed `check`.
+    pub fn video_yuv_row<'s>(
+        &self,
+        y: usize,
+        scratch: &'s mut RowScratch,
+    ) -> Option<(YuvCoefficients, &'s [u8], &'s [u8], &'s [u8])>
+    where
+        'a: 's,
+    {
+        let w = self.width as usize;
+        let cw = w.div_ceil(2);
+        match self.format {
+            PixelFormat::I420(YuvConversion::Video(c)) => {
+                Some((c, self.plane_row(0, y, w), self.plane_row(1, y / 2, cw), self.plane_row(2, y / 2, cw)))
+            }
+            PixelFormat::Nv12(YuvConversion::Video(c)) => {
+                let [u, _, v, _] = &mut scratch.chroma;
+                split_uv(self.plane_row(1, y / 2, cw * 2), u, v);
+                Some((c, self.plane_row(0, y, w), u.as_slice(), v.as_slice()))
+            }
+            _ => None,
         }
     }
 }
