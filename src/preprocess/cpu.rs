@@ -311,9 +311,9 @@ fn fill_padding<T: Copy>(t: &mut [T], spec: &InputSpec, g: &Geometry, pad: [T; 3
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::preprocess::simd::Simd;
     use crate::preprocess::spec::{DType, Letterbox, Pad};
     use crate::preprocess::yuv::{Matrix, YuvCoefficients, YuvConversion};
-    use crate::preprocess::simd::Simd;
 
     fn spec(w: u32, h: u32, layout: Layout, order: ChannelOrder, letterbox: Letterbox, pad: Pad) -> InputSpec {
         InputSpec {
@@ -441,7 +441,13 @@ mod tests {
     }
 
     /// A random frame of `format`, `w × h`, with `pad` extra bytes per row of each plane.
-    fn random_frame(format: PixelFormat, w: usize, h: usize, pad: usize, seed: &mut u64) -> (Vec<u8>, FrameView<'static>) {
+    fn random_frame(
+        format: PixelFormat,
+        w: usize,
+        h: usize,
+        pad: usize,
+        seed: &mut u64,
+    ) -> (Vec<u8>, FrameView<'static>) {
         let mut next = || {
             *seed ^= *seed << 13;
             *seed ^= *seed >> 7;
@@ -494,7 +500,8 @@ mod tests {
             let format = formats[case % formats.len()];
             // The first cases: 1-pixel and tiny frames and models; then random sizes.
             let (w, h) = if case < 16 { (1 + case % 3, 1 + case / 8) } else { (1 + pick(200), 1 + pick(150)) };
-            let (tw, th) = if case < 8 { (1 + case as u32 % 2, 1) } else { (1 + pick(160) as u32, 1 + pick(160) as u32) };
+            let (tw, th) =
+                if case < 8 { (1 + case as u32 % 2, 1) } else { (1 + pick(160) as u32, 1 + pick(160) as u32) };
             let (_keep, frame) = random_frame(format, w, h, pick(9), &mut frame_seed);
             let mut s = spec(
                 tw,

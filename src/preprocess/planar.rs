@@ -102,7 +102,14 @@ impl PlanarResampler {
                 continue;
             }
             for sc in 0..3 {
-                simd::vertical_u8(self.level, &r0[plane(sc)], &r1[plane(sc)], tap.w0, tap.w1, &mut self.bytes[plane(sc)]);
+                simd::vertical_u8(
+                    self.level,
+                    &r0[plane(sc)],
+                    &r1[plane(sc)],
+                    tap.w0,
+                    tap.w1,
+                    &mut self.bytes[plane(sc)],
+                );
             }
             let rows = [0, 1, 2].map(|c| &self.bytes[plane(src_ch[c])]);
             match &mut out {
@@ -151,7 +158,14 @@ impl PlanarResampler {
 
 /// Writes one image row of the tensor through the tables: `rows[c]` holds tensor channel c's
 /// pixel values; the row starts at element `start` of a plane (NCHW) or pixel `start` (NHWC).
-fn write_row<T: Copy>(t: &mut [T], layout: Layout, (w, h): (usize, usize), start: usize, rows: [&[u8]; 3], lut: &Lut<T>) {
+fn write_row<T: Copy>(
+    t: &mut [T],
+    layout: Layout,
+    (w, h): (usize, usize),
+    start: usize,
+    rows: [&[u8]; 3],
+    lut: &Lut<T>,
+) {
     let nw = rows[0].len();
     match layout {
         Layout::Nchw => {

@@ -16,9 +16,9 @@
 //! kernel has a portable version here (`portable`), used where a level has none and for the tails
 //! of rows shorter than a vector. `EDGESIGHT_SIMD=off` (read once) forces the scalar path.
 
-pub mod portable;
 #[cfg(target_arch = "aarch64")]
 mod neon;
+pub mod portable;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
@@ -233,7 +233,10 @@ pub fn normalises_like(level: Simd, mean: f32, std: f32, table: &[f32; 256]) -> 
 /// `out[c · stride + x]` (B, G, R), each value 0..=255.
 pub fn yuv_planes(level: Simd, c: &YuvCoefficients, y: &[u8], u: &[u8], v: &[u8], out: &mut [i16], stride: usize) {
     let w = y.len();
-    assert!(u.len() >= w.div_ceil(2) && v.len() >= w.div_ceil(2) && stride >= w && out.len() >= stride * 3, "row sizes");
+    assert!(
+        u.len() >= w.div_ceil(2) && v.len() >= w.div_ceil(2) && stride >= w && out.len() >= stride * 3,
+        "row sizes"
+    );
     let done = match level {
         #[cfg(target_arch = "x86_64")]
         Simd::Avx2 => x86::yuv_planes_avx2(c, y, u, v, out, stride),

@@ -126,7 +126,11 @@ fn yuv_conversions_match_the_scalar_conversion() {
             yuv_planes(level, &c, &y, &u, &v, &mut planes, stride);
             for x in 0..w {
                 for ch in 0..3 {
-                    assert_eq!(planes[ch * stride + x], bgr[x * 3 + ch] as i16, "{level:?} {matrix:?} w {w} x {x} ch {ch}");
+                    assert_eq!(
+                        planes[ch * stride + x],
+                        bgr[x * 3 + ch] as i16,
+                        "{level:?} {matrix:?} w {w} x {x} ch {ch}"
+                    );
                 }
             }
         }

@@ -229,7 +229,16 @@ pub fn vertical_f32_sse2(s0: &[i32], s1: &[i32], b0: i32, b1: i32, mean: f32, st
 
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "sse2")]
-unsafe fn v_f32_sse2(s0: *const i32, s1: *const i32, b0: i32, b1: i32, mean: f32, std: f32, out: *mut f32, done: usize) {
+unsafe fn v_f32_sse2(
+    s0: *const i32,
+    s1: *const i32,
+    b0: i32,
+    b1: i32,
+    mean: f32,
+    std: f32,
+    out: *mut f32,
+    done: usize,
+) {
     let (b0, b1) = (_mm_set1_epi16(b0 as i16), _mm_set1_epi16(b1 as i16));
     let (mean, std) = (_mm_set1_ps(mean), _mm_set1_ps(std));
     let zero = _mm_setzero_si128();
