@@ -441,13 +441,7 @@ mod tests {
     }
 
     /// A random frame of `format`, `w × h`, with `pad` extra bytes per row of each plane.
-    fn random_frame(
-        format: PixelFormat,
-        w: usize,
-        h: usize,
-        pad: usize,
-        seed: &mut u64,
-    ) -> (Vec<u8>, FrameView<'static>) {
+    fn random_frame(format: PixelFormat, w: usize, h: usize, pad: usize, seed: &mut u64) -> FrameView<'static> {
         let mut next = || {
             *seed ^= *seed << 13;
             *seed ^= *seed >> 7;
@@ -468,9 +462,9 @@ mod tests {
             len += strides[i] * rows;
         }
         let data: Vec<u8> = (0..len).map(|_| next()).collect();
-        // The view borrows a leaked copy: tests only, a few kilobytes each.
-        let leaked: &'static [u8] = Box::leak(data.clone().into_boxed_slice());
-        (data, FrameView { data: leaked, width: w as u32, height: h as u32, format, offsets, strides })
+        // Leaked so the view can outlive this function: tests only, a few kilobytes each.
+        let data: &'static [u8] = Box::leak(data.into_boxed_slice());
+        FrameView { data, width: w as u32, height: h as u32, format, offsets, strides }
     }
 
     #[test]
@@ -502,7 +496,7 @@ mod tests {
             let (w, h) = if case < 16 { (1 + case % 3, 1 + case / 8) } else { (1 + pick(200), 1 + pick(150)) };
             let (tw, th) =
                 if case < 8 { (1 + case as u32 % 2, 1) } else { (1 + pick(160) as u32, 1 + pick(160) as u32) };
-            let (_keep, frame) = random_frame(format, w, h, pick(9), &mut frame_seed);
+            let frame = random_frame(format, w, h, pick(9), &mut frame_seed);
             let mut s = spec(
                 tw,
                 th,

@@ -205,6 +205,7 @@ pub fn vertical_u8(level: Simd, s0: &[i32], s1: &[i32], b0: i32, b1: i32, out: &
 }
 
 /// Vertical blend then `(v - mean) / std` in single precision, into f32 elements.
+#[allow(clippy::too_many_arguments)]
 pub fn vertical_f32(level: Simd, s0: &[i32], s1: &[i32], b0: i32, b1: i32, mean: f32, std: f32, out: &mut [f32]) {
     assert!(s0.len() == out.len() && s1.len() == out.len(), "row sizes");
     let done = match level {

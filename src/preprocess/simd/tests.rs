@@ -187,6 +187,11 @@ fn the_environment_turns_the_vector_path_off() {
         assert_eq!(Simd::parse_env(on), Simd::best(), "{on:?}");
     }
     assert!(Simd::best().runs_here() && Simd::Off.runs_here());
+    assert_eq!(Simd::from_env(), Simd::parse_env(std::env::var("EDGESIGHT_SIMD").ok().as_deref()));
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(Simd::best(), if std::arch::is_x86_feature_detected!("avx2") { Simd::Avx2 } else { Simd::Sse2 });
+    #[cfg(target_arch = "aarch64")]
+    assert_eq!(Simd::best(), Simd::Neon);
     assert_eq!(Simd::available()[0], Simd::Off);
     #[cfg(target_arch = "x86_64")]
     assert!(!Simd::Neon.runs_here());
@@ -194,4 +199,110 @@ fn the_environment_turns_the_vector_path_off() {
     assert!(!Simd::Avx2.runs_here() && !Simd::Sse2.runs_here());
     let names: Vec<&str> = [Simd::Off, Simd::Sse2, Simd::Avx2, Simd::Neon].iter().map(|l| l.name()).collect();
     assert_eq!(names, ["scalar", "sse2", "avx2", "neon"]);
+}
+
+/// What a vector kernel writes by itself (before the portable tail): `(written, expected)`
+/// counts, and whether that prefix is right and nothing after it was touched. A kernel that gave
+/// up and left the row to the portable code would give the same tensor: this is what sees it.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn prefix_ok<T: PartialEq + Copy>(got: &[T], want: &[T], before: T, done: usize) -> bool {
+    got[..done] == want[..done] && got[done..].iter().all(|&g| g == before)
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[test]
+fn vector_kernels_do_the_work_themselves() {
+    let mut rng = Rng(0x5eed_0004);
+    let mut taps = Vec::new();
+    for (sw, dw) in [(768, 416), (1920, 416), (40, 33), (100, 203), (5, 3)] {
+        column_taps(sw as u32, dw as u32, &mut taps);
+        let cols = Columns::new(sw, &taps);
+        let src = rng.bytes(sw * 3);
+        let mut want = vec![0i32; dw * 3];
+        horizontal_packed(Simd::Off, &src, &cols, &mut want);
+        let expect = cols.pairs / 8 * 8;
+        let planes: Vec<i16> =
+            (0..3).flat_map(|c| (0..sw).map(move |x| (c, x))).map(|(c, x)| src[x * 3 + c] as i16).collect();
+        let mut b = vec![0i32; dw * 3];
+        horizontal_planes(Simd::Off, &planes, sw, &cols, &mut b);
+        assert_eq!(b, want);
+        #[cfg(target_arch = "x86_64")]
+        if Simd::Avx2.runs_here() {
+            let mut got = vec![-1; dw * 3];
+            let done = x86::horizontal_packed_avx2(&src, &cols, &mut got);
+            assert_eq!(done, expect, "{sw} -> {dw}");
+            for c in 0..3 {
+                let r = c * dw..(c + 1) * dw;
+                assert!(prefix_ok(&got[r.clone()], &want[r], -1, done), "packed {sw} -> {dw} plane {c}");
+            }
+            let mut got = vec![-1; dw * 3];
+            assert_eq!(x86::horizontal_planes_avx2(&planes, sw, &cols, &mut got), expect);
+            for c in 0..3 {
+                let r = c * dw..(c + 1) * dw;
+                assert!(prefix_ok(&got[r.clone()], &want[r], -1, expect), "planes {sw} -> {dw} plane {c}");
+            }
+        }
+        let _ = expect;
+    }
+    for n in [1, 7, 8, 9, 15, 16, 17, 100, 416] {
+        let s0: Vec<i32> = (0..n).map(|_| rng.below(256) as i32 * 2048).collect();
+        let s1: Vec<i32> = (0..n).map(|_| rng.below(256) as i32 * 1024 + rng.below(256) as i32 * 1024).collect();
+        let (b0, b1) = (1 + rng.below(2047) as i32, 0);
+        let b1 = b1 + 2048 - b0;
+        let (mean, std) = (103.53, 57.375);
+        let mut want = vec![0u8; n];
+        vertical_u8(Simd::Off, &s0, &s1, b0, b1, &mut want);
+        let mut want_f = vec![0.0f32; n];
+        vertical_f32(Simd::Off, &s0, &s1, b0, b1, mean, std, &mut want_f);
+        let want_f: Vec<u32> = want_f.iter().map(|x| x.to_bits()).collect();
+        type U8Kernel = fn(&[i32], &[i32], i32, i32, &mut [u8]) -> usize;
+        type F32Kernel = fn(&[i32], &[i32], i32, i32, f32, f32, &mut [f32]) -> usize;
+        let mut kernels: Vec<(&str, U8Kernel, F32Kernel, usize)> = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            kernels.push(("sse2", x86::vertical_u8_sse2, x86::vertical_f32_sse2, n / 8 * 8));
+            if Simd::Avx2.runs_here() {
+                kernels.push(("avx2", x86::vertical_u8_avx2, x86::vertical_f32_avx2, n / 8 * 8));
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        kernels.push(("neon", neon::vertical_u8, neon::vertical_f32, n / 8 * 8));
+        for (name, ku8, kf32, expect) in kernels {
+            let mut got = vec![0xa5u8; n];
+            assert_eq!(ku8(&s0, &s1, b0, b1, &mut got), expect, "{name} u8 {n}");
+            assert!(prefix_ok(&got, &want, 0xa5, expect), "{name} u8 {n}");
+            let mut got = vec![f32::NAN; n];
+            let done = kf32(&s0, &s1, b0, b1, mean, std, &mut got);
+            // NEON works 4 lanes at a time for f32.
+            assert!(done == expect || (name == "neon" && done == n / 4 * 4), "{name} f32 {n}: {done}");
+            let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
+            assert!(prefix_ok(&got, &want_f, f32::NAN.to_bits(), done), "{name} f32 {n}");
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        assert!(x86::sse2_weights(2048, 0) && x86::sse2_weights(0, 32767));
+        assert!(!x86::sse2_weights(32768, 0) && !x86::sse2_weights(0, 32768));
+        assert!(!x86::sse2_weights(-1, 0) && !x86::sse2_weights(0, -1));
+    }
+    type YuvKernel = fn(&YuvCoefficients, &[u8], &[u8], &[u8], &mut [i16], usize) -> usize;
+    for w in [1, 15, 16, 17, 33, 768] {
+        let c = YuvCoefficients::new(Matrix::Bt709, false);
+        let (y, u, v) = (rng.bytes(w), rng.bytes(w.div_ceil(2)), rng.bytes(w.div_ceil(2)));
+        let mut want = vec![0i16; w * 3];
+        yuv_planes(Simd::Off, &c, &y, &u, &v, &mut want, w);
+        #[cfg(target_arch = "x86_64")]
+        let (kernel, expect): (Option<YuvKernel>, usize) =
+            (Simd::Avx2.runs_here().then_some(x86::yuv_planes_avx2 as _), w / 16 * 16);
+        #[cfg(target_arch = "aarch64")]
+        let (kernel, expect): (Option<YuvKernel>, usize) = (Some(neon::yuv_planes as _), w / 8 * 8);
+        if let Some(k) = kernel {
+            let mut got = vec![-1i16; w * 3];
+            assert_eq!(k(&c, &y, &u, &v, &mut got, w), expect, "yuv {w}");
+            for ch in 0..3 {
+                let r = ch * w..(ch + 1) * w;
+                assert!(prefix_ok(&got[r.clone()], &want[r], -1, expect), "yuv {w} plane {ch}");
+            }
+        }
+    }
 }

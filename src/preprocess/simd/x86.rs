@@ -11,12 +11,8 @@ use std::arch::x86_64::*;
 use super::Columns;
 use crate::preprocess::yuv::YuvCoefficients;
 
-fn avx2() -> bool {
-    std::arch::is_x86_feature_detected!("avx2")
-}
-
 pub fn horizontal_packed_avx2(src: &[u8], cols: &Columns, out: &mut [i32]) -> usize {
-    if !avx2() {
+    if !std::arch::is_x86_feature_detected!("avx2") {
         return 0;
     }
     let n = cols.len();
@@ -60,7 +56,7 @@ unsafe fn h_packed(src: *const u8, cols: &Columns, out: *mut i32, n: usize, done
 }
 
 pub fn horizontal_planes_avx2(planes: &[i16], stride: usize, cols: &Columns, out: &mut [i32]) -> usize {
-    if !avx2() {
+    if !std::arch::is_x86_feature_detected!("avx2") {
         return 0;
     }
     let n = cols.len();
@@ -103,7 +99,7 @@ unsafe fn blend8(s0: *const i32, s1: *const i32, b0: __m256i, b1: __m256i) -> __
 }
 
 pub fn vertical_u8_avx2(s0: &[i32], s1: &[i32], b0: i32, b1: i32, out: &mut [u8]) -> usize {
-    if !avx2() {
+    if !std::arch::is_x86_feature_detected!("avx2") {
         return 0;
     }
     let done = out.len() / 8 * 8;
@@ -134,7 +130,7 @@ unsafe fn v_u8(s0: *const i32, s1: *const i32, b0: i32, b1: i32, out: *mut u8, d
 
 #[allow(clippy::too_many_arguments)]
 pub fn vertical_f32_avx2(s0: &[i32], s1: &[i32], b0: i32, b1: i32, mean: f32, std: f32, out: &mut [f32]) -> usize {
-    if !avx2() {
+    if !std::arch::is_x86_feature_detected!("avx2") {
         return 0;
     }
     let done = out.len() / 8 * 8;
@@ -184,7 +180,7 @@ unsafe fn blend8_sse2(s0: *const i32, s1: *const i32, b0: __m128i, b1: __m128i) 
 }
 
 /// Whether the 16-bit blend is exact for these weights (the horizontal sums always fit).
-fn sse2_weights(b0: i32, b1: i32) -> bool {
+pub(super) fn sse2_weights(b0: i32, b1: i32) -> bool {
     (0..=i16::MAX as i32).contains(&b0) && (0..=i16::MAX as i32).contains(&b1)
 }
 
@@ -260,7 +256,7 @@ unsafe fn v_f32_sse2(
 pub fn yuv_planes_avx2(c: &YuvCoefficients, y: &[u8], u: &[u8], v: &[u8], out: &mut [i16], stride: usize) -> usize {
     let k = c.fixed_point();
     // 16-bit lanes are exact only with 16-bit factors (every matrix and range has them).
-    if !avx2() || !k.iter().all(|&f| i16::try_from(f).is_ok()) {
+    if !std::arch::is_x86_feature_detected!("avx2") || !k.iter().all(|&f| i16::try_from(f).is_ok()) {
         return 0;
     }
     // 16 pixels (8 chroma samples) a step.
