@@ -1,0 +1,187 @@
+//! The CPU preprocessor's vector path (`simd`): the scalar `cpu::Resampler`'s rows, bit for bit,
+//! kept as planes so every step runs along a row in vector lanes. Rows are converted (YUV) and
+//! resampled horizontally only when the vertical pass needs them, as in the scalar path; the f32
+//! NCHW tensor rows (NanoDet's, YOLO's) are written by the normalising blend directly, the other
+//! tensors through the normalisation tables. All buffers live in the struct.
+
+use super::frame::{FrameView, RowScratch};
+use super::geometry::Geometry;
+use super::normalise::{Lut, Luts};
+use super::resize::Tap;
+use super::simd::{self, Columns, Simd};
+use super::slot::TensorMut;
+use super::spec::{InputSpec, Layout};
+
+pub struct PlanarResampler {
+    level: Simd,
+    cols: Columns,
+    /// Horizontal sums of the two source rows the current output row blends: three planes of
+    /// `new_w` each, in the row's channel order.
+    rows: [Vec<i32>; 2],
+    row_src: [usize; 2],
+    /// A YUV row converted into three 16-bit planes of `stride` samples.
+    planes: Vec<i16>,
+    stride: usize,
+    scratch: RowScratch,
+    /// Blended 8-bit rows (three planes of `new_w`) for the tables.
+    bytes: Vec<u8>,
+    /// Per tensor channel: whether the normalising blend gives the f32 table's bits.
+    exact: [bool; 3],
+}
+
+impl PlanarResampler {
+    pub fn new(level: Simd, spec: &InputSpec, luts: &Luts) -> PlanarResampler {
+        let exact = [0, 1, 2].map(|c| simd::normalises_like(level, spec.mean[c], spec.std[c], &luts.f32.table[c]));
+        PlanarResampler {
+            level,
+            cols: Columns::default(),
+            rows: [Vec::new(), Vec::new()],
+            row_src: [usize::MAX; 2],
+            planes: Vec::new(),
+            stride: 0,
+            scratch: RowScratch::default(),
+            bytes: Vec::new(),
+            exact,
+        }
+    }
+
+    pub fn level(&self) -> Simd {
+        self.level
+    }
+
+    /// Sizes the tables and rows for a source of `g.src_w` columns.
+    pub fn resize(&mut self, g: &Geometry, xtaps: &[Tap]) {
+        let (src_w, nw) = (g.src_w as usize, g.new_w as usize);
+        self.cols.set(src_w, xtaps);
+        for r in &mut self.rows {
+            r.clear();
+            r.resize(nw * 3, 0);
+        }
+        self.stride = src_w;
+        self.planes.clear();
+        self.planes.resize(src_w * 3, 0);
+        self.bytes.clear();
+        self.bytes.resize(nw * 3, 0);
+    }
+
+    /// The image rectangle of the tensor (the padding is written by the caller).
+    #[allow(clippy::too_many_arguments)]
+    pub fn fill(
+        &mut self,
+        spec: &InputSpec,
+        frame: &FrameView<'_>,
+        g: &Geometry,
+        ytaps: &[Tap],
+        src_ch: [usize; 3],
+        luts: &Luts,
+        out: TensorMut<'_>,
+    ) {
+        self.row_src = [usize::MAX; 2];
+        let (w, h) = (spec.width as usize, spec.height as usize);
+        let (ox, oy) = (g.off_x as usize, g.off_y as usize);
+        let nw = g.new_w as usize;
+        let mut out = out;
+        for (y, &tap) in ytaps.iter().enumerate() {
+            self.load_rows(frame, tap);
+            let (r0, r1) = (&self.rows[0], &self.rows[1]);
+            let plane = |sc: usize| sc * nw..(sc + 1) * nw;
+            let row_start = (oy + y) * w + ox;
+            if let (TensorMut::F32(t), Layout::Nchw) = (&mut out, spec.layout) {
+                for (c, &sc) in src_ch.iter().enumerate() {
+                    let dst = &mut t[c * w * h + row_start..][..nw];
+                    let (s0, s1) = (&r0[plane(sc)], &r1[plane(sc)]);
+                    if self.exact[c] {
+                        simd::vertical_f32(self.level, s0, s1, tap.w0, tap.w1, spec.mean[c], spec.std[c], dst);
+                    } else {
+                        let b = &mut self.bytes[..nw];
+                        simd::vertical_u8(self.level, s0, s1, tap.w0, tap.w1, b);
+                        let table = &luts.f32.table[c];
+                        dst.iter_mut().zip(b.iter()).for_each(|(d, &v)| *d = table[v as usize]);
+                    }
+                }
+                continue;
+            }
+            for sc in 0..3 {
+                simd::vertical_u8(
+                    self.level,
+                    &r0[plane(sc)],
+                    &r1[plane(sc)],
+                    tap.w0,
+                    tap.w1,
+                    &mut self.bytes[plane(sc)],
+                );
+            }
+            let rows = [0, 1, 2].map(|c| &self.bytes[plane(src_ch[c])]);
+            match &mut out {
+                TensorMut::F32(t) => write_row(t, spec.layout, (w, h), row_start, rows, &luts.f32),
+                TensorMut::F16(t) => write_row(t, spec.layout, (w, h), row_start, rows, &luts.f16),
+                TensorMut::U8(t) => write_row(t, spec.layout, (w, h), row_start, rows, &luts.u8),
+            }
+        }
+    }
+
+    /// Puts the horizontal sums of the two source rows of `tap` into `rows`, reusing what is
+    /// already there (consecutive output rows mostly share a source row).
+    fn load_rows(&mut self, frame: &FrameView<'_>, tap: Tap) {
+        if self.row_src[0] != tap.i0 {
+            if self.row_src[1] == tap.i0 {
+                self.rows.swap(0, 1);
+                self.row_src.swap(0, 1);
+            } else {
+                self.horizontal(frame, tap.i0, 0);
+                self.row_src[0] = tap.i0;
+            }
+        }
+        if self.row_src[1] != tap.i1 {
+            if tap.i1 == tap.i0 {
+                let (a, b) = self.rows.split_at_mut(1);
+                b[0].copy_from_slice(&a[0]);
+            } else {
+                self.horizontal(frame, tap.i1, 1);
+            }
+            self.row_src[1] = tap.i1;
+        }
+    }
+
+    /// Source row `y`, converted if it is YUV, resampled horizontally into `rows[k]`.
+    fn horizontal(&mut self, frame: &FrameView<'_>, y: usize, k: usize) {
+        let out = &mut self.rows[k];
+        if let Some((c, yr, u, v)) = frame.video_yuv_row(y, &mut self.scratch) {
+            simd::yuv_planes(self.level, &c, yr, u, v, &mut self.planes, self.stride);
+            simd::horizontal_planes(self.level, &self.planes, self.stride, &self.cols, out);
+        } else {
+            let (row, _) = frame.row(y, &mut self.scratch);
+            simd::horizontal_packed(self.level, row, &self.cols, out);
+        }
+    }
+}
+
+/// Writes one image row of the tensor through the tables: `rows[c]` holds tensor channel c's
+/// pixel values; the row starts at element `start` of a plane (NCHW) or pixel `start` (NHWC).
+fn write_row<T: Copy>(
+    t: &mut [T],
+    layout: Layout,
+    (w, h): (usize, usize),
+    start: usize,
+    rows: [&[u8]; 3],
+    lut: &Lut<T>,
+) {
+    let nw = rows[0].len();
+    match layout {
+        Layout::Nchw => {
+            for (c, row) in rows.iter().enumerate() {
+                let table = &lut.table[c];
+                let dst = &mut t[c * w * h + start..][..nw];
+                dst.iter_mut().zip(row.iter()).for_each(|(d, &v)| *d = table[v as usize]);
+            }
+        }
+        Layout::Nhwc => {
+            let dst = &mut t[start * 3..][..nw * 3];
+            for (x, px) in dst.chunks_exact_mut(3).enumerate() {
+                for (c, p) in px.iter_mut().enumerate() {
+                    *p = lut.table[c][rows[c][x] as usize];
+                }
+            }
+        }
+    }
+}
