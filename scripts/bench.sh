@@ -6,7 +6,8 @@
 #
 # Each (clip, precision) runs edgesight and the peer alternately, A B A B, ROUNDS times, with
 # THREADS intra-op threads for both (model.threads; the peer's inter-op 1, sequential). The table
-# gives the medians and their ratio; `uptime` before and after says how loaded the machine was.
+# gives the medians and their ratio, the pipeline's share of its engine alone (`edgesight bench`'s
+# ceiling), capture->event p95 and steady RSS; `uptime` before and after says how loaded the machine was.
 #
 #   scripts/bench.sh             # every clip, FRAMES frames each, ROUNDS rounds, then criterion
 #   scripts/bench.sh --quick     # smoke: the 640x272 clip, 40 frames, 2 rounds, criterion --quick
@@ -39,11 +40,10 @@ trap 'rm -rf "$work"' EXIT
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# The pipeline's frames per second from a run's stderr: the final stats line
-# (src/metrics/stats.rs, `stats: frames=… fps=…`). The one place to change when
-# `edgesight bench --json` (pipeline.fps.mean) replaces it.
-edgesight_fps() { # STDERR_FILE
-    sed -n 's/.*stats: frames=[0-9]* .* fps=\([0-9.]*\) .*/\1/p' "$1" | tail -n 1
+# The pipeline's figures from `edgesight bench --json` (docs/perf/bench_report.md): FPS mean,
+# its share of the engine-alone ceiling, capture->event p95 and the steady RSS.
+edgesight_figures() { # REPORT_JSON
+    $PY -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["pipeline"]["fps"]["mean"], r["ceiling"]["pipeline_fraction"], r["pipeline"]["latency_ms"]["p95"], r["system"]["rss_steady_mb"])' "$1"
 }
 
 # The first FRAMES frames of a clip, without re-encoding (cached next to the clips).
@@ -85,14 +85,15 @@ for round in $(seq 1 "$ROUNDS"); do
             cfg=$work/$size-$precision.toml events=$work/events.jsonl
             make_config "$precision" "$clip" "$events" "$cfg"
             rm -f "$events"
-            "$BIN" run --config "$cfg" 2> "$work/stderr"
-            fps=$(edgesight_fps "$work/stderr")
-            [ -n "$fps" ] || { echo "bench.sh: no stats line from edgesight:" >&2; tail "$work/stderr" >&2; exit 1; }
+            # The whole clip, every frame measured (no warm-up, like the peer), then its ceiling.
+            "$BIN" bench --config "$cfg" --warmup 0 --duration 3600 --json "$work/report.json" > "$work/report.txt" 2> "$work/stderr" \
+                || { echo "bench.sh: edgesight bench failed:" >&2; tail "$work/stderr" >&2; exit 1; }
+            read -r fps fraction p95 rss < <(edgesight_figures "$work/report.json")
             dets=$($PY -c 'import json,sys; print(sum(len(e.get("detections", [])) for e in map(json.loads, open(sys.argv[1])) if "kind" not in e))' "$events")
             peer=$($PY benches/peer.py --config "$cfg")
             pfps=$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["fps"])' "$peer")
             pdets=$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["detections"])' "$peer")
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$precision" "$round" "$fps" "$pfps" "$dets" "$pdets" | tee -a "$results" >&2
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$precision" "$round" "$fps" "$pfps" "$dets" "$pdets" "$fraction" "$p95" "$rss" | tee -a "$results" >&2
         done
     done
 done
@@ -103,12 +104,12 @@ $PY - "$results" <<'PY'
 import statistics, sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
 keys = list(dict.fromkeys((r[0], r[1]) for r in rows))
-print(f"{'clip':<10} {'precision':<9} {'edgesight FPS':>13} {'peer FPS':>9} {'ratio':>6} {'detections (edgesight/peer)':>28}")
+print(f"{'clip':<10} {'precision':<9} {'edgesight FPS':>13} {'peer FPS':>9} {'ratio':>6} {'of ceiling':>10} {'p95 ms':>7} {'RSS MiB':>8} {'detections (edgesight/peer)':>28}")
 for clip, prec in keys:
     sel = [r for r in rows if (r[0], r[1]) == (clip, prec)]
-    e = statistics.median(float(r[3]) for r in sel)
-    p = statistics.median(float(r[4]) for r in sel)
-    print(f"{clip:<10} {prec:<9} {e:>13.1f} {p:>9.1f} {e / p:>6.2f} {sel[0][5] + ' / ' + sel[0][6]:>28}")
+    med = lambda i: statistics.median(float(r[i]) for r in sel)
+    e, p = med(3), med(4)
+    print(f"{clip:<10} {prec:<9} {e:>13.1f} {p:>9.1f} {e / p:>6.2f} {med(7):>10.2f} {med(8):>7.1f} {med(9):>8.0f} {sel[0][5] + ' / ' + sel[0][6]:>28}")
 PY
 
 if [ "$CRITERION" = 1 ]; then
