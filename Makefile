@@ -55,7 +55,7 @@ bench-tracker: deps
 
 ## edgesight against the serial Python peer (benches/peer.py) on the clips of scripts/bench-clips.sh,
 ## FP32 and INT8, interleaved, then the criterion micro-benchmarks (preprocess, postprocess); not in
-## `make test`. ROUNDS=2 FRAMES=300 (0: whole clips) CLIPS="640x272 768x576 1920x1080" THREADS=2;
+## `make test`. ROUNDS=2 FRAMES=200 (0: whole clips) CLIPS="640x272 768x576 1920x1080" THREADS=2;
 ## `scripts/bench.sh --quick` is a smoke run. Figures: docs/perf/optimization_guide.md, "make bench".
 bench: deps onnxruntime
 	scripts/bench.sh

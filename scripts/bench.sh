@@ -11,9 +11,9 @@
 #
 #   scripts/bench.sh             # every clip, FRAMES frames each, ROUNDS rounds, then criterion
 #   scripts/bench.sh --quick     # smoke: the 640x272 clip, 40 frames, 2 rounds, criterion --quick
-# Variables: ROUNDS=2  FRAMES=300 (0 = whole clips, 795 frames)  THREADS=2
+# Variables: ROUNDS=2  FRAMES=200 (0 = whole clips, 795 frames)  THREADS=2
 #            CLIPS="640x272 768x576 1920x1080"  PRECISIONS="fp32 int8"  CRITERION=1 (0: skip)
-# About 7 minutes with the defaults on a quiet 2-core x86 VM.
+# About 5 minutes with the defaults on a quiet 2-core x86 VM (19 at a load average of 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -29,7 +29,7 @@ done
 if [ "$QUICK" = 1 ]; then
     : "${ROUNDS:=2}" "${FRAMES:=40}" "${CLIPS:=640x272}"
 fi
-ROUNDS=${ROUNDS:-2} FRAMES=${FRAMES:-300} THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-2} FRAMES=${FRAMES:-200} THREADS=${THREADS:-2}
 CLIPS=${CLIPS:-640x272 768x576 1920x1080} PRECISIONS=${PRECISIONS:-fp32 int8} CRITERION=${CRITERION:-1}
 
 BIN=target/release/edgesight
