@@ -167,6 +167,8 @@ impl FileOut {
 
 /// Per visualised stream.
 struct Output {
+    /// The file being written, to tell a new stream's file from the running ones.
+    path: Option<PathBuf>,
     file: Option<FileOut>,
     /// The RTSP mount's input while a client is connected.
     mount: Option<Arc<Mutex<Option<Input>>>>,
@@ -196,12 +198,13 @@ impl Visualiser {
             None => None,
         };
         for name in &shown {
-            let file = match &cfg.file {
-                Some(p) => Some(FileOut::open(cfg, &file_for(p, name, shown.len()))?),
+            let path = cfg.file.as_ref().map(|p| file_for(p, name, shown.len()));
+            let file = match &path {
+                Some(p) => Some(FileOut::open(cfg, p)?),
                 None => None,
             };
             let mount = server.as_mut().map(|s| s.mount(name, &encode_line(cfg)));
-            outputs.insert((*name).clone(), Output { file, mount, last_ms: None });
+            outputs.insert((*name).clone(), Output { path, file, mount, last_ms: None });
         }
         if let (Some(s), Some(addr)) = (&server, cfg.rtsp_listen) {
             let names: Vec<&str> = shown.iter().map(|s| s.as_str()).collect();
@@ -212,6 +215,63 @@ impl Visualiser {
             );
         }
         Ok(Visualiser { cfg: cfg.clone(), outputs, server, scratch: RowScratch::default(), warned_memory: false })
+    }
+
+    /// The first half of a reload that changes the streams (`streams`: the new configuration's
+    /// enabled streams' names): opens the files of the streams shown now and not before, so
+    /// that a file that cannot be opened refuses the reload while nothing running has changed.
+    /// Which streams are shown follows the running `[visualise]` (a changed table takes effect
+    /// at a restart). A stream that goes on (even restarted by the reload) keeps its outputs.
+    pub fn prepare(&self, streams: &[String]) -> Result<Restream> {
+        let shown: Vec<&String> = streams.iter().filter(|s| self.cfg.shows(s)).collect();
+        let close: Vec<String> = self.outputs.keys().filter(|n| !shown.iter().any(|s| s == n)).cloned().collect();
+        let mut open = Vec::new();
+        for name in shown.iter().filter(|s| !self.outputs.contains_key(s.as_str())) {
+            let file = match &self.cfg.file {
+                Some(p) => {
+                    // The name a start with these streams would give, unless a running output
+                    // (kept, or closing only at commit) writes that file: then `<stem>-<stream>`.
+                    let mut path = file_for(p, name, shown.len());
+                    if self.outputs.values().any(|o| o.path.as_ref() == Some(&path)) {
+                        path = file_for(p, name, 2);
+                    }
+                    Some(FileOut::open(&self.cfg, &path)?)
+                }
+                None => None,
+            };
+            open.push(((*name).clone(), file));
+        }
+        Ok(Restream { open, close })
+    }
+
+    /// The second half: ends the outputs of the streams no longer shown (the file finished, its
+    /// index written; live viewers get the end of the stream and the mount is removed) and
+    /// starts those of the new ones (their files already open, their mounts added now).
+    pub fn commit(&mut self, r: Restream) -> String {
+        let mut summary = Vec::new();
+        for name in r.close {
+            if let Some(mut out) = self.outputs.remove(&name) {
+                if let Some(f) = out.file.take() {
+                    f.finish(Duration::from_secs(10));
+                }
+                if let Some(m) = out.mount.take() {
+                    if let Some(input) = m.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                        let _ = input.src.end_of_stream();
+                    }
+                    if let Some(s) = self.server.as_mut() {
+                        s.unmount(&name);
+                    }
+                }
+                summary.push(format!("-{name}"));
+            }
+        }
+        for (name, file) in r.open {
+            let path = file.as_ref().map(|f| f.path.clone());
+            let mount = self.server.as_mut().map(|s| s.mount(&name, &encode_line(&self.cfg)));
+            summary.push(format!("+{name}"));
+            self.outputs.insert(name, Output { path, file, mount, last_ms: None });
+        }
+        summary.join(" ")
     }
 
     /// Shows one processed frame of `stream` with its reported detections and their track IDs.
@@ -281,6 +341,19 @@ impl Visualiser {
 impl Drop for Visualiser {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// The visualised streams a reload adds (with their files, already open) and removes.
+pub struct Restream {
+    open: Vec<(String, Option<FileOut>)>,
+    close: Vec<String>,
+}
+
+impl Restream {
+    /// Whether the reload changes any visualised stream.
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty() && self.close.is_empty()
     }
 }
 

@@ -80,6 +80,14 @@ impl Server {
         slot
     }
 
+    /// Removes the mount of `stream`: new viewers get 404; a running session ends with the
+    /// stream (its input is given the end of stream by the caller).
+    pub fn unmount(&mut self, stream: &str) {
+        if let Some(mounts) = self.server.mount_points() {
+            mounts.remove_factory(&format!("/{stream}"));
+        }
+    }
+
     pub fn stop(mut self) {
         // The listening source lives in the server's own context: `SourceId::remove` looks in
         // the default one, finds nothing and panics (glib), so it is destroyed where it is.
