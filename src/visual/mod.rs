@@ -46,11 +46,24 @@ fn encode_line(cfg: &VisualiseConfig) -> String {
     // A key frame every 2 s of visualised frames: a client joining sees a picture quickly.
     let key = ((cfg.fps * 2.0).round() as u32).max(1);
     format!(
-        "appsrc name=src format=time ! videoconvert ! videoscale ! \
+        "appsrc name=src format=time ! {}videoconvert ! videoscale ! \
          capsfilter name=scale ! videoconvert ! video/x-raw,format=I420 ! \
          x264enc tune=zerolatency speed-preset=ultrafast bitrate={} key-int-max={key} ! h264parse",
+        test_delay(),
         cfg.bitrate_kbps
     )
+}
+
+/// Test builds only (feature `test-hooks`): `EDGESIGHT_TEST_VISUAL_DELAY_MS` makes the encoder
+/// spend that long on every frame (a device out of CPU), so that the drop path is tested end to
+/// end (tests/visualise.rs). Release builds have no such element in the line.
+fn test_delay() -> String {
+    #[cfg(feature = "test-hooks")]
+    if let Some(ms) = std::env::var("EDGESIGHT_TEST_VISUAL_DELAY_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+        log::warn!("test hook active: the visualisation encoder takes {ms} ms per frame");
+        return format!("identity sleep-time={} ! ", ms.saturating_mul(1000));
+    }
+    String::new()
 }
 
 /// An `appsrc` fed with annotated frames, and the capsfilter that scales them.
