@@ -285,6 +285,7 @@ impl Runtime {
         let plan = plan::plan(&self.cfg, &new, &self.base, &new_base, files_changed);
         let new_sink =
             if plan.output { Some(assemble::sink(&new.output, Arc::clone(&self.sink_stats))?) } else { None };
+        let names: Vec<String> = wanted.iter().map(|s| s.name.clone()).collect();
         let to_open: Vec<StreamConfig> = wanted.into_iter().filter(|s| plan.streams.start.contains(&s.name)).collect();
         let labels = new_detector.as_ref().unwrap_or(&self.detector).labels();
         let new_regions =
@@ -302,6 +303,7 @@ impl Runtime {
             assemble::snapshot_classes(sc, &new.model, labels)?;
             crate::sink::snapshot::probe(&sc.dir)?;
         }
+        let restream = self.visualiser.as_ref().map(|v| v.prepare(&names)).transpose()?;
         let opened = assemble::open_streams(&to_open, &new_base, self.signals.terminate_flag())?;
         // Last of the preparations: on the running listener's address it must close that one.
         let new_metrics = if plan.metrics { Some(self.prepare_metrics(&new)?) } else { None };
@@ -325,6 +327,10 @@ impl Runtime {
             }
         }
         self.runners = running;
+        let visualised = match (self.visualiser.as_mut(), restream) {
+            (Some(v), Some(r)) if !r.is_empty() => Some(v.commit(r)),
+            _ => None,
+        };
         if let Some(d) = new_detector {
             self.detector = d;
             self.model_files = files;
@@ -377,6 +383,9 @@ impl Runtime {
         self.detector.set_low_floor(low_floor(&self.cfg));
         self.start_streams(opened, new_regions)?;
         let mut summary = plan.summary();
+        if let Some(v) = visualised {
+            summary += &format!("; visualised streams {v}");
+        }
         if restart_snapshots {
             summary += if self.snapshots.is_some() { "; snapshots (re)started" } else { "; snapshots off" };
         }
