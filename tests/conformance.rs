@@ -153,7 +153,8 @@ impl Backend for CpuOnnx {
     }
     fn engine(model: &Path) -> Box<dyn Engine> {
         Box::new(
-            OnnxEngine::load(model, &OnnxOptions { threads: 2, library: None }).expect("ONNX Runtime loads the model"),
+            OnnxEngine::load(model, &OnnxOptions { threads: 2, ..OnnxOptions::default() })
+                .expect("ONNX Runtime loads the model"),
         )
     }
 }

@@ -90,6 +90,12 @@ pub static MODEL: &[Field] = &[
     opt("max_detections", Kind::Int { min: 1, max: 10_000 }, "100", "at most this many detections per frame"),
     opt("threads", Kind::Int { min: 0, max: 256 }, "0", "ONNX Runtime intra-op threads (0 = one per core)"),
     opt(
+        "spin_wait",
+        Kind::Enum(&["auto", "on", "off"]),
+        "\"auto\"",
+        "ONNX Runtime workers busy-wait for work between operators; auto = off when the engine's threads take every core",
+    ),
+    opt(
         "batch",
         Kind::Int { min: 1, max: 64 },
         "1",
@@ -195,6 +201,12 @@ pub static PIPELINE: &[Field] = &[
         Kind::Float { min: 0.1, max: 300.0 },
         "5",
         "on SIGTERM/SIGINT, the time allowed to drain frames and flush outputs",
+    ),
+    opt(
+        "decoder_threads",
+        Kind::Int { min: 0, max: 64 },
+        "0 (the cores the engine leaves free, at least 1)",
+        "threads of each stream's software video decoder (libav max-threads)",
     ),
 ];
 

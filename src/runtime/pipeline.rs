@@ -281,7 +281,11 @@ impl Runtime {
             ModelChange::InPlace => Some(assemble::postprocess(&new.model, self.detector.labels())?),
             _ => None,
         };
-        let new_base = assemble::capture(new_detector.as_ref().unwrap_or(&self.detector).preprocessor(), &new.pipeline);
+        let new_base = assemble::capture(
+            new_detector.as_ref().unwrap_or(&self.detector).preprocessor(),
+            &new.model,
+            &new.pipeline,
+        );
         let plan = plan::plan(&self.cfg, &new, &self.base, &new_base, files_changed);
         let new_sink =
             if plan.output { Some(assemble::sink(&new.output, Arc::clone(&self.sink_stats))?) } else { None };
@@ -467,7 +471,7 @@ pub fn run_probed(
     let regions =
         wanted.iter().map(|s| assemble::regions(s, &cfg.model, detector.labels())).collect::<Result<Vec<_>>>()?;
     let snapshots = assemble::snapshots(&cfg, detector.labels(), Arc::clone(&sink_stats))?;
-    let base = assemble::capture(detector.preprocessor(), &cfg.pipeline);
+    let base = assemble::capture(detector.preprocessor(), &cfg.model, &cfg.pipeline);
     let Some(opened) = started(assemble::open_streams(&wanted, &base, signals.terminate_flag()), &signals)? else {
         return Ok(not_started(engine));
     };
