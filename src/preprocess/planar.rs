@@ -146,7 +146,11 @@ impl PlanarResampler {
     /// Source row `y`, converted if it is YUV, resampled horizontally into `rows[k]`.
     fn horizontal(&mut self, frame: &FrameView<'_>, y: usize, k: usize) {
         let out = &mut self.rows[k];
-        if let Some((c, yr, u, v)) = frame.video_yuv_row(y, &mut self.scratch) {
+        // Levels without a YUV kernel (SSE2) convert with the scalar row code: the portable
+        // planar conversion is no faster and its 16-bit planes cost more to write.
+        if matches!(self.level, Simd::Avx2 | Simd::Neon)
+            && let Some((c, yr, u, v)) = frame.video_yuv_row(y, &mut self.scratch)
+        {
             simd::yuv_planes(self.level, &c, yr, u, v, &mut self.planes, self.stride);
             simd::horizontal_planes(self.level, &self.planes, self.stride, &self.cols, out);
         } else {
