@@ -115,6 +115,17 @@ fn histogram(times: &[Duration]) -> Histogram {
     h
 }
 
+/// The most the configured `fps_limit`s let through, all enabled streams together: the global
+/// one, or the streams' sum when every stream has one (the smaller of the two when both).
+pub fn cap(cfg: &Config) -> Option<f64> {
+    let streams = assemble::enabled(cfg);
+    let sum = streams.iter().map(|s| s.fps_limit).sum::<Option<f64>>().filter(|_| !streams.is_empty());
+    match (cfg.pipeline.fps_limit, sum) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// The INT8 sibling of a model (`name_int8.onnx` next to `name.onnx`), when there is one.
 pub fn int8_sibling(model: &Path) -> Option<PathBuf> {
     let stem = model.file_stem()?.to_str()?;
@@ -239,6 +250,7 @@ pub fn bench(cfg: &Config, path: &Path, args: &BenchArgs, signals: &Signals) -> 
         pipeline_fps: pipeline.fps.mean,
         ceiling_fps,
         pipeline_target: cfg.pipeline.fps_target,
+        cap: cap(&cfg),
         streams: streams.iter().map(|s| (s.name.as_str(), s.fps.mean, s.fps_target)).collect(),
         alternatives,
     };
@@ -355,6 +367,30 @@ mod tests {
         std::fs::write(dir.path().join("det_int8.onnx"), b"x").unwrap();
         assert_eq!(int8_sibling(&m), Some(dir.path().join("det_int8.onnx")));
         assert_eq!(int8_sibling(&dir.path().join("det_int8.onnx")), None, "an INT8 model has no INT8 sibling");
+    }
+
+    #[test]
+    fn the_cap_is_the_global_fps_limit_or_every_streams_sum() {
+        let mut cfg = crate::config::parse_str(
+            "[model]\npath = \"m.onnx\"\nfamily = \"nanodet\"\n\
+             [[stream]]\nname = \"a\"\nuri = \"test://\"\nfps_limit = 5\n\
+             [[stream]]\nname = \"b\"\nuri = \"test://\"\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(cap(&cfg), None, "b is not limited");
+        cfg.streams[1].fps_limit = Some(3.0);
+        assert_eq!(cap(&cfg), Some(8.0));
+        cfg.pipeline.fps_limit = Some(6.0);
+        assert_eq!(cap(&cfg), Some(6.0));
+        cfg.pipeline.fps_limit = Some(10.0);
+        assert_eq!(cap(&cfg), Some(8.0));
+        cfg.streams[1].fps_limit = None;
+        assert_eq!(cap(&cfg), Some(10.0));
+        cfg.streams[0].enabled = false;
+        cfg.streams[1].enabled = false;
+        cfg.pipeline.fps_limit = None;
+        assert_eq!(cap(&cfg), None, "no stream: nothing to sum");
     }
 
     #[test]

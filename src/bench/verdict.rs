@@ -67,6 +67,8 @@ pub struct Figures<'a> {
     pub pipeline_fps: f64,
     pub ceiling_fps: f64,
     pub pipeline_target: Option<f64>,
+    /// The most `fps_limit` lets through, all streams together (`cap`), when it is set.
+    pub cap: Option<f64>,
     /// (stream, measured FPS, target)
     pub streams: Vec<(&'a str, f64, Option<f64>)>,
     pub alternatives: &'a [Alternative],
@@ -123,8 +125,17 @@ pub fn decide(f: &Figures<'_>) -> Verdict {
             }
         }
     };
+    // A pipeline that runs at its `fps_limit` is not held back: it does what it was told.
+    let capped = f.cap.is_some_and(|c| f.pipeline_fps >= 0.9 * c);
+    if capped {
+        lines.push(format!(
+            "the pipeline runs at its fps_limit ({:.1} FPS, all streams): the engine alone could do {:.1}",
+            f.cap.unwrap_or(0.0),
+            f.ceiling_fps
+        ));
+    }
     if outcome == Outcome::NoTarget || outcome == Outcome::Met {
-        if f.ceiling_fps > 0.0 && efficiency < PIPELINE_BOUND_BELOW {
+        if !capped && f.ceiling_fps > 0.0 && efficiency < PIPELINE_BOUND_BELOW {
             lines.push(format!(
                 "the pipeline reaches {:.0}% of its engine alone ({:.1} of {:.1} FPS): room for pipeline work",
                 efficiency * 100.0,
@@ -134,7 +145,7 @@ pub fn decide(f: &Figures<'_>) -> Verdict {
         }
         return Verdict { outcome, checks, lines };
     }
-    if f.ceiling_fps > 0.0 && efficiency < PIPELINE_BOUND_BELOW {
+    if !capped && f.ceiling_fps > 0.0 && efficiency < PIPELINE_BOUND_BELOW {
         lines.push(format!(
             "first, pipeline work: the pipeline reaches only {:.0}% of its engine alone ({:.1} of {:.1} FPS), so \
              decoding, preprocessing, outputs or threads hold it back (optimisation guide, part 3)",
@@ -185,6 +196,7 @@ mod tests {
             pipeline_fps: fps,
             ceiling_fps: ceiling,
             pipeline_target: target,
+            cap: None,
             streams: vec![],
             alternatives: &[],
         }
@@ -236,6 +248,21 @@ mod tests {
         assert!(v.lines.iter().any(|l| l.starts_with("int8 (m_int8.onnx) meets it") && l.contains("33.0 FPS")));
         assert!(v.lines.iter().any(|l| l.contains("not measured: the model's input size is fixed")));
         assert!(!v.lines.iter().any(|l| l.contains("pipeline work:")), "83% of the ceiling is not pipeline-bound");
+    }
+
+    #[test]
+    fn a_pipeline_at_its_fps_limit_is_not_called_slow() {
+        let v = decide(&Figures { cap: Some(8.0), ..fig(Device::Cpu, 7.9, 45.0, None) });
+        assert_eq!(v.lines.len(), 2, "{:?}", v.lines);
+        assert!(v.lines[1].starts_with("the pipeline runs at its fps_limit (8.0 FPS"), "{:?}", v.lines);
+        let v = decide(&Figures { cap: Some(8.0), ..fig(Device::Cpu, 7.0, 45.0, Some(10.0)) });
+        assert!(
+            v.lines.iter().any(|l| l.starts_with("first, pipeline work")),
+            "7 of 8 is under the cap: {:?}",
+            v.lines
+        );
+        let v = decide(&Figures { cap: Some(8.0), ..fig(Device::Cpu, 7.2, 45.0, Some(10.0)) });
+        assert!(!v.lines.iter().any(|l| l.starts_with("first, pipeline work")), "{:?}", v.lines);
     }
 
     #[test]
