@@ -55,7 +55,7 @@ fn run_once(model: &ModelConfig, pipeline: &PipelineConfig, image: &Path) -> Dec
     let mut pre = assemble::preprocessor(model, spec.clone()).expect("preprocessor");
     engine.allocate(pre.spec().image_shape(), 1).expect("allocate");
     let stop = AtomicBool::new(false);
-    let opts = assemble::capture(pre.as_ref(), pipeline);
+    let opts = assemble::capture(pre.as_ref(), model, pipeline);
     let mut cap = assemble::open_file(image, &opts, &stop).expect("open image");
     let frame = loop {
         match cap.pull(Duration::from_secs(5)).expect("pull") {
