@@ -15,7 +15,7 @@ use super::report::{
 };
 use super::system::{Sampler, SystemReport};
 use super::verdict::{self, Alternative, Device, Figures};
-use crate::config::{Config, EngineKind, EventTarget, PreprocessKind};
+use crate::config::{Config, EngineKind, EventTarget, ModelConfig, PreprocessKind};
 use crate::error::{Error, Result};
 use crate::metrics::stats::Histogram;
 use crate::runtime::assemble;
@@ -98,11 +98,9 @@ fn drops(start: &[StreamStats], end: &[StreamStats], name: Option<&str>) -> Drop
     Drops { busy: b1.saturating_sub(b0), fps_limit: f1.saturating_sub(f0) }
 }
 
-fn ceiling(cfg: &Config, model: &Path) -> Result<(Vec<Duration>, f64)> {
-    let mut mc = cfg.model.clone();
-    mc.path = model.to_path_buf();
-    let mut detector = assemble::detector(&mc)?;
-    let times = detector.time_engine(CEILING_RUNS, CEILING_BUDGET)?;
+/// The engine alone for `mc`: each run's time per image, and the images per second they give.
+fn engine_alone(mc: &ModelConfig, runs: usize, budget: Duration) -> Result<(Vec<Duration>, f64)> {
+    let times = assemble::detector(mc)?.time_engine(runs, budget)?;
     let mean = times.iter().sum::<Duration>().as_secs_f64() / times.len() as f64;
     Ok((times, if mean > 0.0 { 1.0 / mean } else { 0.0 }))
 }
@@ -237,7 +235,7 @@ pub fn bench(cfg: &Config, path: &Path, args: &BenchArgs, signals: &Signals) -> 
             }
         })
         .collect();
-    let (times, ceiling_fps) = ceiling(&cfg, &cfg.model.path)?;
+    let (times, ceiling_fps) = engine_alone(&cfg.model, CEILING_RUNS, CEILING_BUDGET)?;
     let ceiling = Ceiling {
         fps: ceiling_fps,
         inference_ms: Latency::of(&histogram(&times)),
@@ -286,10 +284,9 @@ pub fn bench(cfg: &Config, path: &Path, args: &BenchArgs, signals: &Signals) -> 
             meets: None,
             error: None,
         };
-        match assemble::detector(&c.model).and_then(|mut d| d.time_engine(CEILING_RUNS / 3, CEILING_BUDGET / 3)) {
-            Ok(t) => {
-                let mean = t.iter().sum::<Duration>().as_secs_f64() / t.len() as f64;
-                alt.ceiling_fps = Some(1.0 / mean.max(1e-9));
+        match engine_alone(&c.model, CEILING_RUNS / 3, CEILING_BUDGET / 3) {
+            Ok((_, fps)) => {
+                alt.ceiling_fps = Some(fps);
                 if missed {
                     alt = run_alternative(&cfg, args, signals, alt, c);
                 }
