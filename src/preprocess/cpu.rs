@@ -14,7 +14,7 @@ use super::frame::{Accepts, FrameData, FrameMemory, FrameView, PixelFormat, Pixe
 use super::geometry::Geometry;
 use super::normalise::{Lut, Luts};
 use super::planar::PlanarResampler;
-use super::resize::{Tap, column_taps, horizontal, row_taps, vertical};
+use super::resize::{RowPair, Tap, column_taps, horizontal, row_taps, vertical};
 use super::simd::Simd;
 use super::slot::{InputSlot, Memory, TensorMut};
 use super::spec::{ChannelOrder, InputSpec, Layout};
@@ -35,8 +35,7 @@ struct Resampler {
     xtaps: Vec<Tap>,
     ytaps: Vec<Tap>,
     /// Horizontal sums of the two source rows the current output row blends.
-    rows: [Vec<i32>; 2],
-    row_src: [usize; 2],
+    rows: RowPair,
     /// A row converted to packed 3-byte pixels (YUV, 4-byte formats).
     scratch: RowScratch,
 }
@@ -79,12 +78,7 @@ impl CpuPreprocessor {
         row_taps(h, g.new_h, &mut rs.ytaps);
         match &mut self.planar {
             Some(p) => p.resize(&g, &rs.xtaps),
-            None => {
-                for r in &mut rs.rows {
-                    r.clear();
-                    r.resize(g.new_w as usize * 3, 0);
-                }
-            }
+            None => rs.rows.resize(g.new_w as usize * 3),
         }
         self.geometry = Some(g);
         g
@@ -214,15 +208,16 @@ impl Resampler {
         lut: &Lut<T>,
         t: &mut [T],
     ) {
-        self.row_src = [usize::MAX; 2];
+        self.rows.forget();
         let (w, h) = (spec.width as usize, spec.height as usize);
         let (ox, oy) = (g.off_x as usize, g.off_y as usize);
         let (nw, nh) = (g.new_w as usize, g.new_h as usize);
         fill_padding(t, spec, g, lut.pad);
         for y in 0..nh {
             let tap = self.ytaps[y];
-            self.load_rows(frame, tap);
-            let (r0, r1) = (&self.rows[0], &self.rows[1]);
+            let (scratch, xtaps) = (&mut self.scratch, &self.xtaps);
+            self.rows.load(tap, |src_y, row| horizontal(frame.row(src_y, scratch).0, xtaps, row));
+            let [r0, r1] = &self.rows.rows;
             match spec.layout {
                 Layout::Nchw => {
                     for (c, &sc) in src_ch.iter().enumerate() {
@@ -244,31 +239,6 @@ impl Resampler {
                     }
                 }
             }
-        }
-    }
-
-    /// Puts the horizontal sums of the two source rows of `tap` into `rows`, reusing what is
-    /// already there (consecutive output rows mostly share a source row).
-    fn load_rows(&mut self, frame: &FrameView<'_>, tap: Tap) {
-        if self.row_src[0] != tap.i0 {
-            if self.row_src[1] == tap.i0 {
-                self.rows.swap(0, 1);
-                self.row_src.swap(0, 1);
-            } else {
-                let (row, _) = frame.row(tap.i0, &mut self.scratch);
-                horizontal(row, &self.xtaps, &mut self.rows[0]);
-                self.row_src[0] = tap.i0;
-            }
-        }
-        if self.row_src[1] != tap.i1 {
-            if tap.i1 == tap.i0 {
-                let (a, b) = self.rows.split_at_mut(1);
-                b[0].copy_from_slice(&a[0]);
-            } else {
-                let (row, _) = frame.row(tap.i1, &mut self.scratch);
-                horizontal(row, &self.xtaps, &mut self.rows[1]);
-            }
-            self.row_src[1] = tap.i1;
         }
     }
 }

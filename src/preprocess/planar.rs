@@ -7,7 +7,7 @@
 use super::frame::{FrameView, RowScratch};
 use super::geometry::Geometry;
 use super::normalise::{Lut, Luts};
-use super::resize::Tap;
+use super::resize::{RowPair, Tap};
 use super::simd::{self, Columns, Simd};
 use super::slot::TensorMut;
 use super::spec::{InputSpec, Layout};
@@ -17,8 +17,7 @@ pub struct PlanarResampler {
     cols: Columns,
     /// Horizontal sums of the two source rows the current output row blends: three planes of
     /// `new_w` each, in the row's channel order.
-    rows: [Vec<i32>; 2],
-    row_src: [usize; 2],
+    rows: RowPair,
     /// A YUV row converted into three 16-bit planes of `stride` samples.
     planes: Vec<i16>,
     stride: usize,
@@ -35,8 +34,7 @@ impl PlanarResampler {
         PlanarResampler {
             level,
             cols: Columns::default(),
-            rows: [Vec::new(), Vec::new()],
-            row_src: [usize::MAX; 2],
+            rows: RowPair::default(),
             planes: Vec::new(),
             stride: 0,
             scratch: RowScratch::default(),
@@ -53,10 +51,7 @@ impl PlanarResampler {
     pub fn resize(&mut self, g: &Geometry, xtaps: &[Tap]) {
         let (src_w, nw) = (g.src_w as usize, g.new_w as usize);
         self.cols.set(src_w, xtaps);
-        for r in &mut self.rows {
-            r.clear();
-            r.resize(nw * 3, 0);
-        }
+        self.rows.resize(nw * 3);
         self.stride = src_w;
         self.planes.clear();
         self.planes.resize(src_w * 3, 0);
@@ -76,14 +71,16 @@ impl PlanarResampler {
         luts: &Luts,
         out: TensorMut<'_>,
     ) {
-        self.row_src = [usize::MAX; 2];
+        self.rows.forget();
         let (w, h) = (spec.width as usize, spec.height as usize);
         let (ox, oy) = (g.off_x as usize, g.off_y as usize);
         let nw = g.new_w as usize;
         let mut out = out;
         for (y, &tap) in ytaps.iter().enumerate() {
-            self.load_rows(frame, tap);
-            let (r0, r1) = (&self.rows[0], &self.rows[1]);
+            let (level, stride, cols) = (self.level, self.stride, &self.cols);
+            let (planes, scratch) = (&mut self.planes, &mut self.scratch);
+            self.rows.load(tap, |src_y, row| horizontal(level, cols, planes, stride, scratch, frame, src_y, row));
+            let [r0, r1] = &self.rows.rows;
             let plane = |sc: usize| sc * nw..(sc + 1) * nw;
             let row_start = (oy + y) * w + ox;
             if let (TensorMut::F32(t), Layout::Nchw) = (&mut out, spec.layout) {
@@ -119,44 +116,30 @@ impl PlanarResampler {
             }
         }
     }
+}
 
-    /// Puts the horizontal sums of the two source rows of `tap` into `rows`, reusing what is
-    /// already there (consecutive output rows mostly share a source row).
-    fn load_rows(&mut self, frame: &FrameView<'_>, tap: Tap) {
-        if self.row_src[0] != tap.i0 {
-            if self.row_src[1] == tap.i0 {
-                self.rows.swap(0, 1);
-                self.row_src.swap(0, 1);
-            } else {
-                self.horizontal(frame, tap.i0, 0);
-                self.row_src[0] = tap.i0;
-            }
-        }
-        if self.row_src[1] != tap.i1 {
-            if tap.i1 == tap.i0 {
-                let (a, b) = self.rows.split_at_mut(1);
-                b[0].copy_from_slice(&a[0]);
-            } else {
-                self.horizontal(frame, tap.i1, 1);
-            }
-            self.row_src[1] = tap.i1;
-        }
-    }
-
-    /// Source row `y`, converted if it is YUV, resampled horizontally into `rows[k]`.
-    fn horizontal(&mut self, frame: &FrameView<'_>, y: usize, k: usize) {
-        let out = &mut self.rows[k];
-        // Levels without a YUV kernel (SSE2) convert with the scalar row code: the portable
-        // planar conversion is no faster and its 16-bit planes cost more to write.
-        if matches!(self.level, Simd::Avx2 | Simd::Neon)
-            && let Some((c, yr, u, v)) = frame.video_yuv_row(y, &mut self.scratch)
-        {
-            simd::yuv_planes(self.level, &c, yr, u, v, &mut self.planes, self.stride);
-            simd::horizontal_planes(self.level, &self.planes, self.stride, &self.cols, out);
-        } else {
-            let (row, _) = frame.row(y, &mut self.scratch);
-            simd::horizontal_packed(self.level, row, &self.cols, out);
-        }
+/// Source row `y`, converted if it is YUV, resampled horizontally into `out`.
+#[allow(clippy::too_many_arguments)]
+fn horizontal(
+    level: Simd,
+    cols: &Columns,
+    planes: &mut [i16],
+    stride: usize,
+    scratch: &mut RowScratch,
+    frame: &FrameView<'_>,
+    y: usize,
+    out: &mut [i32],
+) {
+    // Levels without a YUV kernel (SSE2) convert with the scalar row code: the portable
+    // planar conversion is no faster and its 16-bit planes cost more to write.
+    if matches!(level, Simd::Avx2 | Simd::Neon)
+        && let Some((c, yr, u, v)) = frame.video_yuv_row(y, scratch)
+    {
+        simd::yuv_planes(level, &c, yr, u, v, planes, stride);
+        simd::horizontal_planes(level, planes, stride, cols, out);
+    } else {
+        let (row, _) = frame.row(y, scratch);
+        simd::horizontal_packed(level, row, cols, out);
     }
 }
 
