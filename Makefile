@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 BIN := target/release/edgesight
 
-.PHONY: all deps onnxruntime test-deps build demo test lint fmt clean soak references references-check bench-tracker
+.PHONY: all deps onnxruntime test-deps build demo test lint fmt clean soak references references-check bench-tracker bench
 
 all: build
 
@@ -52,6 +52,13 @@ soak: build onnxruntime
 ## objects. Figures in docs/perf/optimization_guide.md, "Tracker cost".
 bench-tracker: deps
 	$(CARGO) bench --locked --bench tracker
+
+## edgesight against the serial Python peer (benches/peer.py) on the clips of scripts/bench-clips.sh,
+## FP32 and INT8, interleaved, then the criterion micro-benchmarks (preprocess, postprocess); not in
+## `make test`. ROUNDS=2 FRAMES=200 (0: whole clips) CLIPS="640x272 768x576 1920x1080" THREADS=2;
+## `scripts/bench.sh --quick` is a smoke run. Figures: docs/perf/optimization_guide.md, "make bench".
+bench: deps onnxruntime
+	scripts/bench.sh
 
 lint: deps
 	$(CARGO) clippy --release --locked --all-targets -- -D warnings

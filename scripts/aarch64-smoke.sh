@@ -131,6 +131,34 @@ ok = len(got["detections"]) == len(ref["detections"]) and all(
 print(f"==> aarch64: detect: {len(got['detections'])} detections, {'identical to' if ok else 'DIFFERENT from'} the reference", file=sys.stderr)
 sys.exit(0 if ok else 1)
 PY
+# The preprocessing tests for aarch64 (the NEON vector path against the scalar one): the lib's
+# preprocess unit tests and the conformance suite's tensor cases for both CPU paths, which need no
+# ONNX Runtime (its aarch64 library crashes under qemu 7.2, see above).
+say "building the preprocess tests for $TARGET.$GLIBC"
+# zig's clang does not know the GCC pragma of the kernel emulation (kernels/emulate.h; the flag
+# -ffp-contract=off it repeats is passed anyway).
+CXXFLAGS_aarch64_unknown_linux_gnu=-Wno-unknown-pragmas \
+    cargo-zigbuild test --release --locked --target "$TARGET.$GLIBC" --target-dir target/aarch64 \
+    --lib --test conformance --no-run --message-format=json > "$CACHE/tests.json"
+mapfile -t test_bins < <(python3 - "$CACHE/tests.json" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    m = json.loads(line) if line.startswith("{") else {}
+    if (m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]
+            and m["target"]["name"] in ("edgesight", "conformance")):
+        print(m["target"]["name"], m["executable"])
+PY
+)
+for entry in "${test_bins[@]}"; do
+    name="${entry%% *}"; exe="${entry#* }"
+    if [ "$name" = edgesight ]; then filters=(preprocess::); else
+        # The tensor cases of every pair built here (cpu_onnx: NEON; cpu_scalar; the kernel emulation).
+        filters=(tensors_match random_sizes the_naive_reference_is_not); fi
+    say "$name tests under qemu: ${filters[*]}"
+    check qemu-aarch64 -L "$SYSROOT" "$exe" "${filters[@]}"
+done
+[ ${#test_bins[@]} -eq 2 ] || { say "FAIL: the aarch64 test binaries were not found"; fail=1; }
+
 CUDA_BIN="target/aarch64-cuda/$TARGET/release/edgesight"
 JETSON_BIN="$CACHE/edgesight-jetson-jp6"
 # jetson-jp6 = CUDA + TensorRT (shim against the vendored 10.16 headers here; a JetPack 6 image

@@ -16,6 +16,9 @@ ORT_VERSION="${ORT_VERSION:-1.32.0}"
 OPENCV_VERSION="${OPENCV_VERSION:-4.12.0.88}"
 # The NumPy that scripts/references.py decodes with (its softmax and NMS are NumPy float32).
 NUMPY_VERSION="${NUMPY_VERSION:-2.2.6}"
+# The onnx that scripts/quantize_int8.py made models/nanodet_g_416_coco_int8.onnx with (with the
+# ONNX Runtime above; its sha256 in models/MODELS.md holds for these versions only).
+ONNX_VERSION="${ONNX_VERSION:-1.23.2}"
 # TrackEval and the motmetrics wheel (TUD-Campus and TUD-Stadtmitte ground truth) for
 # tests/tracking.rs; SciPy for TrackEval's assignment, tabulate for its imports.
 TRACKEVAL_VERSION="${TRACKEVAL_VERSION:-1.3.0}"
@@ -127,7 +130,7 @@ test_deps() {
 # tests/data/reference records what these versions compute (scripts/references.py --check).
 venv() {
     local venv="$CACHE/venv"
-    local want="numpy==$NUMPY_VERSION opencv-python-headless==$OPENCV_VERSION onnxruntime==$ORT_VERSION"
+    local want="numpy==$NUMPY_VERSION opencv-python-headless==$OPENCV_VERSION onnxruntime==$ORT_VERSION onnx==$ONNX_VERSION"
     # tests/tracking.rs: TrackEval scores the tracker, on the TUD ground truth inside the motmetrics
     # wheel. Both without their dependencies: trackeval 1.3.0 asks for NumPy >= 2.3.2 and the full
     # opencv-python, which would replace the pinned NumPy and OpenCV above (its HOTA/CLEAR/Identity
@@ -138,15 +141,15 @@ venv() {
     if ! "$venv/bin/python3" - "$want" "$no_deps" 2>/dev/null <<'PY'
 import sys
 from importlib.metadata import version
-import onnx  # noqa: F401 (the YOLO test model generator)
+import onnx  # noqa: F401 (the YOLO test model generator, scripts/quantize_int8.py)
 pins = dict(p.split("==") for p in (sys.argv[1] + " " + sys.argv[2]).split())
 sys.exit(any(version(name) != v for name, v in pins.items()))
 PY
     then
-        say "installing onnx, $want into $venv (test model generator, conformance and detection references)"
+        say "installing $want into $venv (test model generator, conformance and detection references, INT8 quantiser)"
         [ -x "$venv/bin/python3" ] || python3 -m venv "$venv"
         # shellcheck disable=SC2086
-        "$venv/bin/python3" -m pip install -q --disable-pip-version-check onnx $want
+        "$venv/bin/python3" -m pip install -q --disable-pip-version-check $want
         # shellcheck disable=SC2086
         "$venv/bin/python3" -m pip install -q --disable-pip-version-check --no-deps $no_deps
     fi

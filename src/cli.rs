@@ -74,6 +74,30 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Measure the configured pipeline as `run` runs it (FPS, latency, stage times, CPU/GPU,
+    /// memory, drops), then the engine alone, and judge against the configured fps_target with
+    /// the optimisation guide's rules. The report goes to standard output.
+    Bench {
+        /// Configuration file (its conf.d/*.toml drop-ins are read too).
+        #[arg(long, short, value_name = "FILE", default_value = DEFAULT_PATH)]
+        config: PathBuf,
+        /// Seconds measured after the warm-up (default 30 unless --frames is given).
+        #[arg(long, value_name = "S", conflicts_with = "frames", value_parser = parse_seconds)]
+        duration: Option<f64>,
+        /// Frames measured after the warm-up, all streams together.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        frames: Option<u64>,
+        /// Seconds after the first processed frame that are not measured (engine and caches warming up).
+        #[arg(long, value_name = "S", default_value_t = 3.0, value_parser = parse_warmup)]
+        warmup: f64,
+        /// Also write the report as JSON to this file (schema: docs/perf/bench_report.md).
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// A model to measure instead of the configured one when a target is missed (repeatable);
+        /// `<model>_int8.onnx` next to the configured model is measured without being named.
+        #[arg(long, value_name = "MODEL")]
+        compare: Vec<PathBuf>,
+    },
     /// Run the model on image or video files and print one event per processed frame.
     Detect {
         /// Configuration file (its [model] section is used; streams are ignored).
@@ -177,6 +201,20 @@ fn parse_fps(s: &str) -> std::result::Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && (0.01..=1000.0).contains(&v) => Ok(v),
         _ => Err(format!("{s:?} is not a frame rate; expected a number of frames per second in 0.01..=1000")),
+    }
+}
+
+fn parse_seconds(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.5..=86400.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s}: expected seconds in 0.5..=86400")),
+    }
+}
+
+fn parse_warmup(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s}: expected seconds in 0..=3600")),
     }
 }
 
@@ -313,6 +351,24 @@ fn dispatch(cli: Cli) -> Result<()> {
             let mut stats = report.stats;
             stats.dropped = report.streams.iter().map(|s| s.dropped()).sum();
             eprintln!("{}", stats.line(report.engine));
+            Ok(())
+        }
+        Command::Bench { config, duration, frames, warmup, json, compare } => {
+            let signals = Signals::install()?;
+            let loaded = config::load(&config)?;
+            crate::logging::init(loaded.config.device.log_level.min(log::LevelFilter::Warn));
+            let limit = match (frames, duration) {
+                (Some(n), _) => crate::bench::Limit::Frames(n),
+                (None, d) => crate::bench::Limit::Duration(std::time::Duration::from_secs_f64(d.unwrap_or(30.0))),
+            };
+            let args = crate::bench::BenchArgs { limit, warmup: std::time::Duration::from_secs_f64(warmup), compare };
+            let report = crate::bench::bench(&loaded.config, &config, &args, &signals).map_err(|e| loaded.locate(e))?;
+            print!("{}", report.text());
+            if let Some(path) = json {
+                std::fs::write(&path, report.to_json() + "\n").map_err(|e| {
+                    Error::output(format!("cannot write the JSON report to {}: {e}; check the path", path.display()))
+                })?;
+            }
             Ok(())
         }
         Command::Detect { config, model, family, labels, score_threshold, every, inputs } => {

@@ -12,6 +12,7 @@ compile_error!("feature `cuda` needs its CUDA version: build with cuda-jp5, cuda
 compile_error!("cuda-jp5, cuda-jp6 and cuda-13 exclude each other: build with one (never --all-features)");
 
 pub mod alloc_tuning;
+pub mod bench;
 pub mod capture;
 pub mod cli;
 pub mod clock;

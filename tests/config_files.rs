@@ -50,3 +50,22 @@ fn jetson_config_runs_the_gpu_path() {
         "frames stay in GPU memory"
     );
 }
+
+/// configs/x86-dev-int8.toml is x86-dev.toml with the INT8 model (scripts/quantize_int8.py): the
+/// same thresholds, threads and stream, so that A/B runs compare only the model.
+#[test]
+fn x86_dev_int8_config_differs_from_x86_dev_only_in_the_model() {
+    let fp32 = config::load_file(&root().join("configs/x86-dev.toml")).expect("x86-dev.toml is valid");
+    let int8 = config::load_file(&root().join("configs/x86-dev-int8.toml")).expect("x86-dev-int8.toml is valid");
+    assert!(int8.model.path.exists(), "model {} exists", int8.model.path.display());
+    assert!(int8.model.path.ends_with("nanodet_g_416_coco_int8.onnx"), "{}", int8.model.path.display());
+    assert_eq!(int8.model.family, fp32.model.family);
+    assert_eq!(int8.model.engine, fp32.model.engine);
+    assert_eq!(int8.model.threads, fp32.model.threads);
+    assert_eq!(int8.model.score_threshold, fp32.model.score_threshold);
+    assert_eq!(int8.model.nms_iou, fp32.model.nms_iou);
+    assert_eq!(int8.model.labels, fp32.model.labels);
+    assert_eq!(int8.output.jsonl, fp32.output.jsonl);
+    assert_eq!(int8.streams.len(), 1);
+    assert_eq!(int8.streams[0].source.redacted(), fp32.streams[0].source.redacted());
+}

@@ -1,6 +1,9 @@
 //! Backend conformance, in the manner of tract's `test-rt`: one set of cases, instantiated per
 //! preprocessor × engine pair with a tolerance per pair. The CPU pair is held to bit-exactness;
 //! the CUDA and TensorRT builds add their pairs with `conformance!` and their own tolerance.
+//! The CPU preprocessor runs twice: `cpu_onnx` on the path `CpuPreprocessor::new` picks (the
+//! vector one this CPU runs, or scalar under `EDGESIGHT_SIMD=off`) and `cpu_scalar` on the scalar
+//! reference path, tensor cases only (its tensors are the same bits, so its detections would be).
 //!
 //! Cases:
 //! - tensors: frames in every format capture delivers (packed BGR/RGB, BGRx/RGBA, I420 and NV12
@@ -31,7 +34,7 @@ use edgesight::engine::onnx::{OnnxEngine, OnnxOptions};
 use edgesight::engine::{Engine, ImageOutputs};
 use edgesight::preprocess::{
     ChannelOrder, CpuPreprocessor, DType, FrameData, FrameView, InputSlot, InputSpec, Layout, Letterbox, Matrix, Pad,
-    PixelFormat, Preprocessor, TensorMut, YuvCoefficients, YuvConversion,
+    PixelFormat, Preprocessor, Simd, TensorMut, YuvCoefficients, YuvConversion,
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -150,8 +153,25 @@ impl Backend for CpuOnnx {
     }
     fn engine(model: &Path) -> Box<dyn Engine> {
         Box::new(
-            OnnxEngine::load(model, &OnnxOptions { threads: 2, library: None }).expect("ONNX Runtime loads the model"),
+            OnnxEngine::load(model, &OnnxOptions { threads: 2, ..OnnxOptions::default() })
+                .expect("ONNX Runtime loads the model"),
         )
+    }
+}
+
+/// The CPU preprocessor's scalar reference path (`Simd::Off`), whatever the CPU: its tensors
+/// must be the vector path's bits.
+pub struct CpuScalarOnnx;
+
+impl Backend for CpuScalarOnnx {
+    const NAME: &'static str = "cpu (scalar) × onnx-cpu";
+    const TENSORS: Tolerance = Tolerance::Exact;
+    const DETECTIONS: DetectionTolerance = DetectionTolerance { score: 0.0, px: 0.0 };
+    fn preprocessor(spec: InputSpec) -> Box<dyn Preprocessor> {
+        Box::new(CpuPreprocessor::with_simd(spec, Simd::Off))
+    }
+    fn engine(model: &Path) -> Box<dyn Engine> {
+        CpuOnnx::engine(model)
     }
 }
 
@@ -224,8 +244,24 @@ impl Backend for CudaTensorRt {
     }
 }
 
-/// Instantiates the suite for a backend pair.
+/// Instantiates the suite for a backend pair (`tensors`: the tensor cases only, which need no
+/// engine).
 macro_rules! conformance {
+    ($module:ident, $backend:ty, tensors) => {
+        mod $module {
+            use super::*;
+
+            #[test]
+            fn tensors_match_the_golden_digests_and_the_naive_reference() {
+                tensors::<$backend>();
+            }
+
+            #[test]
+            fn random_sizes_pitches_and_contracts_match_the_naive_reference_and_the_cpu_path() {
+                random_cases::<$backend>();
+            }
+        }
+    };
     ($module:ident, $backend:ty) => {
         mod $module {
             use super::*;
@@ -254,6 +290,7 @@ macro_rules! conformance {
 }
 
 conformance!(cpu_onnx, CpuOnnx);
+conformance!(cpu_scalar, CpuScalarOnnx, tensors);
 conformance!(cuda_emulated_onnx, CudaEmulatedOnnx);
 #[cfg(feature = "cuda")]
 conformance!(cuda_onnx, CudaOnnx);

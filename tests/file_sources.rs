@@ -86,3 +86,41 @@ fn realtime_plays_a_file_at_its_frame_rate() {
     let ratio = wall / video;
     assert!((0.85..=1.5).contains(&ratio), "events follow the clip's clock: {wall:.0} ms for {video:.0} ms of video");
 }
+
+/// `pipeline.decoder_threads` reaches the software H.264 decoder (libav `max-threads`): as set
+/// through the capture options, as configured through `run`, and by the rule when 0 (the cores
+/// the engine's threads leave free, at least one).
+#[test]
+fn the_decoder_gets_the_configured_threads() {
+    use edgesight::capture::{CaptureOptions, GstCapture, SourceSpec};
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let spec = SourceSpec::File { path: clip() };
+    for n in [0u32, 1, 3] {
+        let opts = CaptureOptions { decoder_threads: n, ..CaptureOptions::default() };
+        let cap = GstCapture::open(&spec, &opts, &stop).expect("open the clip");
+        assert_eq!(cap.decoder_threads(), Some(n), "0 leaves libav's own choice");
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let short = dir.path().join("three.mp4");
+    clip_at(&short, 3, 10);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let by_rule = cores.saturating_sub(1).max(1);
+    for (table, want) in [("[pipeline]\ndecoder_threads = 2\n", 2), ("", by_rule)] {
+        let mut text = ConfigBuilder::nanodet(dir.path())
+            .threads(1)
+            .stream("file", &format!("file:{}", short.display()), "")
+            .events(&dir.path().join("ev.jsonl"))
+            .text();
+        text += table;
+        let cfg = dir.path().join("edgesight.toml");
+        std::fs::write(&cfg, text).expect("config");
+        let o = std::process::Command::new("timeout")
+            .args(["120", env!("CARGO_BIN_EXE_edgesight"), "run", "--config", p(&cfg)])
+            .env("RUST_LOG", "edgesight::capture=debug")
+            .output()
+            .expect("run");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("max-threads = {want}")), "{table:?}: {}", stderr(&o));
+    }
+}

@@ -354,3 +354,61 @@ fn a_reload_of_zones_and_lines_keeps_the_stream_and_its_counts() {
     );
     println!("reload of zones: {reconfigured} stays ended as reconfigured, {resets} resets at the stop");
 }
+
+/// The status line of an RTSP DESCRIBE of `rtsp://127.0.0.1:port/path` ("RTSP/1.0 200 OK", …).
+fn describe(port: u16, path: &str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return "no connection".into() };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+    let _ = write!(s, "DESCRIBE rtsp://127.0.0.1:{port}/{path} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n\r\n");
+    let mut line = String::new();
+    let _ = BufReader::new(s).read_line(&mut line);
+    line.trim_end().to_string()
+}
+
+fn file_size(p: &Path) -> u64 {
+    std::fs::metadata(p).map_or(0, |m| m.len())
+}
+
+#[test]
+fn a_reload_that_adds_a_stream_visualises_it_and_one_that_removes_it_closes_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ev = dir.path().join("events.jsonl");
+    let (port, file) = (free_port(), dir.path().join("vis.mkv"));
+    let config = |streams: &[&str]| {
+        let mut b = ConfigBuilder::nanodet(dir.path()).labels().events(&ev);
+        for s in streams {
+            b = b.stream(s, "test://ball?width=160&height=120&fps=10", "");
+        }
+        let text = b.text()
+            + &format!("\n[visualise]\nrtsp_listen = \"127.0.0.1:{port}\"\nfile = \"{}\"\nfps = 10\n", file.display());
+        let path = dir.path().join("edgesight.toml");
+        std::fs::write(&path, text).expect("config");
+        path
+    };
+    let mut svc = Service::start(&config(&["a"]));
+    wait_for("events of a", Duration::from_secs(60), || events_of_stream(&ev, "a") >= 3);
+    assert_eq!(describe(port, "b"), "RTSP/1.0 404 Not Found", "no mount for a stream not configured");
+
+    config(&["a", "b"]);
+    let answer = svc.reload();
+    assert!(answer.contains("visualised streams +b"), "{answer}");
+    // The running stream keeps its file; the new one gets its own, and a mount.
+    let b_file = dir.path().join("vis-b.mkv");
+    wait_for("b's file", Duration::from_secs(60), || file_size(&b_file) > 1000);
+    assert_eq!(describe(port, "b"), "RTSP/1.0 200 OK", "b's mount");
+    assert_eq!(describe(port, "a"), "RTSP/1.0 200 OK", "a's mount");
+
+    config(&["a"]);
+    let answer = svc.reload();
+    assert!(answer.contains("visualised streams -b"), "{answer}");
+    assert_eq!(describe(port, "b"), "RTSP/1.0 404 Not Found", "b's mount is gone");
+    // b's file is finished: it no longer grows; a's still does.
+    let (b_size, a_size) = (file_size(&b_file), file_size(&file));
+    let a_events = events_of_stream(&ev, "a");
+    wait_for("more events of a", Duration::from_secs(60), || events_of_stream(&ev, "a") >= a_events + 20);
+    wait_for("a's file growing", Duration::from_secs(60), || file_size(&file) > a_size);
+    assert_eq!(file_size(&b_file), b_size, "b's file grew after its stream was removed");
+    assert_eq!(describe(port, "a"), "RTSP/1.0 200 OK", "a's mount");
+    svc.stop();
+}

@@ -184,3 +184,58 @@ fn without_visualise_no_port_is_opened() {
     assert_eq!(listening(run.id()), Vec::<String>::new(), "listening sockets of edgesight");
     assert!(Path::new(&format!("/proc/{}", run.id())).exists(), "still running");
 }
+
+#[test]
+fn frames_an_encoder_cannot_take_are_dropped_and_counted_not_queued() {
+    assert_test_hooks();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (metrics, out) = (format!("127.0.0.1:{}", free_port()), dir.path().join("slow.mkv"));
+    let events = dir.path().join("events.jsonl");
+    let cfg = ConfigBuilder::nanodet(dir.path())
+        .labels()
+        .stream("cam", "test://ball?width=160&height=120&fps=10", "")
+        .events(&events)
+        .metrics(&metrics)
+        .text()
+        + &format!("\n[visualise]\nfile = \"{}\"\nfps = 30\n", out.display());
+    let path = dir.path().join("edgesight.toml");
+    std::fs::write(&path, cfg).expect("config");
+    // An encoder that takes 400 ms a frame against 10 shown frames a second: once it holds
+    // `QUEUE` (4) frames, most shown frames must be dropped.
+    let run = run_service(&path, &[("EDGESIGHT_TEST_VISUAL_DELAY_MS", "400")]);
+    wait_for("the metrics listener", PATIENCE, || std::net::TcpStream::connect(&metrics).is_ok());
+    let scrape = || http_get(&metrics, "/metrics");
+    let count = |text: &str, result: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!("edgesight_visualise_frames_total{{stream=\"cam\",result=\"{result}\"}}"))
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            })
+            .unwrap_or(0.0)
+    };
+    wait_for("25 dropped frames", PATIENCE, || count(&scrape(), "dropped") >= 25.0);
+    let text = scrape();
+    let (sent, dropped) = (count(&text, "sent"), count(&text, "dropped"));
+    let timed = metric(&text, "edgesight_stage_seconds_count{stage=\"visualise\"}");
+    let processed = metric(&text, "edgesight_frames_total{stream=\"cam\"}");
+    stop(run);
+    // Every shown frame is either sent or dropped, the dropped ones are not drawn (not timed),
+    // and the inference loop went on at the source's pace instead of waiting for the encoder.
+    assert!(sent >= 4.0, "the first frames fill the encoder's queue: sent {sent}");
+    assert_eq!(timed, sent, "only sent frames are drawn and timed:\n{text}");
+    assert!(dropped > sent, "the encoder took ~2.5 of 10 frames a second: sent {sent}, dropped {dropped}");
+    // (+1: a scrape may fall between a frame's visualisation count and its processed count.)
+    assert!(processed + 1.0 >= sent + dropped, "{processed} frames processed, {sent} sent + {dropped} dropped");
+    // What was sent was encoded: the file holds at least the frames sent when scraped.
+    let (pipeline, sink) = client(&format!(
+        "filesrc location={} ! matroskademux ! h264parse ! avdec_h264 ! appsink name=sink sync=false",
+        out.display()
+    ));
+    let mut frames = 0.0;
+    while sink.try_pull_sample(gst::ClockTime::from_seconds(10)).is_some() {
+        frames += 1.0;
+    }
+    pipeline.set_state(gst::State::Null).expect("stopped");
+    eprintln!("sent {sent}, dropped {dropped}, processed {processed}; {frames} frames in the file");
+    assert!(frames >= sent, "{frames} frames in the file, {sent} sent");
+}

@@ -55,6 +55,9 @@ pub struct CaptureOptions {
     /// Largest frame (width × height) a source may deliver; checked on the decoder's caps before
     /// any buffer of that size is converted or read (`pipeline.max_frame_pixels`).
     pub max_pixels: u64,
+    /// Threads of a software video decoder (libav `max-threads`; 0 = libav's choice, one per
+    /// core plus one). `pipeline.decoder_threads`, resolved by `config::threads`.
+    pub decoder_threads: u32,
 }
 
 /// 7680 × 4320 (8K UHD): the default `pipeline.max_frame_pixels`.
@@ -75,6 +78,7 @@ impl Default for CaptureOptions {
             sync: false,
             leaky: false,
             max_pixels: DEFAULT_MAX_PIXELS,
+            decoder_threads: 0,
         }
     }
 }
@@ -552,6 +556,12 @@ fn hardware_video_decoders_only(dec: &gst::Element) -> Result<(), String> {
     Ok(())
 }
 
+/// A libav (`gst-libav`) video decoder: the software decoders whose threads `max-threads` sets.
+fn is_libav_video_decoder(factory: &gst::ElementFactory) -> bool {
+    factory.name().starts_with("avdec_")
+        && factory.has_type(gst::ElementFactoryType::DECODER | gst::ElementFactoryType::MEDIA_VIDEO)
+}
+
 /// The first source pad nothing is linked to: the raw video of a source without a decodebin.
 fn unlinked_src_pad(pipeline: &gst::Pipeline) -> Option<gst::Pad> {
     pipeline.iterate_elements().into_iter().flatten().find_map(|e| e.src_pads().into_iter().find(|p| !p.is_linked()))
@@ -677,9 +687,21 @@ impl GstCapture {
             }
         }
         // The accurate integer IDCT, as libjpeg-based tools use by default (GStreamer's is "ifast").
-        pipeline.connect_deep_element_added(|_, _, element| {
-            if element.factory().is_some_and(|f| f.name() == "jpegdec") {
+        // Software video decoders get the configured thread count: libav's own choice (one per
+        // core plus one) fights the engine for the cores (config::threads).
+        let decoder_threads = opts.decoder_threads;
+        pipeline.connect_deep_element_added(move |_, _, element| {
+            let Some(factory) = element.factory() else {
+                return;
+            };
+            if factory.name() == "jpegdec" {
                 element.set_property_from_str("idct-method", "islow");
+            } else if decoder_threads > 0
+                && is_libav_video_decoder(&factory)
+                && element.find_property("max-threads").is_some()
+            {
+                element.set_property("max-threads", i32::try_from(decoder_threads).unwrap_or(i32::MAX));
+                log::debug!("{}: max-threads = {decoder_threads}", element.name());
             }
         });
         // The source's raw video: decodebin's pad once it knows the stream, or the last element's.
@@ -1096,6 +1118,17 @@ impl GstCapture {
 
     pub fn describe(&self) -> &str {
         &self.describe
+    }
+
+    /// `max-threads` of the pipeline's libav video decoder (0 = libav's choice), once decodebin
+    /// has made it (a file: when `open` returns); None without one (hardware decoders, images,
+    /// test patterns).
+    pub fn decoder_threads(&self) -> Option<u32> {
+        self.pipeline.iterate_recurse().into_iter().flatten().find_map(|e| {
+            let libav = e.factory().is_some_and(|f| is_libav_video_decoder(&f));
+            (libav && e.find_property("max-threads").is_some())
+                .then(|| u32::try_from(e.property::<i32>("max-threads")).unwrap_or(0))
+        })
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::threads::SpinWait;
 use super::tree::{Node, Value};
 use super::{
     Config, DeviceConfig, EngineKind, EventTarget, Issue, Issues, Layers, MetricsConfig, ModelConfig, MqttConfig,
@@ -132,6 +133,7 @@ fn model(m: &Node, layers: &Layers, is: &mut Issues) -> Option<ModelConfig> {
     }
     mc.max_detections = int_of(m.get("max_detections")).map_or(defaults::MAX_DETECTIONS, |v| v as usize);
     mc.threads = int_of(m.get("threads")).map_or(defaults::THREADS, |v| v as usize);
+    mc.spin_wait = str_of(m.get("spin_wait")).and_then(SpinWait::from_name).unwrap_or_default();
     mc.batch = int_of(m.get("batch")).filter(|&b| b >= 1).map_or(defaults::BATCH, |v| v as usize);
     mc.batch_timeout = Duration::from_millis(
         int_of(m.get("batch_timeout_ms")).map_or(defaults::BATCH_TIMEOUT_MS, |v| v.max(0) as u64),
@@ -410,6 +412,7 @@ fn stream(s: &Node, layers: &Layers, is: &mut Issues, names: &mut HashSet<String
         source,
         enabled: bool_of(s.get("enabled")).unwrap_or(true),
         fps_limit: num_of(s.get("fps_limit")),
+        fps_target: num_of(s.get("fps_target")),
         realtime: bool_of(s.get("realtime")).unwrap_or(false),
         transport: match str_of(s.get("transport")) {
             Some("udp") => Transport::Udp,
@@ -562,6 +565,7 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
     let p = root.get("pipeline");
     let pipeline = PipelineConfig {
         fps_limit: num_of(p.and_then(|p| p.get("fps_limit"))),
+        fps_target: num_of(p.and_then(|p| p.get("fps_target"))),
         resize: match str_of(p.and_then(|p| p.get("resize"))) {
             Some("capture") => ResizeAt::Capture,
             _ => ResizeAt::Preprocess,
@@ -570,6 +574,9 @@ pub fn build(root: &Node, layers: &Layers, origin: Option<&Path>, is: &mut Issue
             .filter(|&v| v > 0)
             .map_or(crate::capture::reader::DEFAULT_MAX_PIXELS, |v| v as u64),
         shutdown_timeout: secs(p.and_then(|p| p.get("shutdown_timeout_s")), defaults::SHUTDOWN_TIMEOUT_S),
+        decoder_threads: int_of(p.and_then(|p| p.get("decoder_threads")))
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(defaults::DECODER_THREADS),
     };
     let mut names = HashSet::new();
     let mut streams = Vec::new();
@@ -811,6 +818,39 @@ mod tests {
         assert!(c.streams.is_empty());
     }
 
+    /// `pipeline.decoder_threads` (0..=64, 0 = the rule) and `model.spin_wait` (auto, on, off):
+    /// defaults, every accepted value, and the errors at both ends of the range.
+    #[test]
+    fn decoder_threads_and_spin_wait() {
+        use super::super::threads::SpinWait;
+        let c = parse_str(MIN, Some(Path::new("a.toml"))).unwrap();
+        assert_eq!(c.pipeline.decoder_threads, 0, "0: the rule");
+        assert_eq!(c.model.spin_wait, SpinWait::Auto);
+        for n in [0u32, 1, 2, 64] {
+            let c = parse_str(&format!("{MIN}[pipeline]\ndecoder_threads = {n}\n"), None).unwrap();
+            assert_eq!(c.pipeline.decoder_threads, n);
+        }
+        for v in ["-1", "65", "1.5", "\"2\""] {
+            let text = format!("{MIN}[pipeline]\ndecoder_threads = {v}\n");
+            let e = parse_str(&text, Some(Path::new("a.toml"))).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("a.toml:5:19: pipeline.decoder_threads: found {v}")), "{text}: {e}");
+        }
+        for (name, want) in [("auto", SpinWait::Auto), ("on", SpinWait::On), ("off", SpinWait::Off)] {
+            let c = parse_str(&format!("{MIN}spin_wait = \"{name}\"\n"), None).unwrap();
+            assert_eq!(c.model.spin_wait, want);
+        }
+        for v in ["\"yes\"", "true", "1"] {
+            let text = format!("{MIN}spin_wait = {v}\n");
+            let e = parse_str(&text, Some(Path::new("a.toml"))).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("a.toml:4:13: model.spin_wait: found {v}")), "{text}: {e}");
+        }
+        // A different spin_wait is a different engine: the model is loaded again on reload.
+        let on = parse_str(&format!("{MIN}spin_wait = \"on\"\n"), None).unwrap();
+        let off = parse_str(&format!("{MIN}spin_wait = \"off\"\n"), None).unwrap();
+        assert!(!on.model.same_network(&off.model));
+        assert!(on.model.same_network(&on.model.clone()));
+    }
+
     /// Found by the config fuzzer in CI: `Duration::from_secs_f64(-1.0)` panicked in the build stage,
     /// which runs after a failed schema stage so that every error is listed.
     #[test]
@@ -827,6 +867,23 @@ mod tests {
             let text = format!("{MIN}{stream}{key} = -3\n");
             let e = parse_str(&text, Some(Path::new("a.toml"))).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn fps_targets_are_read_per_stream_and_for_the_pipeline() {
+        let c = parse_str(MIN, None).unwrap();
+        assert_eq!(c.pipeline.fps_target, None);
+        let text = format!(
+            "{MIN}[pipeline]\nfps_target = 24.5\n[[stream]]\nname = \"a\"\nuri = \"test://\"\nfps_target = 12\n\
+             [[stream]]\nname = \"b\"\nuri = \"test://\"\n"
+        );
+        let c = parse_str(&text, None).unwrap();
+        assert_eq!(c.pipeline.fps_target, Some(24.5));
+        assert_eq!((c.streams[0].fps_target, c.streams[1].fps_target), (Some(12.0), None));
+        for v in ["0", "-1", "1001"] {
+            let e = parse_str(&format!("{MIN}[pipeline]\nfps_target = {v}\n"), None).unwrap_err().to_string();
+            assert!(e.contains("pipeline.fps_target: found"), "{v}: {e}");
         }
     }
 

@@ -10,6 +10,7 @@
 pub mod build;
 pub mod report;
 pub mod schema;
+pub mod threads;
 pub mod tree;
 pub mod validate;
 
@@ -29,6 +30,8 @@ pub mod defaults {
     pub const NMS_IOU: f32 = 0.6;
     pub const MAX_DETECTIONS: usize = 100;
     pub const THREADS: usize = 0;
+    /// 0: the rule in `threads::decoder_threads`.
+    pub const DECODER_THREADS: u32 = 0;
     pub const BATCH: usize = 1;
     pub const BATCH_TIMEOUT_MS: u64 = 10;
     pub const RTSP_LATENCY_MS: u32 = 200;
@@ -266,6 +269,8 @@ pub struct ModelConfig {
     pub classes: Vec<String>,
     pub max_detections: usize,
     pub threads: usize,
+    /// Whether ONNX Runtime's workers busy-wait for work (`threads::spin` resolves `Auto`).
+    pub spin_wait: threads::SpinWait,
     /// Frames run through the engine together (1 = no batching).
     pub batch: usize,
     /// How long the first frame of a batch waits for more.
@@ -291,6 +296,7 @@ impl ModelConfig {
             classes: Vec::new(),
             max_detections: defaults::MAX_DETECTIONS,
             threads: defaults::THREADS,
+            spin_wait: threads::SpinWait::Auto,
             batch: defaults::BATCH,
             batch_timeout: Duration::from_millis(defaults::BATCH_TIMEOUT_MS),
             onnxruntime_lib: None,
@@ -309,6 +315,7 @@ impl ModelConfig {
             && self.preprocess == other.preprocess
             && self.labels == other.labels
             && self.threads == other.threads
+            && self.spin_wait == other.spin_wait
             && self.batch == other.batch
             && self.onnxruntime_lib == other.onnxruntime_lib
             && self.tensorrt == other.tensorrt
@@ -320,19 +327,25 @@ impl ModelConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineConfig {
     pub fps_limit: Option<f64>,
+    /// What `bench` judges the pipeline against (frames per second, all streams); no effect on `run`.
+    pub fps_target: Option<f64>,
     pub resize: ResizeAt,
     /// Largest frame (width × height) a source may deliver.
     pub max_frame_pixels: u64,
     pub shutdown_timeout: Duration,
+    /// Threads of each stream's software video decoder; 0 = the rule (`threads::decoder_threads`).
+    pub decoder_threads: u32,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             fps_limit: None,
+            fps_target: None,
             resize: ResizeAt::Preprocess,
             max_frame_pixels: crate::capture::reader::DEFAULT_MAX_PIXELS,
             shutdown_timeout: Duration::from_secs_f64(defaults::SHUTDOWN_TIMEOUT_S),
+            decoder_threads: defaults::DECODER_THREADS,
         }
     }
 }
@@ -343,6 +356,8 @@ pub struct StreamConfig {
     pub source: SourceSpec,
     pub enabled: bool,
     pub fps_limit: Option<f64>,
+    /// What `bench` judges this stream against; no effect on `run`.
+    pub fps_target: Option<f64>,
     pub realtime: bool,
     pub transport: Transport,
     pub latency_ms: u32,
@@ -364,9 +379,9 @@ pub struct StreamConfig {
 
 impl StreamConfig {
     /// Whether `other` captures the same way: everything but the zones and lines, which a reload
-    /// applies without reopening the source.
+    /// applies without reopening the source, and `fps_target`, which only `bench` reads.
     pub fn same_capture(&self, other: &StreamConfig) -> bool {
-        let strip = |s: &StreamConfig| StreamConfig { regions: Default::default(), ..s.clone() };
+        let strip = |s: &StreamConfig| StreamConfig { regions: Default::default(), fps_target: None, ..s.clone() };
         strip(self) == strip(other)
     }
 }

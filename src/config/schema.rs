@@ -90,6 +90,12 @@ pub static MODEL: &[Field] = &[
     opt("max_detections", Kind::Int { min: 1, max: 10_000 }, "100", "at most this many detections per frame"),
     opt("threads", Kind::Int { min: 0, max: 256 }, "0", "ONNX Runtime intra-op threads (0 = one per core)"),
     opt(
+        "spin_wait",
+        Kind::Enum(&["auto", "on", "off"]),
+        "\"auto\"",
+        "ONNX Runtime workers busy-wait for work between operators; auto = off when the engine's threads take every core",
+    ),
+    opt(
         "batch",
         Kind::Int { min: 1, max: 64 },
         "1",
@@ -173,6 +179,12 @@ pub static PIPELINE: &[Field] = &[
         "at most this many frames per second through the engine, all streams together",
     ),
     opt(
+        "fps_target",
+        Kind::Float { min: 0.01, max: 1000.0 },
+        "none",
+        "frames per second the pipeline must reach, all streams together; `edgesight bench` judges against it",
+    ),
+    opt(
         "resize",
         Kind::Enum(&["preprocess", "capture"]),
         "\"preprocess\"",
@@ -190,6 +202,12 @@ pub static PIPELINE: &[Field] = &[
         "5",
         "on SIGTERM/SIGINT, the time allowed to drain frames and flush outputs",
     ),
+    opt(
+        "decoder_threads",
+        Kind::Int { min: 0, max: 64 },
+        "0 (the cores the engine leaves free, at least 1)",
+        "threads of each stream's software video decoder (libav max-threads)",
+    ),
 ];
 
 pub static STREAM: &[Field] = &[
@@ -201,6 +219,12 @@ pub static STREAM: &[Field] = &[
         Kind::Float { min: 0.01, max: 1000.0 },
         "none",
         "at most this many frames per second from this stream",
+    ),
+    opt(
+        "fps_target",
+        Kind::Float { min: 0.01, max: 1000.0 },
+        "none",
+        "frames per second this stream must reach; `edgesight bench` judges against it",
     ),
     opt(
         "memory",

@@ -4,12 +4,18 @@
 //! Rows are converted (YUV) and resampled horizontally only when the vertical pass needs them,
 //! two at a time; normalisation is a 256-entry table per channel, `(v - mean) / std` in single
 //! precision like NumPy. All buffers live in the struct and change only with the source size.
+//!
+//! Two paths give the same bits: the scalar one below (the reference, and what
+//! `EDGESIGHT_SIMD=off` or `Simd::Off` selects) and the vector one (`planar`, kernels in `simd`),
+//! which `new` picks when the CPU has one (SSE2 or AVX2 on x86_64, NEON on aarch64).
 
 use super::Preprocessor;
 use super::frame::{Accepts, FrameData, FrameMemory, FrameView, PixelFormat, Pixels, RowScratch};
 use super::geometry::Geometry;
 use super::normalise::{Lut, Luts};
-use super::resize::{Tap, column_taps, horizontal, row_taps, vertical};
+use super::planar::PlanarResampler;
+use super::resize::{RowPair, Tap, column_taps, horizontal, row_taps, vertical};
+use super::simd::Simd;
 use super::slot::{InputSlot, Memory, TensorMut};
 use super::spec::{ChannelOrder, InputSpec, Layout};
 use crate::error::{Error, Result};
@@ -18,6 +24,8 @@ pub struct CpuPreprocessor {
     spec: InputSpec,
     geometry: Option<Geometry>,
     resampler: Resampler,
+    /// The vector path, unless the scalar one was asked for.
+    planar: Option<PlanarResampler>,
     luts: Box<Luts>,
 }
 
@@ -27,16 +35,29 @@ struct Resampler {
     xtaps: Vec<Tap>,
     ytaps: Vec<Tap>,
     /// Horizontal sums of the two source rows the current output row blends.
-    rows: [Vec<i32>; 2],
-    row_src: [usize; 2],
+    rows: RowPair,
     /// A row converted to packed 3-byte pixels (YUV, 4-byte formats).
     scratch: RowScratch,
 }
 
 impl CpuPreprocessor {
+    /// The preprocessor with the best vector instructions of this CPU, or the scalar path when
+    /// the environment says `EDGESIGHT_SIMD=off` (`Simd::from_env`).
     pub fn new(spec: InputSpec) -> CpuPreprocessor {
+        CpuPreprocessor::with_simd(spec, Simd::from_env())
+    }
+
+    /// The preprocessor on the given path; a level this CPU does not run gives the scalar path.
+    /// Every level gives the same bits.
+    pub fn with_simd(spec: InputSpec, simd: Simd) -> CpuPreprocessor {
         let luts = Luts::new(&spec);
-        CpuPreprocessor { spec, geometry: None, resampler: Resampler::default(), luts }
+        let planar = (simd != Simd::Off && simd.runs_here()).then(|| PlanarResampler::new(simd, &spec, &luts));
+        CpuPreprocessor { spec, geometry: None, resampler: Resampler::default(), planar, luts }
+    }
+
+    /// The path in use.
+    pub fn simd(&self) -> Simd {
+        self.planar.as_ref().map_or(Simd::Off, PlanarResampler::level)
     }
 
     pub fn spec(&self) -> &InputSpec {
@@ -55,9 +76,9 @@ impl CpuPreprocessor {
         let rs = &mut self.resampler;
         column_taps(w, g.new_w, &mut rs.xtaps);
         row_taps(h, g.new_h, &mut rs.ytaps);
-        for r in &mut rs.rows {
-            r.clear();
-            r.resize(g.new_w as usize * 3, 0);
+        match &mut self.planar {
+            Some(p) => p.resize(&g, &rs.xtaps),
+            None => rs.rows.resize(g.new_w as usize * 3),
         }
         self.geometry = Some(g);
         g
@@ -91,6 +112,16 @@ impl CpuPreprocessor {
         // Tensor channel c reads row channel src_ch[c].
         let src_ch: [usize; 3] = if order == self.spec.channel_order { [0, 1, 2] } else { [2, 1, 0] };
         let (spec, rs) = (&self.spec, &mut self.resampler);
+        if let Some(p) = &mut self.planar {
+            let mut out = out;
+            match &mut out {
+                TensorMut::F32(t) => fill_padding(t, spec, &g, self.luts.f32.pad),
+                TensorMut::F16(t) => fill_padding(t, spec, &g, self.luts.f16.pad),
+                TensorMut::U8(t) => fill_padding(t, spec, &g, self.luts.u8.pad),
+            }
+            p.fill(spec, frame, &g, &rs.ytaps, src_ch, &self.luts, out);
+            return Ok(g);
+        }
         match out {
             TensorMut::F32(t) => rs.fill(spec, frame, &g, src_ch, &self.luts.f32, t),
             TensorMut::F16(t) => rs.fill(spec, frame, &g, src_ch, &self.luts.f16, t),
@@ -177,15 +208,16 @@ impl Resampler {
         lut: &Lut<T>,
         t: &mut [T],
     ) {
-        self.row_src = [usize::MAX; 2];
+        self.rows.forget();
         let (w, h) = (spec.width as usize, spec.height as usize);
         let (ox, oy) = (g.off_x as usize, g.off_y as usize);
         let (nw, nh) = (g.new_w as usize, g.new_h as usize);
-        fill_padding(t, spec.layout, w, h, (ox, oy, nw, nh), lut.pad);
+        fill_padding(t, spec, g, lut.pad);
         for y in 0..nh {
             let tap = self.ytaps[y];
-            self.load_rows(frame, tap);
-            let (r0, r1) = (&self.rows[0], &self.rows[1]);
+            let (scratch, xtaps) = (&mut self.scratch, &self.xtaps);
+            self.rows.load(tap, |src_y, row| horizontal(frame.row(src_y, scratch).0, xtaps, row));
+            let [r0, r1] = &self.rows.rows;
             match spec.layout {
                 Layout::Nchw => {
                     for (c, &sc) in src_ch.iter().enumerate() {
@@ -209,44 +241,13 @@ impl Resampler {
             }
         }
     }
-
-    /// Puts the horizontal sums of the two source rows of `tap` into `rows`, reusing what is
-    /// already there (consecutive output rows mostly share a source row).
-    fn load_rows(&mut self, frame: &FrameView<'_>, tap: Tap) {
-        if self.row_src[0] != tap.i0 {
-            if self.row_src[1] == tap.i0 {
-                self.rows.swap(0, 1);
-                self.row_src.swap(0, 1);
-            } else {
-                let (row, _) = frame.row(tap.i0, &mut self.scratch);
-                horizontal(row, &self.xtaps, &mut self.rows[0]);
-                self.row_src[0] = tap.i0;
-            }
-        }
-        if self.row_src[1] != tap.i1 {
-            if tap.i1 == tap.i0 {
-                let (a, b) = self.rows.split_at_mut(1);
-                b[0].copy_from_slice(&a[0]);
-            } else {
-                let (row, _) = frame.row(tap.i1, &mut self.scratch);
-                horizontal(row, &self.xtaps, &mut self.rows[1]);
-            }
-            self.row_src[1] = tap.i1;
-        }
-    }
 }
 
-/// Writes the pad value everywhere outside the image rectangle `(x, y, w, h)`.
-fn fill_padding<T: Copy>(
-    t: &mut [T],
-    layout: Layout,
-    w: usize,
-    h: usize,
-    rect: (usize, usize, usize, usize),
-    pad: [T; 3],
-) {
-    let (x0, y0, rw, rh) = rect;
-    let (x1, y1) = (x0 + rw, y0 + rh);
+/// Writes the pad value everywhere outside the image rectangle of `g`.
+fn fill_padding<T: Copy>(t: &mut [T], spec: &InputSpec, g: &Geometry, pad: [T; 3]) {
+    let (layout, w, h) = (spec.layout, spec.width as usize, spec.height as usize);
+    let (x0, y0) = (g.off_x as usize, g.off_y as usize);
+    let (x1, y1) = (x0 + g.new_w as usize, y0 + g.new_h as usize);
     if x0 == 0 && y0 == 0 && x1 == w && y1 == h {
         return;
     }
@@ -264,9 +265,12 @@ fn fill_padding<T: Copy>(
             }
         }
         Layout::Nhwc => {
-            for (i, px) in t.chunks_exact_mut(3).enumerate() {
-                let (x, y) = (i % w, i / w);
-                if y < y0 || y >= y1 || x < x0 || x >= x1 {
+            for (y, row) in t.chunks_exact_mut(w * 3).enumerate() {
+                // Pixels [0, a) and [b, w) of the row: all of it above and below the image.
+                let (a, b) = if y < y0 || y >= y1 { (w, w) } else { (x0, x1) };
+                let (left, rest) = row.split_at_mut(a * 3);
+                let right = &mut rest[(b - a) * 3..];
+                for px in left.chunks_exact_mut(3).chain(right.chunks_exact_mut(3)) {
                     px.copy_from_slice(&pad);
                 }
             }
@@ -277,6 +281,7 @@ fn fill_padding<T: Copy>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::preprocess::simd::Simd;
     use crate::preprocess::spec::{DType, Letterbox, Pad};
     use crate::preprocess::yuv::{Matrix, YuvCoefficients, YuvConversion};
 
@@ -403,5 +408,120 @@ mod tests {
         let short = FrameView::packed(&data[..10], 2, 2, 6, ChannelOrder::Rgb);
         let mut t = vec![0.0f32; 12];
         assert!(p.fill(&short, TensorMut::F32(&mut t)).is_err());
+    }
+
+    /// A random frame of `format`, `w × h`, with `pad` extra bytes per row of each plane.
+    fn random_frame(format: PixelFormat, w: usize, h: usize, pad: usize, seed: &mut u64) -> FrameView<'static> {
+        let mut next = || {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            (*seed >> 24) as u8
+        };
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let planes: Vec<(usize, usize)> = match format {
+            PixelFormat::Packed(_) => vec![(w * 3, h)],
+            PixelFormat::Packed4(_) => vec![(w * 4, h)],
+            PixelFormat::I420(_) => vec![(w, h), (cw, ch), (cw, ch)],
+            PixelFormat::Nv12(_) => vec![(w, h), (cw * 2, ch)],
+        };
+        let (mut offsets, mut strides, mut len) = ([0; 3], [0; 3], 0);
+        for (i, &(row, rows)) in planes.iter().enumerate() {
+            offsets[i] = len;
+            strides[i] = row + pad;
+            len += strides[i] * rows;
+        }
+        let data: Vec<u8> = (0..len).map(|_| next()).collect();
+        // Leaked so the view can outlive this function: tests only, a few kilobytes each.
+        let data: &'static [u8] = Box::leak(data.into_boxed_slice());
+        FrameView { data, width: w as u32, height: h as u32, format, offsets, strides }
+    }
+
+    #[test]
+    fn every_vector_level_gives_the_scalar_tensor() {
+        let mut seed = 0x0dd5_eed5u64;
+        let mut pick = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 33) as usize % n
+        };
+        let video = |m| YuvConversion::Video(YuvCoefficients::new(m, false));
+        let formats = [
+            PixelFormat::Packed(ChannelOrder::Bgr),
+            PixelFormat::Packed(ChannelOrder::Rgb),
+            PixelFormat::Packed4(ChannelOrder::Rgb),
+            PixelFormat::I420(video(Matrix::Bt601)),
+            PixelFormat::I420(YuvConversion::Video(YuvCoefficients::new(Matrix::Bt709, true))),
+            PixelFormat::Nv12(video(Matrix::Bt2020)),
+            PixelFormat::I420(YuvConversion::Jpeg),
+            PixelFormat::Nv12(YuvConversion::Jpeg),
+        ];
+        let levels: Vec<Simd> = Simd::available().into_iter().filter(|&l| l != Simd::Off).collect();
+        assert!(!levels.is_empty());
+        let mut frame_seed = 99u64;
+        for case in 0..240 {
+            let format = formats[case % formats.len()];
+            // The first cases: 1-pixel and tiny frames and models; then random sizes.
+            let (w, h) = if case < 16 { (1 + case % 3, 1 + case / 8) } else { (1 + pick(200), 1 + pick(150)) };
+            let (tw, th) =
+                if case < 8 { (1 + case as u32 % 2, 1) } else { (1 + pick(160) as u32, 1 + pick(160) as u32) };
+            let frame = random_frame(format, w, h, pick(9), &mut frame_seed);
+            let mut s = spec(
+                tw,
+                th,
+                [Layout::Nchw, Layout::Nhwc][pick(2)],
+                [ChannelOrder::Rgb, ChannelOrder::Bgr][pick(2)],
+                [Letterbox::TopLeft, Letterbox::Center, Letterbox::Stretch][pick(3)],
+                if pick(2) == 0 { Pad::Pixel(pick(256) as f32) } else { Pad::Tensor(0.5) },
+            );
+            s.mean = [pick(256) as f32 + 0.25, 116.28, 0.0];
+            s.std = [57.375, 1.0 + pick(90) as f32, 255.0];
+            s.dtype = [DType::F32, DType::F32, DType::F16, DType::U8][pick(4)];
+            let run = |level: Simd| -> Vec<u32> {
+                let mut p = CpuPreprocessor::with_simd(s.clone(), level);
+                assert_eq!(p.simd(), level);
+                let n = s.len();
+                // Twice: the second run reuses the rows and tables of the first.
+                let mut last = Vec::new();
+                for _ in 0..2 {
+                    last = match s.dtype {
+                        DType::F32 => {
+                            let mut t = vec![f32::NAN; n];
+                            p.fill(&frame, TensorMut::F32(&mut t)).unwrap();
+                            t.iter().map(|x| x.to_bits()).collect()
+                        }
+                        DType::F16 => {
+                            let mut t = vec![0x7e01u16; n];
+                            p.fill(&frame, TensorMut::F16(&mut t)).unwrap();
+                            t.iter().map(|&x| x as u32).collect()
+                        }
+                        DType::U8 => {
+                            let mut t = vec![0xa5u8; n];
+                            p.fill(&frame, TensorMut::U8(&mut t)).unwrap();
+                            t.iter().map(|&x| x as u32).collect()
+                        }
+                    };
+                }
+                last
+            };
+            let want = run(Simd::Off);
+            for &level in &levels {
+                let got = run(level);
+                let first = got.iter().zip(&want).position(|(a, b)| a != b);
+                assert_eq!(first, None, "case {case}: {level:?} on {format:?} {w}x{h} into {s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_level_this_cpu_lacks_gives_the_scalar_path() {
+        let s = spec(4, 4, Layout::Nchw, ChannelOrder::Rgb, Letterbox::Center, Pad::Tensor(0.0));
+        #[cfg(target_arch = "x86_64")]
+        let foreign = Simd::Neon;
+        #[cfg(not(target_arch = "x86_64"))]
+        let foreign = Simd::Avx2;
+        assert_eq!(CpuPreprocessor::with_simd(s.clone(), foreign).simd(), Simd::Off);
+        assert_eq!(CpuPreprocessor::with_simd(s, Simd::best()).simd(), Simd::best());
     }
 }

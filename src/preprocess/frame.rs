@@ -3,7 +3,7 @@
 //! its sources for (`Pixels`, `FrameMemory`, `Accepts`).
 
 use super::spec::ChannelOrder;
-use super::yuv::{ChromaRows, YuvConversion};
+use super::yuv::{ChromaRows, YuvCoefficients, YuvConversion};
 
 /// Pixel format of a frame handed to the preprocessor.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -255,6 +255,33 @@ impl<'a> FrameView<'a> {
     }
 }
 
+/// A YUV row as `FrameView::video_yuv_row` gives it: coefficients, luma, U and V.
+pub type YuvRow<'s> = (YuvCoefficients, &'s [u8], &'s [u8], &'s [u8]);
+
+impl<'a> FrameView<'a> {
+    /// Row `y` of a YUV frame converted the swscale way, unconverted: its coefficients and its
+    /// luma, U and V rows (NV12 chroma de-interleaved into `scratch`), for a preprocessor that
+    /// converts with its own kernels. `None` for the other formats. Callers have passed `check`.
+    pub fn video_yuv_row<'s>(&self, y: usize, scratch: &'s mut RowScratch) -> Option<YuvRow<'s>>
+    where
+        'a: 's,
+    {
+        let w = self.width as usize;
+        let cw = w.div_ceil(2);
+        match self.format {
+            PixelFormat::I420(YuvConversion::Video(c)) => {
+                Some((c, self.plane_row(0, y, w), self.plane_row(1, y / 2, cw), self.plane_row(2, y / 2, cw)))
+            }
+            PixelFormat::Nv12(YuvConversion::Video(c)) => {
+                let [u, _, v, _] = &mut scratch.chroma;
+                split_uv(self.plane_row(1, y / 2, cw * 2), u, v);
+                Some((c, self.plane_row(0, y, w), u.as_slice(), v.as_slice()))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// De-interleaves one NV12 chroma row (U, V, U, V, …).
 fn split_uv(uv: &[u8], u: &mut Vec<u8>, v: &mut Vec<u8>) {
     let n = uv.len() / 2;
@@ -311,6 +338,36 @@ mod tests {
             };
             assert_eq!(h.row(0, &mut s3), (a, ChannelOrder::Bgr));
         }
+    }
+
+    #[test]
+    fn video_yuv_rows_are_the_planes_rows() {
+        let conv = YuvCoefficients::new(Matrix::Bt601, false);
+        let (y, u, v) = ([16u8, 60, 120, 235, 30, 90], [90u8, 200], [240u8, 60]);
+        let i420: Vec<u8> = [&y[..], &u, &v].concat();
+        let f = FrameView {
+            data: &i420,
+            width: 3,
+            height: 2,
+            format: PixelFormat::I420(YuvConversion::Video(conv)),
+            offsets: [0, 6, 8],
+            strides: [3, 2, 2],
+        };
+        let nv12: Vec<u8> = [&y[..], &[90, 240, 200, 60]].concat();
+        let g = FrameView {
+            data: &nv12,
+            format: PixelFormat::Nv12(YuvConversion::Video(conv)),
+            offsets: [0, 6, 0],
+            strides: [3, 4, 0],
+            ..f
+        };
+        let mut s = RowScratch::default();
+        for frame in [f, g] {
+            let (c, yr, ur, vr) = frame.video_yuv_row(1, &mut s).expect("a video YUV row");
+            assert_eq!((c, yr, ur, vr), (conv, &y[3..6], &u[..], &v[..]), "{:?}", frame.format);
+        }
+        assert!(FrameView { format: PixelFormat::I420(YuvConversion::Jpeg), ..f }.video_yuv_row(0, &mut s).is_none());
+        assert!(FrameView::packed(&i420, 2, 1, 6, ChannelOrder::Bgr).video_yuv_row(0, &mut s).is_none());
     }
 
     #[test]

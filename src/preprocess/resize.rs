@@ -28,6 +28,60 @@ fn weight(f: f32) -> i32 {
     (f * COEF_SCALE).round_ties_even() as i32
 }
 
+/// The two source rows the vertical pass blends for one output row, as horizontal sums, and
+/// which source row each holds: consecutive output rows mostly share a source row, so each is
+/// resampled once per frame and kept (both CPU paths use it).
+#[derive(Debug)]
+pub struct RowPair {
+    pub rows: [Vec<i32>; 2],
+    src: [usize; 2],
+}
+
+impl Default for RowPair {
+    fn default() -> Self {
+        RowPair { rows: [Vec::new(), Vec::new()], src: [usize::MAX; 2] }
+    }
+}
+
+impl RowPair {
+    /// Both rows sized for `len` sums; nothing held.
+    pub fn resize(&mut self, len: usize) {
+        for r in &mut self.rows {
+            r.clear();
+            r.resize(len, 0);
+        }
+        self.forget();
+    }
+
+    /// A new frame: the rows held are another frame's.
+    pub fn forget(&mut self) {
+        self.src = [usize::MAX; 2];
+    }
+
+    /// Makes `rows` hold the sums of source rows `tap.i0` and `tap.i1`, reusing what is already
+    /// there; `fill(y, out)` resamples source row `y` into `out`.
+    pub fn load(&mut self, tap: Tap, mut fill: impl FnMut(usize, &mut [i32])) {
+        if self.src[0] != tap.i0 {
+            if self.src[1] == tap.i0 {
+                self.rows.swap(0, 1);
+                self.src.swap(0, 1);
+            } else {
+                fill(tap.i0, &mut self.rows[0]);
+                self.src[0] = tap.i0;
+            }
+        }
+        if self.src[1] != tap.i1 {
+            if tap.i1 == tap.i0 {
+                let (a, b) = self.rows.split_at_mut(1);
+                b[0].copy_from_slice(&a[0]);
+            } else {
+                fill(tap.i1, &mut self.rows[1]);
+            }
+            self.src[1] = tap.i1;
+        }
+    }
+}
+
 /// Horizontal taps: fractions left of the first or right of the last sample are dropped.
 pub fn column_taps(src: u32, dst: u32, taps: &mut Vec<Tap>) {
     taps.clear();
@@ -83,6 +137,34 @@ pub fn vertical(s0: i32, s1: i32, b0: i32, b1: i32) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each source row is resampled once while consecutive output rows share it, and a new frame
+    /// (`forget`) resamples again.
+    #[test]
+    fn a_row_pair_resamples_each_source_row_once() {
+        let tap = |i0, i1| Tap { i0, i1, w0: 1024, w1: 1024 };
+        let mut pair = RowPair::default();
+        pair.resize(2);
+        let mut filled = Vec::new();
+        let load = |pair: &mut RowPair, t: Tap, filled: &mut Vec<usize>| {
+            pair.load(t, |y, row| {
+                filled.push(y);
+                row.fill(y as i32);
+            })
+        };
+        for t in [tap(0, 1), tap(0, 1), tap(1, 2), tap(2, 3), tap(3, 3), tap(3, 3)] {
+            load(&mut pair, t, &mut filled);
+            assert_eq!(pair.rows, [vec![t.i0 as i32; 2], vec![t.i1 as i32; 2]], "{t:?}");
+        }
+        assert_eq!(filled, [0, 1, 2, 3], "rows 1, 2 and 3 reused, the clamped last row copied");
+        pair.forget();
+        load(&mut pair, tap(3, 3), &mut filled);
+        assert_eq!(filled, [0, 1, 2, 3, 3]);
+        pair.resize(3);
+        load(&mut pair, tap(5, 4), &mut filled);
+        assert_eq!(filled[5..], [5, 4]);
+        assert_eq!(pair.rows, [vec![5; 3], vec![4; 3]]);
+    }
 
     #[test]
     fn same_size_is_identity() {

@@ -12,6 +12,7 @@ use super::mailbox::BatchPolicy;
 use super::supervise::Policy;
 use crate::capture::gst::{LaunchOptions, plan};
 use crate::capture::{CaptureOptions, Fit, GstCapture, Pull, SourceSpec, TransportMemory};
+use crate::config::threads;
 use crate::config::{
     Config, EngineKind, EventTarget, Loaded, ModelConfig, OutputConfig, PipelineConfig, PreprocessKind, ResizeAt,
     StreamConfig,
@@ -30,11 +31,23 @@ pub fn engine(mc: &ModelConfig) -> Result<Box<dyn Engine>> {
     let engine: Box<dyn Engine> = match mc.engine {
         EngineKind::OnnxCpu => Box::new(OnnxEngine::load(
             &mc.path,
-            &OnnxOptions { threads: mc.threads, library: mc.onnxruntime_lib.clone() },
+            &OnnxOptions { threads: mc.threads, library: mc.onnxruntime_lib.clone(), spin: spin(mc) },
         )?),
         EngineKind::Tensorrt => tensorrt_engine(mc)?,
     };
     Ok(test_hooks::wrap(engine))
+}
+
+/// Whether ONNX Runtime's workers spin (`model.spin_wait`, the rule for `auto`).
+fn spin(mc: &ModelConfig) -> bool {
+    let cores = threads::cores();
+    threads::spin(mc.spin_wait, cores, threads::engine_threads(mc.engine, mc.threads, cores))
+}
+
+/// Threads of each stream's software decoder (`pipeline.decoder_threads`, the rule for 0).
+pub fn decoder_threads(mc: &ModelConfig, pipeline: &PipelineConfig) -> u32 {
+    let cores = threads::cores();
+    threads::decoder_threads(pipeline.decoder_threads, cores, threads::engine_threads(mc.engine, mc.threads, cores))
 }
 
 #[cfg(feature = "tensorrt")]
@@ -330,7 +343,7 @@ pub fn probe_sink(out: &OutputConfig) -> Result<()> {
 /// Capture settings every stream shares: the frames the preprocessor reads, the largest frame
 /// a source may deliver and, with `resize = "capture"`, a downscale in GStreamer to what the
 /// letterbox keeps.
-pub fn capture(pre: &dyn Preprocessor, pipeline: &PipelineConfig) -> CaptureOptions {
+pub fn capture(pre: &dyn Preprocessor, mc: &ModelConfig, pipeline: &PipelineConfig) -> CaptureOptions {
     let accepts = pre.accepts();
     let spec = pre.spec();
     CaptureOptions {
@@ -340,6 +353,7 @@ pub fn capture(pre: &dyn Preprocessor, pipeline: &PipelineConfig) -> CaptureOpti
         },
         accepts,
         max_pixels: pipeline.max_frame_pixels,
+        decoder_threads: decoder_threads(mc, pipeline),
         fit: (pipeline.resize == ResizeAt::Capture).then_some(Fit {
             width: spec.width,
             height: spec.height,
@@ -353,7 +367,7 @@ pub fn capture(pre: &dyn Preprocessor, pipeline: &PipelineConfig) -> CaptureOpti
 /// preprocessor would read with the family's default contract (so `check` still opens sources).
 /// A CUDA preprocessor reads NVMM surfaces too.
 pub fn capture_without_model(mc: &ModelConfig, pipeline: &PipelineConfig) -> CaptureOptions {
-    let mut base = capture(&CpuPreprocessor::new(mc.family.default_input()), pipeline);
+    let mut base = capture(&CpuPreprocessor::new(mc.family.default_input()), mc, pipeline);
     if mc.preprocess == PreprocessKind::Cuda {
         base.accepts.memory.insert(0, FrameMemory::Nvmm);
     }
@@ -563,7 +577,7 @@ pub fn check(loaded: &Loaded, opts: &CheckOptions) -> Checked {
             {
                 errors.push(loaded.locate(e));
             }
-            capture(d.preprocessor(), &cfg.pipeline)
+            capture(d.preprocessor(), &cfg.model, &cfg.pipeline)
         }
         Err(e) => {
             errors.push(loaded.locate(e));

@@ -31,7 +31,7 @@ pub fn detect_files(
 ) -> Result<(RunStats, &'static str)> {
     let mut detector = assemble::detector(&cfg.model)?;
     let engine = detector.engine_name();
-    let opts = assemble::capture(detector.preprocessor(), &cfg.pipeline);
+    let opts = assemble::capture(detector.preprocessor(), &cfg.model, &cfg.pipeline);
     let mut stats = RunStats::default();
     for input in &args.inputs {
         let name = input.file_name().map_or_else(|| input.display().to_string(), |n| n.to_string_lossy().into_owned());

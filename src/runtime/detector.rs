@@ -96,6 +96,32 @@ impl Detector {
         self.engine.name()
     }
 
+    /// The engine alone, for `bench`'s ceiling: a full batch prepared once from a grey frame, then
+    /// run back to back (after two unmeasured runs) until `runs` runs or `budget` has passed, at
+    /// least three. Returns each run's time divided by the batch: the time per image.
+    pub fn time_engine(&mut self, runs: usize, budget: Duration) -> Result<Vec<Duration>> {
+        let n = self.batch;
+        let (w, h) = (640u32, 480u32);
+        let grey = vec![114u8; (w * h * 3) as usize];
+        let view =
+            crate::preprocess::FrameView::packed(&grey, w, h, w as usize * 3, crate::preprocess::ChannelOrder::Bgr);
+        for i in 0..n {
+            let slot = self.engine.slot(n, i)?;
+            self.pre.run(&crate::preprocess::FrameData::Host(view), slot)?;
+        }
+        for _ in 0..2 {
+            self.engine.run(n)?;
+        }
+        let start = Instant::now();
+        let mut times = Vec::with_capacity(runs);
+        while times.len() < 3 || (times.len() < runs && start.elapsed() < budget) {
+            let t = Instant::now();
+            self.engine.run(n)?;
+            times.push(t.elapsed() / n as u32);
+        }
+        Ok(times)
+    }
+
     /// Runs the model on `frames` as one batch and calls `each(i, found, labels, times)` for
     /// every frame in order; boxes are in the frame's source pixels. Stage times are per image:
     /// a batch's preprocessing and inference time divided by its size.

@@ -11,6 +11,7 @@ pub mod mailbox;
 pub mod notify;
 pub mod pipeline;
 pub mod plan;
+pub mod probe;
 pub mod signals;
 pub mod streams;
 pub mod supervise;

@@ -22,6 +22,7 @@ use super::follow::Follow;
 use super::mailbox::{BatchPolicy, Mailbox, Take};
 use super::notify::{Heartbeat, Notifier};
 use super::plan::{self, ModelChange, ModelFiles};
+use super::probe::{FrameSample, Poll, Probe};
 use super::signals::Signals;
 use super::streams::Runner;
 use crate::capture::{CaptureOptions, Frame, GstCapture};
@@ -117,6 +118,8 @@ struct Runtime {
     in_flight: Arc<AtomicUsize>,
     /// `[snapshots]`, when on.
     snapshots: Option<Snapshots>,
+    /// `edgesight bench`'s observer, which also ends the run.
+    probe: Option<Arc<dyn Probe>>,
 }
 
 impl Runtime {
@@ -196,6 +199,7 @@ impl Runtime {
             in_flight,
             snapshots,
             visualiser,
+            probe,
             ..
         } = self;
         in_flight.store(frames.len(), Ordering::SeqCst);
@@ -206,19 +210,31 @@ impl Runtime {
             let follow = &mut follows[*id];
             let at = Continuity { session: frame.session, width: frame.source_width, height: frame.source_height };
             let name = &names[*id];
+            let t_track = Instant::now();
             follow.frame(sink.as_mut(), name, at, frame.pts_ms, frame.captured, found.all, found.reported, labels)?;
             let ids = follow.ids();
             let ids = &ids[..ids.len().min(found.reported)];
             let now = clock.now();
             let latency = now.saturating_duration_since(frame.captured);
+            let t_sinks = Instant::now();
             let snapshot = snapshots.as_mut().and_then(|s| s.offer(name, frame, found.reported(), labels));
             let mut event = super::frame_event(name, frame, latency, found.reported(), ids, labels);
             event.snapshot = snapshot.as_deref();
             sink.emit(&event)?;
-            let shown = visualiser.as_mut().map(|v| {
-                let t = std::time::Instant::now();
-                (v.frame(name, frame, found.reported(), ids, labels), t.elapsed())
-            });
+            let t_shown = Instant::now();
+            let shown =
+                visualiser.as_mut().map(|v| (v.frame(name, frame, found.reported(), ids, labels), t_shown.elapsed()));
+            if let Some(p) = probe {
+                p.frame(&FrameSample {
+                    stream: name,
+                    at: now,
+                    latency,
+                    times,
+                    tracking: t_sinks - t_track,
+                    sinks: t_shown - t_sinks,
+                    visualise: shown.map(|(_, took)| took),
+                });
+            }
             let mut s = stats.lock().unwrap_or_else(|p| p.into_inner());
             s.record(now, latency, times);
             match shown {
@@ -265,10 +281,15 @@ impl Runtime {
             ModelChange::InPlace => Some(assemble::postprocess(&new.model, self.detector.labels())?),
             _ => None,
         };
-        let new_base = assemble::capture(new_detector.as_ref().unwrap_or(&self.detector).preprocessor(), &new.pipeline);
+        let new_base = assemble::capture(
+            new_detector.as_ref().unwrap_or(&self.detector).preprocessor(),
+            &new.model,
+            &new.pipeline,
+        );
         let plan = plan::plan(&self.cfg, &new, &self.base, &new_base, files_changed);
         let new_sink =
             if plan.output { Some(assemble::sink(&new.output, Arc::clone(&self.sink_stats))?) } else { None };
+        let names: Vec<String> = wanted.iter().map(|s| s.name.clone()).collect();
         let to_open: Vec<StreamConfig> = wanted.into_iter().filter(|s| plan.streams.start.contains(&s.name)).collect();
         let labels = new_detector.as_ref().unwrap_or(&self.detector).labels();
         let new_regions =
@@ -286,6 +307,7 @@ impl Runtime {
             assemble::snapshot_classes(sc, &new.model, labels)?;
             crate::sink::snapshot::probe(&sc.dir)?;
         }
+        let restream = self.visualiser.as_ref().map(|v| v.prepare(&names)).transpose()?;
         let opened = assemble::open_streams(&to_open, &new_base, self.signals.terminate_flag())?;
         // Last of the preparations: on the running listener's address it must close that one.
         let new_metrics = if plan.metrics { Some(self.prepare_metrics(&new)?) } else { None };
@@ -309,6 +331,10 @@ impl Runtime {
             }
         }
         self.runners = running;
+        let visualised = match (self.visualiser.as_mut(), restream) {
+            (Some(v), Some(r)) if !r.is_empty() => Some(v.commit(r)),
+            _ => None,
+        };
         if let Some(d) = new_detector {
             self.detector = d;
             self.model_files = files;
@@ -361,6 +387,9 @@ impl Runtime {
         self.detector.set_low_floor(low_floor(&self.cfg));
         self.start_streams(opened, new_regions)?;
         let mut summary = plan.summary();
+        if let Some(v) = visualised {
+            summary += &format!("; visualised streams {v}");
+        }
         if restart_snapshots {
             summary += if self.snapshots.is_some() { "; snapshots (re)started" } else { "; snapshots off" };
         }
@@ -414,6 +443,16 @@ fn not_started(engine: &'static str) -> RunReport {
 
 /// Runs `cfg` until its streams end or a stop signal; `config_path` is re-read on SIGHUP.
 pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Result<RunReport> {
+    run_probed(cfg, config_path, signals, None)
+}
+
+/// `run` watched by `probe`, which sees every processed frame and may end the run.
+pub fn run_probed(
+    cfg: Config,
+    config_path: Option<PathBuf>,
+    signals: Signals,
+    probe: Option<Arc<dyn Probe>>,
+) -> Result<RunReport> {
     let clock = RealClock::shared();
     let wanted = assemble::enabled(&cfg);
     if wanted.is_empty() {
@@ -432,7 +471,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
     let regions =
         wanted.iter().map(|s| assemble::regions(s, &cfg.model, detector.labels())).collect::<Result<Vec<_>>>()?;
     let snapshots = assemble::snapshots(&cfg, detector.labels(), Arc::clone(&sink_stats))?;
-    let base = assemble::capture(detector.preprocessor(), &cfg.pipeline);
+    let base = assemble::capture(detector.preprocessor(), &cfg.model, &cfg.pipeline);
     let Some(opened) = started(assemble::open_streams(&wanted, &base, signals.terminate_flag()), &signals)? else {
         return Ok(not_started(engine));
     };
@@ -470,6 +509,7 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
         in_flight: Arc::new(AtomicUsize::new(0)),
         snapshots,
         visualiser,
+        probe,
         config_path,
         cfg,
         clock,
@@ -515,6 +555,16 @@ pub fn run(cfg: Config, config_path: Option<PathBuf>, signals: Signals) -> Resul
         if last_status.is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1)) {
             rt.notifier.set_status(rt.status_line());
             last_status = Some(now);
+        }
+        if let Some(p) = &rt.probe {
+            match p.poll(now) {
+                Poll::Go => {}
+                what @ Poll::WarmedUp => p.mark(what, rt.mailbox.stats()),
+                what @ Poll::Stop => {
+                    p.mark(what, rt.mailbox.stats());
+                    break;
+                }
+            }
         }
         if let Some(left) = pacer.wait(now) {
             rt.clock.sleep(left.min(Duration::from_millis(100)), signals.terminate_flag());

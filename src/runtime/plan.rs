@@ -180,6 +180,10 @@ mod tests {
         let p = plan(&old, &new, &cap, &cap, false);
         assert_eq!((p.streams.keep, p.streams.start), (names(&["a"]), names(&["b"])), "zones only: kept");
         assert!(new.streams[0].same_capture(&old.streams[0]) && !new.streams[1].same_capture(&old.streams[1]));
+        // A target is only read by `bench`: changing it keeps the stream too.
+        let mut target = old.clone();
+        target.streams[1].fps_target = Some(5.0);
+        assert!(target.streams[1].same_capture(&old.streams[1]));
     }
 
     #[test]

@@ -46,11 +46,24 @@ fn encode_line(cfg: &VisualiseConfig) -> String {
     // A key frame every 2 s of visualised frames: a client joining sees a picture quickly.
     let key = ((cfg.fps * 2.0).round() as u32).max(1);
     format!(
-        "appsrc name=src format=time ! videoconvert ! videoscale ! \
+        "appsrc name=src format=time ! {}videoconvert ! videoscale ! \
          capsfilter name=scale ! videoconvert ! video/x-raw,format=I420 ! \
          x264enc tune=zerolatency speed-preset=ultrafast bitrate={} key-int-max={key} ! h264parse",
+        test_delay(),
         cfg.bitrate_kbps
     )
+}
+
+/// Test builds only (feature `test-hooks`): `EDGESIGHT_TEST_VISUAL_DELAY_MS` makes the encoder
+/// spend that long on every frame (a device out of CPU), so that the drop path is tested end to
+/// end (tests/visualise.rs). Release builds have no such element in the line.
+fn test_delay() -> String {
+    #[cfg(feature = "test-hooks")]
+    if let Some(ms) = std::env::var("EDGESIGHT_TEST_VISUAL_DELAY_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+        log::warn!("test hook active: the visualisation encoder takes {ms} ms per frame");
+        return format!("identity sleep-time={} ! ", ms.saturating_mul(1000));
+    }
+    String::new()
 }
 
 /// An `appsrc` fed with annotated frames, and the capsfilter that scales them.
@@ -167,6 +180,8 @@ impl FileOut {
 
 /// Per visualised stream.
 struct Output {
+    /// The file being written, to tell a new stream's file from the running ones.
+    path: Option<PathBuf>,
     file: Option<FileOut>,
     /// The RTSP mount's input while a client is connected.
     mount: Option<Arc<Mutex<Option<Input>>>>,
@@ -196,12 +211,13 @@ impl Visualiser {
             None => None,
         };
         for name in &shown {
-            let file = match &cfg.file {
-                Some(p) => Some(FileOut::open(cfg, &file_for(p, name, shown.len()))?),
+            let path = cfg.file.as_ref().map(|p| file_for(p, name, shown.len()));
+            let file = match &path {
+                Some(p) => Some(FileOut::open(cfg, p)?),
                 None => None,
             };
             let mount = server.as_mut().map(|s| s.mount(name, &encode_line(cfg)));
-            outputs.insert((*name).clone(), Output { file, mount, last_ms: None });
+            outputs.insert((*name).clone(), Output { path, file, mount, last_ms: None });
         }
         if let (Some(s), Some(addr)) = (&server, cfg.rtsp_listen) {
             let names: Vec<&str> = shown.iter().map(|s| s.as_str()).collect();
@@ -212,6 +228,63 @@ impl Visualiser {
             );
         }
         Ok(Visualiser { cfg: cfg.clone(), outputs, server, scratch: RowScratch::default(), warned_memory: false })
+    }
+
+    /// The first half of a reload that changes the streams (`streams`: the new configuration's
+    /// enabled streams' names): opens the files of the streams shown now and not before, so
+    /// that a file that cannot be opened refuses the reload while nothing running has changed.
+    /// Which streams are shown follows the running `[visualise]` (a changed table takes effect
+    /// at a restart). A stream that goes on (even restarted by the reload) keeps its outputs.
+    pub fn prepare(&self, streams: &[String]) -> Result<Restream> {
+        let shown: Vec<&String> = streams.iter().filter(|s| self.cfg.shows(s)).collect();
+        let close: Vec<String> = self.outputs.keys().filter(|n| !shown.iter().any(|s| s == n)).cloned().collect();
+        let mut open = Vec::new();
+        for name in shown.iter().filter(|s| !self.outputs.contains_key(s.as_str())) {
+            let file = match &self.cfg.file {
+                Some(p) => {
+                    // The name a start with these streams would give, unless a running output
+                    // (kept, or closing only at commit) writes that file: then `<stem>-<stream>`.
+                    let mut path = file_for(p, name, shown.len());
+                    if self.outputs.values().any(|o| o.path.as_ref() == Some(&path)) {
+                        path = file_for(p, name, 2);
+                    }
+                    Some(FileOut::open(&self.cfg, &path)?)
+                }
+                None => None,
+            };
+            open.push(((*name).clone(), file));
+        }
+        Ok(Restream { open, close })
+    }
+
+    /// The second half: ends the outputs of the streams no longer shown (the file finished, its
+    /// index written; live viewers get the end of the stream and the mount is removed) and
+    /// starts those of the new ones (their files already open, their mounts added now).
+    pub fn commit(&mut self, r: Restream) -> String {
+        let mut summary = Vec::new();
+        for name in r.close {
+            if let Some(mut out) = self.outputs.remove(&name) {
+                if let Some(f) = out.file.take() {
+                    f.finish(Duration::from_secs(10));
+                }
+                if let Some(m) = out.mount.take() {
+                    if let Some(input) = m.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                        let _ = input.src.end_of_stream();
+                    }
+                    if let Some(s) = self.server.as_mut() {
+                        s.unmount(&name);
+                    }
+                }
+                summary.push(format!("-{name}"));
+            }
+        }
+        for (name, file) in r.open {
+            let path = file.as_ref().map(|f| f.path.clone());
+            let mount = self.server.as_mut().map(|s| s.mount(&name, &encode_line(&self.cfg)));
+            summary.push(format!("+{name}"));
+            self.outputs.insert(name, Output { path, file, mount, last_ms: None });
+        }
+        summary.join(" ")
     }
 
     /// Shows one processed frame of `stream` with its reported detections and their track IDs.
@@ -281,6 +354,19 @@ impl Visualiser {
 impl Drop for Visualiser {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// The visualised streams a reload adds (with their files, already open) and removes.
+pub struct Restream {
+    open: Vec<(String, Option<FileOut>)>,
+    close: Vec<String>,
+}
+
+impl Restream {
+    /// Whether the reload changes any visualised stream.
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty() && self.close.is_empty()
     }
 }
 

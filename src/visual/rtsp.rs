@@ -80,9 +80,21 @@ impl Server {
         slot
     }
 
+    /// Removes the mount of `stream`: new viewers get 404; a running session ends with the
+    /// stream (its input is given the end of stream by the caller).
+    pub fn unmount(&mut self, stream: &str) {
+        if let Some(mounts) = self.server.mount_points() {
+            mounts.remove_factory(&format!("/{stream}"));
+        }
+    }
+
     pub fn stop(mut self) {
-        if let Some(s) = self.source.take() {
-            s.remove();
+        // The listening source lives in the server's own context: `SourceId::remove` looks in
+        // the default one, finds nothing and panics (glib), so it is destroyed where it is.
+        if let Some(id) = self.source.take()
+            && let Some(source) = self.main_loop.context().find_source_by_id(&id)
+        {
+            source.destroy();
         }
         self.main_loop.quit();
         if let Some(t) = self.thread.take() {

@@ -547,7 +547,7 @@ pub fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
 
-fn iou(a: &[f64], b: &[f64]) -> f64 {
+pub fn iou(a: &[f64], b: &[f64]) -> f64 {
     let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
     let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
     let inter = iw * ih;
@@ -555,7 +555,8 @@ fn iou(a: &[f64], b: &[f64]) -> f64 {
     if union <= 0.0 { 0.0 } else { inter / union }
 }
 
-fn boxes(v: &Value) -> Vec<(u64, f64, Vec<f64>)> {
+/// (class id, score, bbox) of every detection of an event or reference line.
+pub fn boxes(v: &Value) -> Vec<(u64, f64, Vec<f64>)> {
     v["detections"]
         .as_array()
         .expect("detections")
